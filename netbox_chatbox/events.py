@@ -1,0 +1,72 @@
+"""The one stream of chat events.
+
+Both model paths (agents.claude, agents.litellm) produce these; both transports (the WebSocket
+consumer and the streamed HTTP API) send them to clients as JSON, unchanged, via ``as_dict()``.
+"""
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    type = "event"
+
+    def as_dict(self) -> dict:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Delta(Event):
+    """A piece of the assistant's answer text."""
+    text: str
+    type = "delta"
+
+
+@dataclass(frozen=True)
+class ToolStart(Event):
+    """The model asked for a NetBox tool; ``summary`` is safe to show ("querying dcim.device")."""
+    id: str
+    tool: str
+    summary: str
+    type = "tool_start"
+
+
+@dataclass(frozen=True)
+class ToolEnd(Event):
+    """A tool finished; ``objects`` are NetBox objects it returned, as {display, url} for links."""
+    id: str
+    tool: str
+    ok: bool
+    summary: str
+    objects: list = field(default_factory=list)
+    type = "tool_end"
+
+
+@dataclass(frozen=True)
+class Complete(Event):
+    """The answer is finished. ``model`` is the model that actually answered."""
+    model: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    duration_ms: int | None = None
+    interrupted: bool = False
+    type = "complete"
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    """Something went wrong; ``message`` is written for the user, ``code`` for programs."""
+    code: str
+    message: str
+    type = "error"
+
+
+@dataclass(frozen=True)
+class Fallback(Event):
+    """The requested model could not be used; another one answers instead."""
+    requested_model: str
+    actual_model: str
+    requested_path: str
+    actual_path: str
+    reason: str
+    type = "fallback"

@@ -1,0 +1,24 @@
+"""Who may chat: superusers, and users an admin granted the custom action ``chat`` on Conversation.
+
+(Admin → Permissions → object type "Chatbox | conversation", additional action "chat").
+"""
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from users.models import Token
+
+CHAT_PERMISSION = "netbox_chatbox.chat_conversation"
+
+
+def can_chat(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(CHAT_PERMISSION))
+
+
+class CanChat(BasePermission):
+    """DRF permission: may chat, and a token used for a write must have write enabled."""
+
+    message = "You do not have permission to use the chat assistant."
+
+    def has_permission(self, request, view):
+        if isinstance(request.auth, Token) and request.method not in SAFE_METHODS and not request.auth.write_enabled:
+            self.message = "This API token is read-only; enable 'write' on it to chat or change preferences."
+            return False
+        return can_chat(request.user)

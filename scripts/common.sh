@@ -1,0 +1,86 @@
+# Shared by scripts/demo.sh and scripts/test.sh: services, virtualenvs, configuration.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY312="${PY312:-/root/.pyenv/versions/3.12.1/bin/python3.12}"
+CACHE="${CHATBOX_CACHE:-$HOME/.cache/netbox-chatbox}"
+NETBOX_VERSION="4.7.3"
+SNAPSHOT="$ROOT/tests/schema/netbox-$NETBOX_VERSION.dump"
+export PYTHONPATH="$ROOT/devconf${PYTHONPATH:+:$PYTHONPATH}"
+export NETBOX_CONFIGURATION="configuration"
+export LITELLM_LOCAL_MODEL_COST_MAP=True
+PSQL="psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q"
+mkdir -p "$CACHE"
+
+log() { printf '\033[1m[chatbox]\033[0m %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+ensure_services() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "PostgreSQL is down; starting it"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+    pg_isready -q -h 127.0.0.1 || die "PostgreSQL is not reachable on 127.0.0.1:5432 and could not be started"
+  fi
+  if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+    log "Redis is down; starting it"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+    for _ in $(seq 15); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
+    redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || die "Redis is not reachable on 127.0.0.1:6379 and could not be started"
+  fi
+}
+
+# A virtualenv is rebuilt only when the requirements that made it change.
+_ensure_venv() {  # dir, stamp text, pip args...
+  local dir="$1" stamp="$2"; shift 2
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then return; fi
+  [ -x "$PY312" ] || PY312="$(command -v python3.12)" || die "Python 3.12 is required (NetBox 4.7)"
+  log "Installing into $dir (first run: a few minutes)"
+  rm -rf "$dir"; "$PY312" -m venv "$dir"
+  "$dir/bin/pip" install -q --upgrade pip
+  "$dir/bin/pip" install -q "$@"
+  echo "$stamp" > "$dir/.stamp"
+}
+
+ensure_venvs() {
+  _ensure_venv "$ROOT/.venv" "$(cat "$ROOT/pyproject.toml")" -e "$ROOT[dev]"
+  _ensure_venv "$ROOT/.venv-litellm" "litellm[proxy,mcp]==1.106.2 prisma" "litellm[proxy,mcp]==1.106.2" prisma
+  export PATH="$ROOT/.venv/bin:$PATH"
+  export LITELLM_PROXY_BIN="$ROOT/.venv-litellm/bin/litellm"
+}
+
+db_exists() { [ -n "$($PSQL -tAc "SELECT 1 FROM pg_database WHERE datname='$1'")" ]; }
+
+# The NetBox schema (NetBox's own migrations only) as a pg_dump, made once per NetBox version.
+# Migrating an empty database takes ~9 minutes on 2 cores; restoring the dump takes seconds.
+ensure_snapshot() {
+  [ -f "$SNAPSHOT" ] && return
+  log "No schema snapshot for NetBox $NETBOX_VERSION: migrating an empty database once (~9 min)"
+  local db="chatbox_schema_build"
+  $PSQL -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  CHATBOX_PLUGINS=0 NETBOX_DB=$db netbox migrate --no-input >/dev/null
+  mkdir -p "$(dirname "$SNAPSHOT")"
+  pg_dump -h 127.0.0.1 -U postgres -Fc -O -x "$db" > "$SNAPSHOT.tmp" && mv "$SNAPSHOT.tmp" "$SNAPSHOT"
+  $PSQL -c "DROP DATABASE $db"
+}
+
+# Create database $1 from the snapshot (NetBox schema); the plugin's migrations come after.
+restore_snapshot() {
+  ensure_snapshot
+  log "Creating database $1 from the NetBox $NETBOX_VERSION schema snapshot"
+  $PSQL -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+  pg_restore -h 127.0.0.1 -U postgres -O -x -d "$1" "$SNAPSHOT"
+}
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  log "Installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  [ -x /usr/bin/chromium ] || die "could not install chromium (apt-get install chromium)"
+}

@@ -1,0 +1,65 @@
+"""Fixtures shared by every test: NetBox users at each permission level, and API clients.
+
+Users are real NetBox users; permissions are real ObjectPermissions, checked by NetBox's own
+authentication backend. API clients authenticate with a real session or a real v2 token.
+"""
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+from users.constants import TOKEN_PREFIX
+from users.models import ObjectPermission, Token
+
+from core.models import ObjectType
+
+
+def grant(user, model, actions, constraints=None, name=None):
+    """Give ``user`` a NetBox ObjectPermission on ``model`` (a model class)."""
+    perm = ObjectPermission.objects.create(
+        name=name or f"{user.username}-{model._meta.label_lower}-{'-'.join(actions)}",
+        actions=list(actions), constraints=constraints,
+    )
+    perm.object_types.add(ObjectType.objects.get_for_model(model))
+    perm.users.add(user)
+    return perm
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_user("admin", password="admin-pass-123", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def chat_user(db):
+    """A regular user allowed to chat (the custom 'chat' action on Conversation), nothing else."""
+    from netbox_chatbox.models import Conversation
+
+    user = get_user_model().objects.create_user("alice", password="alice-pass-123")
+    grant(user, Conversation, ["chat"])
+    return user
+
+
+@pytest.fixture
+def plain_user(db):
+    """A logged-in user without the chat permission."""
+    return get_user_model().objects.create_user("bob", password="bob-pass-123")
+
+
+def token_for(user, write_enabled=True) -> str:
+    token = Token(user=user, write_enabled=write_enabled)
+    token.save()
+    return f"Bearer {TOKEN_PREFIX}{token.key}.{token.token}"
+
+
+@pytest.fixture
+def api():
+    """Build an APIClient for a user: api(user) logs in with a session, api(user, token=True) uses a v2 token."""
+
+    def make(user=None, token=False, write_enabled=True):
+        client = APIClient(enforce_csrf_checks=not token)
+        if user is not None and token:
+            client.credentials(HTTP_AUTHORIZATION=token_for(user, write_enabled))
+        elif user is not None:
+            client.force_login(user)
+        return client
+
+    return make
