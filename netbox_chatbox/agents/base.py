@@ -1,0 +1,32 @@
+"""The interface both model paths implement; transports only ever talk to this."""
+from collections.abc import AsyncIterator
+
+from ..catalog import ModelEntry
+from ..events import Event, Fallback
+
+
+class BaseAgent:
+    """One conversation with one model, for one NetBox user.
+
+    Lifecycle: ``await start()`` once, then ``stream(message)`` per user turn (an async iterator of
+    events ending with exactly one Complete or Error), ``await interrupt()`` to stop the current turn
+    (the stream then ends with Complete(interrupted=True)), and ``await close()`` when the session ends
+    (frees every resource, e.g. the Claude CLI process; safe to call twice).
+    """
+
+    def __init__(self, model: ModelEntry, user, fallback: Fallback | None = None):
+        self.model = model  # the catalog entry that will answer (after any fallback)
+        self.user = user  # the NetBox user whose permissions every tool call runs under
+        self.fallback = fallback  # set by the factory when the requested model could not be used
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    def stream(self, message: str) -> AsyncIterator[Event]:
+        raise NotImplementedError
+
+    async def interrupt(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
