@@ -31,16 +31,25 @@ ensure_services() {
   fi
 }
 
-# A virtualenv is rebuilt only when the requirements that made it change.
+# A virtualenv is created once and updated in place when the requirements that made it change.
+# A lock keeps concurrent runs (several terminals, CI) from installing into it at the same time.
 _ensure_venv() {  # dir, stamp text, pip args...
   local dir="$1" stamp="$2"; shift 2
-  if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then return; fi
-  [ -x "$PY312" ] || PY312="$(command -v python3.12)" || die "Python 3.12 is required (NetBox 4.7)"
-  log "Installing into $dir (first run: a few minutes)"
-  rm -rf "$dir"; "$PY312" -m venv "$dir"
-  "$dir/bin/pip" install -q --upgrade pip
-  "$dir/bin/pip" install -q "$@"
-  echo "$stamp" > "$dir/.stamp"
+  [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && return
+  (
+    flock 9
+    [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && exit 0
+    if [ ! -x "$dir/bin/python" ]; then
+      [ -x "$PY312" ] || PY312="$(command -v python3.12)" || die "Python 3.12 is required (NetBox 4.7)"
+      log "Creating $dir (first run: a few minutes)"
+      "$PY312" -m venv "$dir"
+      "$dir/bin/pip" install -q --upgrade pip
+    else
+      log "Updating $dir (requirements changed)"
+    fi
+    "$dir/bin/pip" install -q "$@" || die "pip install into $dir failed"
+    echo "$stamp" > "$dir/.stamp"
+  ) 9>"$CACHE/$(basename "$dir").lock"
 }
 
 ensure_venvs() {
