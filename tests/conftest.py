@@ -25,7 +25,7 @@ def grant(user, model, actions, constraints=None, name=None):
 
 @pytest.fixture
 def superuser(db):
-    return get_user_model().objects.create_user("admin", password="admin-pass-123", is_superuser=True, is_staff=True)
+    return get_user_model().objects.create_user("admin", password="admin-pass-123", is_superuser=True)
 
 
 @pytest.fixture

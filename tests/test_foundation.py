@@ -172,12 +172,12 @@ def test_navbar_shows_chat_only_to_users_who_may_chat(client, chat_user, plain_u
     assert f'href="{CHAT_URL}"'.encode() not in client.get("/").content
 
 
-def test_chat_permission_is_offered_on_netboxs_permission_form():
-    from utilities.permissions import get_model_actions  # noqa: F401  (exists in 4.7)
-    from netbox.registry import registry
-
-    actions = {a.name for a in registry["model_actions"]["netbox_chatbox.conversation"]}
-    assert "chat" in actions
+def test_chat_permission_is_offered_on_netboxs_permission_form(client, superuser):
+    """Admins grant chat with NetBox's own permission form: the 'chat' action is listed for conversations."""
+    client.force_login(superuser)
+    page = client.get("/users/permissions/add/")
+    assert page.status_code == 200
+    assert b"Chat with the AI assistant" in page.content
 
 
 def test_openapi_schema_renders_and_lists_the_plugin_endpoints(api, superuser):

@@ -1,0 +1,133 @@
+"""A scripted fake Ollama server: ``/api/tags``, ``/api/version``, ``/api/show`` and ``/api/chat``.
+
+``/api/chat`` streams NDJSON (or answers one JSON object when ``"stream": false``), with native
+tool calls, the way Ollama does; litellm's ``ollama_chat/`` provider and the LiteLLM proxy run
+against it unchanged.
+
+    fake = FakeOllama().start()
+    fake.reply("The answer", " is 42")
+    fake.tool_call("get_object", {"object_type": "dcim.site", "id": 1})
+    fake.error(500, "model runner has unexpectedly stopped")
+    fake.models = []            # /api/tags no longer lists the configured model
+    fake.chat_requests()        # what the model was sent
+"""
+import json
+from dataclasses import dataclass
+
+from .server import FakeServer, Hang, HttpError
+
+DEFAULT_MODEL = "qwen2.5:14b-instruct-8k"
+_CREATED = "2026-11-23T12:00:00.000000000Z"
+
+
+@dataclass
+class Text:
+    chunks: list
+    chunk_delay: float = 0.0
+    prompt_eval_count: int = 20
+
+
+@dataclass
+class ToolCalls:
+    """The model calls tools: ``calls`` is a list of (name, arguments)."""
+    calls: list
+    text: str = ""
+    prompt_eval_count: int = 20
+
+
+class FakeOllama(FakeServer):
+    def __init__(self, port: int = 0, models=(DEFAULT_MODEL,)):
+        super().__init__(port)
+        self.models = list(models)
+        self.default_text = "OK"
+
+    # scripting helpers
+    def reply(self, *chunks, chunk_delay=0.0, prompt_eval_count=20):
+        return self.enqueue(Text(list(chunks), chunk_delay, prompt_eval_count))
+
+    def tool_call(self, name, arguments, text=""):
+        return self.enqueue(ToolCalls([(name, arguments)], text))
+
+    def tool_calls(self, *calls, text=""):
+        return self.enqueue(ToolCalls(list(calls), text))
+
+    def error(self, status, message="model runner has unexpectedly stopped"):
+        return self.enqueue(HttpError(status, {"error": message}))
+
+    def hang(self, seconds=300):
+        return self.enqueue(Hang(seconds))
+
+    def default_reply(self, request):
+        return Text([self.default_text])
+
+    def chat_requests(self):
+        """The ``/api/chat`` request bodies, oldest first."""
+        return [r.json for r in self.requests if r.path == "/api/chat"]
+
+    # protocol
+    def handle(self, request, respond):
+        if request.path == "/api/version":
+            return respond.json({"version": "0.12.6"})
+        if request.path == "/api/tags":
+            return respond.json({"models": [self._model_info(name) for name in self.models]})
+        if request.path == "/api/show" and request.method == "POST":
+            name = (request.json or {}).get("model") or (request.json or {}).get("name")
+            if name not in self.models:
+                return respond.error(HttpError(404, {"error": f"model '{name}' not found"}))
+            return respond.json({
+                "modelfile": f"FROM {name}", "parameters": "num_ctx 8192", "template": "{{ .Prompt }}",
+                "details": self._model_info(name)["details"],
+                "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 8192},
+                "capabilities": ["completion", "tools"],
+            })
+        if request.path == "/api/chat" and request.method == "POST":
+            return self._chat(request, respond)
+        return respond.error(HttpError(404, {"error": "404 page not found"}))
+
+    def _chat(self, request, respond):
+        body = request.json
+        model = body.get("model")
+        if model not in self.models:
+            return respond.error(HttpError(404, {"error": f"model '{model}' not found, try pulling it first"}))
+        reply = self.next_reply(request)
+        if isinstance(reply, HttpError):
+            return respond.error(reply)
+        if isinstance(reply, Hang):
+            return respond.hang(reply)
+        chunks = self._chunks(reply, model)
+        if body.get("stream", True):
+            return respond.stream("application/x-ndjson", (_line(c) for c in chunks),
+                                  getattr(reply, "chunk_delay", 0.0))
+        final = dict(chunks[-1])
+        final["message"] = {"role": "assistant", "content": "".join(c["message"]["content"] for c in chunks)}
+        calls = [c["message"]["tool_calls"] for c in chunks if c["message"].get("tool_calls")]
+        if calls:
+            final["message"]["tool_calls"] = calls[0]
+        return respond.json(final)
+
+    def _chunks(self, reply, model):
+        def chunk(message, done=False, **extra):
+            return {"model": model, "created_at": _CREATED, "message": {"role": "assistant", **message},
+                    "done": done, **extra}
+
+        if isinstance(reply, Text):
+            parts = [chunk({"content": text}) for text in reply.chunks]
+            eval_count = len(reply.chunks)
+        else:
+            parts = [chunk({"content": reply.text})] if reply.text else []
+            parts.append(chunk({"content": "", "tool_calls": [
+                {"function": {"name": name, "arguments": arguments}} for name, arguments in reply.calls]}))
+            eval_count = 5
+        parts.append(chunk({"content": ""}, done=True, done_reason="stop", total_duration=1_000_000,
+                           load_duration=100_000, prompt_eval_count=reply.prompt_eval_count,
+                           prompt_eval_duration=200_000, eval_count=eval_count, eval_duration=500_000))
+        return parts
+
+    def _model_info(self, name):
+        return {"name": name, "model": name, "modified_at": _CREATED, "size": 9_000_000_000,
+                "digest": "0" * 64, "details": {"format": "gguf", "family": "qwen2", "families": ["qwen2"],
+                                                "parameter_size": "14.8B", "quantization_level": "Q4_K_M"}}
+
+
+def _line(data) -> bytes:
+    return (json.dumps(data) + "\n").encode()
