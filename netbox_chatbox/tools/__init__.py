@@ -1,0 +1,254 @@
+"""The one registry of NetBox data tools, used by both model paths.
+
+Path A exposes TOOLS as an in-process SDK MCP server, path B as OpenAI-style function schemas;
+both call :func:`run_tool`, which validates the arguments, runs the handler as the asking user in
+a read-only transaction with a statement timeout, and keeps the result under the size caps.
+"""
+import json
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import OperationalError, connection, transaction
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from ..conf import get_settings
+from . import handlers
+from .types import ToolError, scrub
+
+logger = logging.getLogger("netbox_chatbox.tools")
+
+__all__ = ("TOOLS", "Tool", "result_objects", "run_tool")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input_schema: dict
+    handler: Callable
+    verb: str = "running"
+
+    def summarize(self, arguments: dict) -> str:
+        """A short, UI-safe line: "querying dcim.device (site=ams1)"."""
+        if not isinstance(arguments, dict):
+            return f"{self.verb} {self.name}"
+        target = arguments.get("object_type") or arguments.get("query") or ""
+        if arguments.get("id") is not None or arguments.get("object_id") is not None:
+            target = f"{target} #{arguments.get('id', arguments.get('object_id'))}"
+        details = []
+        if isinstance(arguments.get("filters"), dict):
+            details += [f"{k}={v}" for k, v in arguments["filters"].items()]
+        for key in ("group_by", "since", "until", "app"):
+            if arguments.get(key):
+                details.append(f"{key.replace('_', ' ')} {arguments[key]}")
+        text = f"{self.verb} {target}".strip() + (f" ({', '.join(details)})" if details else "")
+        return text if len(text) <= 120 else text[:119] + "…"
+
+
+TYPE_EXAMPLES = "dcim.device, dcim.site, dcim.rack, dcim.interface, ipam.prefix, ipam.ipaddress, ipam.vlan, " \
+                "virtualization.virtualmachine, circuits.circuit, tenancy.tenant"
+_TYPE = {"type": "string", "description": f"object type 'app_label.model', e.g. {TYPE_EXAMPLES}"}
+_FILTERS = {
+    "type": "object",
+    "description": "NetBox filters of the type (as in its REST API), e.g. {\"site\": \"ams1\", \"status\": "
+                   "[\"active\", \"planned\"], \"q\": \"core\"}; describe_object_type lists them. "
+                   "Unknown names and bad values are errors.",
+}
+_FIELDS = {"type": "array", "items": {"type": "string"}, "description": "fields to return (default: brief)"}
+
+
+_LIMIT = {"type": "integer", "minimum": 1, "description": "page size (default 20, at most tool_max_results)"}
+
+_OFFSET = {"type": "integer", "minimum": 0, "default": 0}
+
+
+def _schema(properties, required=()):
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
+    Tool(
+        "list_object_types",
+        "List the NetBox object types you can read, grouped by app (dcim, ipam, circuits, "
+        "virtualization, tenancy, …). Optional app, e.g. {\"app\": \"ipam\"}.",
+        _schema({"app": {"type": "string", "description": "only this app, e.g. dcim"}}),
+        handlers.list_object_types, "listing object types",
+    ),
+    Tool(
+        "describe_object_type",
+        f"Fields and accepted filters (with value hints) of one object type, e.g. {{\"object_type\": "
+        f"\"dcim.device\"}}. Types: {TYPE_EXAMPLES}, … (list_object_types has all).",
+        _schema({"object_type": _TYPE}, ["object_type"]),
+        handlers.describe_object_type, "describing",
+    ),
+    Tool(
+        "query_objects",
+        "List NetBox objects of one type with filters, returning total count, has_more and each "
+        "object's NetBox url. Example: {\"object_type\": \"dcim.device\", \"filters\": {\"site\": \"ams1\", "
+        "\"status\": \"active\"}, \"fields\": [\"name\", \"rack\", \"primary_ip4\"], \"ordering\": [\"name\"], "
+        f"\"limit\": 20}}. Types: {TYPE_EXAMPLES}, … (list_object_types has all).",
+        _schema({
+            "object_type": _TYPE, "filters": _FILTERS, "fields": _FIELDS,
+            "ordering": {"type": "array", "items": {"type": "string"},
+                         "description": "field names, '-' prefix for descending, e.g. [\"-created\"]"},
+            "limit": _LIMIT, "offset": _OFFSET,
+        }, ["object_type"]),
+        handlers.query_objects, "querying",
+    ),
+    Tool(
+        "get_object",
+        "One NetBox object by id, all its fields unless fields are given. Example: "
+        "{\"object_type\": \"dcim.device\", \"id\": 42}",
+        _schema({"object_type": _TYPE, "id": {"type": "integer", "minimum": 1}, "fields": _FIELDS},
+                ["object_type", "id"]),
+        handlers.get_object, "reading",
+    ),
+    Tool(
+        "search",
+        "NetBox global search over names, descriptions, serials, IP addresses, … of all types. "
+        "Example: {\"query\": \"10.0.0.1\"} or {\"query\": \"core\", \"object_types\": [\"dcim.device\"]}",
+        _schema({
+            "query": {"type": "string", "minLength": 1},
+            "object_types": {"type": "array", "items": {"type": "string"}, "description": "limit to these types"},
+            "limit": _LIMIT,
+        }, ["query"]),
+        handlers.search, "searching",
+    ),
+    Tool(
+        "count_objects",
+        "Count objects of one type matching filters, optionally grouped by a field. Example: devices per "
+        "site {\"object_type\": \"dcim.device\", \"group_by\": \"site\"}; per status {\"group_by\": \"status\"}; "
+        "per manufacturer {\"group_by\": \"device_type__manufacturer\"}.",
+        _schema({"object_type": _TYPE, "filters": _FILTERS,
+                 "group_by": {"type": "string", "description": "a field, or a path like device_type__manufacturer"},
+                 "limit": _LIMIT}, ["object_type"]),
+        handlers.count_objects, "counting",
+    ),
+    Tool(
+        "get_changelog",
+        "NetBox change log, newest first: who changed what and when, with before/after values. For one "
+        "object {\"object_type\": \"dcim.device\", \"object_id\": 42}, a type, or a time window "
+        "{\"since\": \"24h\"} (ISO date/time or relative 30m, 24h, 7d, 2w).",
+        _schema({
+            "object_type": _TYPE, "object_id": {"type": "integer", "minimum": 1},
+            "since": {"type": "string"}, "until": {"type": "string"},
+            "action": {"type": "string", "enum": ["create", "update", "delete"]},
+            "user_name": {"type": "string", "description": "only changes made by this username"},
+            "limit": _LIMIT, "offset": _OFFSET,
+        }),
+        handlers.get_changelog, "reading change log of",
+    ),
+)}
+
+_validators = {name: Draft202012Validator(tool.input_schema) for name, tool in TOOLS.items()}
+
+
+def _argument_error(name, arguments) -> str | None:
+    if not isinstance(arguments, dict):
+        return "arguments must be a JSON object"
+    error = best_match(_validators[name].iter_errors(arguments))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"invalid arguments for {name}: {where + ': ' if where else ''}{error.message}"
+
+
+def run_tool(name: str, arguments: dict, user) -> dict:
+    """Run one tool as ``user``. Never raises: bad input comes back as {"error": "…"} for the model."""
+    tool = TOOLS.get(name)
+    if tool is None:
+        return {"error": f"unknown tool {name!r}; available tools: {', '.join(TOOLS)}"}
+    arguments = {} if arguments is None else arguments
+    if message := _argument_error(name, arguments):
+        return {"error": message}
+    settings = get_settings()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true), "
+                               "set_config('transaction_read_only', 'on', true)",
+                               [str(settings.tool_statement_timeout_ms)])
+            result = tool.handler(user, **arguments)
+            # Serialize inside the transaction (lazy values), then roll back: tools never write, and
+            # the local settings above must not outlive the call (e.g. inside a caller's transaction).
+            result = json.loads(json.dumps(scrub(result), cls=DjangoJSONEncoder))
+            transaction.set_rollback(True)
+    except ToolError as e:
+        return {"error": str(e)}
+    except OperationalError as e:
+        if getattr(e.__cause__, "sqlstate", None) == "57014":  # query_canceled
+            return {"error": f"the query took longer than {settings.tool_statement_timeout_ms} ms and was "
+                             "cancelled; narrow it with filters or a smaller limit"}
+        logger.exception("tool %s failed", name)
+        return {"error": f"{name} failed because of a database error; try again or change the arguments"}
+    except Exception:
+        logger.exception("tool %s failed", name)
+        return {"error": f"{name} failed unexpectedly; try different arguments"}
+    return fit(result, settings.tool_max_chars)
+
+
+LIST_KEYS = ("results", "changes", "groups")
+
+
+def fit(result: dict, max_chars: int) -> dict:
+    """Keep a result under ``max_chars`` of JSON: drop trailing items first, then shorten long values.
+
+    Whatever is cut is said so in ``truncated``, and ``has_more`` / ``next_offset`` say how to get the rest.
+    """
+    def size(value):
+        return len(json.dumps(value, ensure_ascii=False))
+
+    if size(result) <= max_chars:
+        return result
+    key = next((k for k in LIST_KEYS if isinstance(result.get(k), list) and result[k]), None)
+    if key:
+        items, low, high = result[key], 0, len(result[key])
+        while low < high:  # the most items that fit
+            middle = (low + high + 1) // 2
+            if size({**result, key: items[:middle]}) + 200 <= max_chars:
+                low = middle
+            else:
+                high = middle - 1
+        if low:
+            kept = {**result, key: items[:low], "returned": low, "has_more": True}
+            if "offset" in result:
+                kept["next_offset"] = result["offset"] + low
+            kept["truncated"] = (f"only {low} of {len(items)} items fit the {max_chars}-character limit; "
+                                 "ask for fewer fields or page with offset")
+            return kept
+    shortened = _shorten(result, 200)
+    shortened["truncated"] = f"long values were cut to stay under the {max_chars}-character limit"
+    if size(shortened) <= max_chars:
+        return shortened
+    return {"truncated": f"the result exceeds the {max_chars}-character limit; ask for fewer fields or a "
+                         "smaller limit", "has_more": True}
+
+
+def _shorten(value, chars):
+    if isinstance(value, dict):
+        return {k: _shorten(v, chars) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, chars) for v in value]
+    if isinstance(value, str) and len(value) > chars:
+        return value[:chars] + "…"
+    return value
+
+
+def result_objects(result: dict) -> list[dict]:
+    """Up to 10 NetBox objects a result mentions, as {display, url}, for links in the UI."""
+    found = []
+    candidates = [result.get("object")] if isinstance(result, dict) else []
+    for key in LIST_KEYS:
+        for item in (result.get(key) or []) if isinstance(result, dict) else []:
+            candidates.append(item.get("object") if isinstance(item, dict) and "object" in item else item)
+    for item in candidates:
+        if isinstance(item, dict) and item.get("url") and item.get("display"):
+            link = {"display": str(item["display"]), "url": item["url"]}
+            if link not in found:
+                found.append(link)
+        if len(found) == 10:
+            break
+    return found

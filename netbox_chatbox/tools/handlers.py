@@ -1,0 +1,420 @@
+"""The NetBox data tools: generic over every readable object type, always as the asking user.
+
+Each handler takes ``(user, **arguments)`` and returns a JSON-ready dict, or raises ToolError
+with a message the model can act on. Every queryset starts from ``.restrict(user, 'view')``,
+so an object the user may not view is absent everywhere: results, counts, groups, search, change log.
+"""
+import difflib
+import re
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Q
+from django.http import QueryDict
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from core.models import ObjectChange, ObjectType
+from netbox.search.backends import search_backend
+from utilities.api import get_annotations_for_serializer, get_prefetches_for_serializer
+from utilities.views import get_viewname
+
+from ..conf import get_settings
+from .types import ToolError, get_object_type, is_secret_name, object_type_for_model, scrub
+from .types import object_types as all_object_types
+
+MODEL_CHOICE_FILTERS = (django_filters.ModelChoiceFilter, django_filters.ModelMultipleChoiceFilter)
+LOOKUP_SUFFIXES = "__n (not), __ic (contains), __nic, __isw (starts with), __iew, __ie (iexact), " \
+                  "__gt/__gte/__lt/__lte (numbers, dates), __empty (true/false)"
+MAX_FILTER_VALUES = 50
+HINTS = (
+    ((forms.IntegerField, forms.DecimalField, forms.FloatField), "number"),
+    ((forms.DateField, forms.DateTimeField), "date"),
+    ((forms.BooleanField, forms.NullBooleanField), "boolean"),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def visible(info, user):
+    """The type's objects this user may view (NetBox ObjectPermissions, constraints included)."""
+    return info.model.objects.restrict(user, "view")
+
+
+def _max_results():
+    return get_settings().tool_max_results
+
+
+def _page_args(limit, offset):
+    maximum = _max_results()
+    if limit is None:
+        limit = min(20, maximum)
+    if not 1 <= limit <= maximum:
+        raise ToolError(f"limit must be between 1 and {maximum}; page with offset for more")
+    if offset < 0:
+        raise ToolError("offset must be 0 or more")
+    return limit, offset
+
+
+def _ui_url(api_url, _cache={}):
+    """NetBox's UI path for a nested object's API URL (/api/dcim/sites/1/ → /dcim/sites/1/), if one exists."""
+    if not isinstance(api_url, str) or not api_url.startswith("/api/"):
+        return None
+    path = api_url[len("/api"):]
+    shape = re.sub(r"\d+", "0", path)
+    if shape not in _cache:
+        try:
+            resolve(path)
+            _cache[shape] = True
+        except Resolver404:
+            _cache[shape] = False
+    return path if _cache[shape] else None
+
+
+def _present(value):
+    """Serializer output made small and link-friendly: ``url`` is the NetBox page, not the API."""
+    if isinstance(value, list):
+        return [_present(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "url" not in value and "display_url" not in value:
+        return {k: _present(v) for k, v in value.items()}
+    out = {k: value[k] for k in ("id", "display") if k in value}
+    out["url"] = value.get("display_url") or _ui_url(value.get("url"))
+    out.update((k, _present(v)) for k, v in value.items() if k not in ("id", "display", "url", "display_url"))
+    return out
+
+
+def _field_list(info, fields, default):
+    if fields is None:
+        return list(default)
+    unknown = [f for f in fields if f not in info.fields]
+    if unknown:
+        raise ToolError(f"unknown field(s) {unknown} for {info.label}; valid fields: {', '.join(info.fields)}")
+    return list(fields)
+
+
+def serialize(info, queryset, fields):
+    """Render objects with NetBox's REST serializer, prefetching what the chosen fields need (no N+1)."""
+    names = list(dict.fromkeys(["id", "display", "display_url", *fields]))
+    if prefetch := get_prefetches_for_serializer(info.serializer, fields=names):
+        queryset = queryset.prefetch_related(*prefetch)
+    if annotations := get_annotations_for_serializer(info.serializer, fields=names):
+        queryset = queryset.annotate(**annotations)
+    context = {"request": None}
+    if hasattr(info.model, "custom_fields") and "custom_fields" in names:
+        context["custom_fields"] = ObjectType.objects.get_for_model(info.model).custom_fields.all()
+    data = info.serializer(queryset, many=True, fields=names, context=context).data
+    return [scrub(_present(item)) for item in data]
+
+
+def _filter_values(name, value):
+    values = value if isinstance(value, list) else [value]
+    if not values or len(values) > MAX_FILTER_VALUES:
+        raise ToolError(f"filter '{name}': give 1 to {MAX_FILTER_VALUES} values")
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            out.append("true" if v else "false")
+        elif v is None:
+            out.append("null")
+        elif isinstance(v, (int, float, str)):
+            out.append(str(v))
+        else:
+            raise ToolError(f"filter '{name}': values must be strings, numbers, booleans or a list of them")
+    return out
+
+
+def apply_filters(info, queryset, filters):
+    """Filter with the type's own NetBox FilterSet; unknown names and bad values are errors, never ignored.
+
+    A related object that does not exist and one the user may not view must read the same, so a
+    model-choice filter value matching nothing simply matches nothing (it is not an error).
+    """
+    if not filters:
+        return queryset
+    if not isinstance(filters, dict):
+        raise ToolError("filters must be an object like {\"site\": \"ams1\", \"status\": [\"active\", \"planned\"]}")
+    data = QueryDict(mutable=True)
+    for name, value in filters.items():
+        data.setlist(name, _filter_values(name, value))
+
+    filterset = info.filterset(data, queryset=queryset)
+    known = {n for n in filterset.filters if not is_secret_name(n)}
+    unknown = [n for n in filters if n not in known]
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
+        hint = "; ".join(f"'{n}' (did you mean {', '.join(m)}?)" if m else f"'{n}'" for n, m in hints.items())
+        raise ToolError(f"unknown filter {hint} for {info.label}; describe_object_type lists its filters")
+
+    for _ in range(MAX_FILTER_VALUES * len(filters)):
+        if filterset.is_valid():
+            return filterset.qs
+        errors = filterset.form.errors.as_data()
+        bad = {n: e for n, e in errors.items()
+               if not (isinstance(filterset.filters.get(n), MODEL_CHOICE_FILTERS) and e[0].code == "invalid_choice")}
+        if bad:
+            raise ToolError("; ".join(f"filter '{n}': {' '.join(m for err in e for m in err.messages)}"
+                                      for n, e in bad.items()))
+        for name, errs in errors.items():
+            missing = str((errs[0].params or {}).get("value"))
+            remaining = [v for v in data.getlist(name) if v != missing]
+            if not remaining:
+                return queryset.none()
+            data.setlist(name, remaining)
+        filterset = info.filterset(data, queryset=queryset)
+    return queryset.none()
+
+
+def _ordering(info, queryset, ordering):
+    if ordering is None:
+        return queryset.order_by(*(queryset.query.order_by or info.model._meta.ordering), "pk")
+    names = []
+    for name in ordering:
+        info.model_field(name.lstrip("-"))
+        names.append(name)
+    return queryset.order_by(*names, "pk")
+
+
+# ----------------------------------------------------------------------------------------------
+# The tools
+
+
+def list_object_types(user, app=None):
+    """The object types this user can view, grouped by app."""
+    grouped = {}
+    for label, info in all_object_types().items():
+        if app and info.model._meta.app_label != app.lower():
+            continue
+        if not visible(info, user).query.is_empty():
+            grouped.setdefault(info.model._meta.app_label, []).append(label.split(".", 1)[1])
+    return {"count": sum(map(len, grouped.values())), "object_types": grouped}
+
+
+def _filter_hint(filt):
+    """A short value hint for one filter: 'id', 'slug', 'choice: a|b', 'number', 'date', 'boolean', 'text'."""
+    if isinstance(filt, MODEL_CHOICE_FILTERS):
+        return filt.extra.get("to_field_name") or "id"
+    field_class = filt.field_class
+    if issubclass(field_class, forms.ChoiceField) and filt.extra.get("choices"):
+        values = []
+        for value, label in filt.field.choices:
+            if isinstance(label, (list, tuple)):  # an option group
+                values.extend(str(v) for v, _ in label)
+            elif value not in ("", None):
+                values.append(str(value))
+        return "choice: " + "|".join(values[:25])
+    for classes, hint in HINTS:
+        if issubclass(field_class, classes):
+            return hint
+    return "text"
+
+
+def describe_object_type(user, object_type):
+    """Fields and filters of one type, for building query_objects calls."""
+    info = get_object_type(object_type)
+    filters = {}
+    for name, filt in info.filterset(queryset=info.model.objects.none()).filters.items():
+        if "__" in name or is_secret_name(name):
+            continue
+        try:
+            filters[name] = _filter_hint(filt)
+        except Exception:  # a plugin filter we cannot describe is still usable
+            filters[name] = "text"
+    return {
+        "object_type": info.label,
+        "name": info.verbose_name,
+        "fields": list(info.fields),
+        "brief_fields": list(info.brief_fields),
+        "filters": filters,
+        "filter_lookups": "most filters also accept suffixes: " + LOOKUP_SUFFIXES,
+        "example": {"object_type": info.label, "filters": {"q": "text to search"}, "fields": list(info.brief_fields)},
+    }
+
+
+def query_objects(user, object_type, filters=None, fields=None, ordering=None, limit=None, offset=0):
+    """A page of objects, with the total count and whether more exist."""
+    info = get_object_type(object_type)
+    limit, offset = _page_args(limit, offset)
+    names = _field_list(info, fields, info.brief_fields)
+    queryset = _ordering(info, apply_filters(info, visible(info, user), filters), ordering)
+    total = queryset.count()
+    results = serialize(info, queryset[offset:offset + limit], names) if offset < total else []
+    return {
+        "object_type": info.label,
+        "count": total,
+        "offset": offset,
+        "returned": len(results),
+        "has_more": offset + len(results) < total,
+        "results": results,
+    }
+
+
+def get_object(user, object_type, id, fields=None):
+    """One object by id; a hidden object reads exactly like a missing one."""
+    info = get_object_type(object_type)
+    names = _field_list(info, fields, info.fields)
+    results = serialize(info, visible(info, user).filter(pk=id), names)
+    if not results:
+        raise ToolError(f"{info.label} with id {id} not found")
+    return {"object_type": info.label, "object": results[0]}
+
+
+def search(user, query, object_types=None, limit=None):
+    """NetBox's global search, restricted to what the user may view."""
+    limit, _ = _page_args(limit, 0)
+    if not query.strip():
+        raise ToolError("query must not be empty")
+    types = [get_object_type(t) for t in object_types] if object_types else list(all_object_types().values())
+    allowed = ObjectType.objects.get_for_models(*(t.model for t in types)).values()
+    found = search_backend.search(query.strip(), user=user, object_types=list(allowed))
+    results = []
+    for hit in found:
+        info = object_type_for_model(type(hit.object))
+        if info is None or is_secret_name(hit.field):
+            continue
+        results.append({
+            "object_type": info.label, "id": hit.object.pk, "display": str(hit.object),
+            "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
+            "matched_field": hit.field, "value": str(hit.value)[:200],
+        })
+    return {"query": query, "count": len(results), "has_more": len(results) > limit, "results": results[:limit]}
+
+
+def count_objects(user, object_type, filters=None, group_by=None, limit=None):
+    """How many objects match, optionally per value of one field ("devices per site")."""
+    info = get_object_type(object_type)
+    queryset = apply_filters(info, visible(info, user), filters)
+    result = {"object_type": info.label, "count": queryset.count()}
+    if not group_by:
+        return result
+    limit, _ = _page_args(limit, 0)
+    field = info.model_field(group_by)
+    rows = list(queryset.order_by().values(group_by).annotate(count=Count("pk", distinct=True))
+                .order_by("-count", group_by)[:limit + 1])
+    related = {}
+    if field.is_relation:
+        model = field.related_model
+        ids = [r[group_by] for r in rows if r[group_by] is not None]
+        related = {o.pk: o for o in model.objects.filter(pk__in=ids)} if object_type_for_model(model) else {}
+    choices = dict(field.flatchoices) if getattr(field, "choices", None) else {}
+    groups = []
+    for row in rows[:limit]:
+        value, group = row[group_by], {"value": row[group_by], "count": row["count"]}
+        if value in related:
+            group["display"] = str(related[value])
+            group["url"] = related[value].get_absolute_url()
+        elif value in choices:
+            group["display"] = str(choices[value])
+        groups.append(group)
+    result.update(group_by=group_by, groups=groups, has_more=len(rows) > limit)
+    return result
+
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+
+
+def _when(value, name, end=False):
+    """ISO date/datetime, or relative like '24h', '7d' (before now)."""
+    if value is None:
+        return None
+    if m := _RELATIVE.match(str(value)):
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m[2]]
+        return timezone.now() - timedelta(**{unit: int(m[1])})
+    try:
+        moment = parse_datetime(str(value))
+        if moment is None and (day := parse_date(str(value))):
+            moment = datetime.combine(day, time.max if end else time.min)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ToolError(f"{name} must be an ISO date/time like 2026-01-31 or 2026-01-31T08:00:00Z, or relative like 24h, 7d")
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def changelog_queryset(user):
+    """Change records the user may see: NetBox's own restriction on ObjectChange (as its change log
+    views apply) AND the changed object visible to the user. Changes of a deleted object stay
+    visible only to users who may view every object of its type (constraints cannot be checked)."""
+    queryset = ObjectChange.objects.valid_models().restrict(user, "view")
+    infos = list(all_object_types().values())
+    type_ids = {m: ct.pk for m, ct in ContentType.objects.get_for_models(*(i.model for i in infos)).items()}
+    if queryset.query.is_empty():
+        return queryset
+    unconstrained, condition = [], Q()
+    for info in infos:
+        base = info.model.objects.all()
+        allowed = base.restrict(user, "view")
+        if allowed is base:
+            unconstrained.append(type_ids[info.model])
+        elif not allowed.query.is_empty():
+            condition |= Q(changed_object_type_id=type_ids[info.model], changed_object_id__in=allowed.values("pk"))
+    return queryset.filter(condition | Q(changed_object_type_id__in=unconstrained))
+
+
+def _change(change):
+    model = change.changed_object_type.model_class()
+    info = object_type_for_model(model)
+    obj = {"object_type": info.label, "id": change.changed_object_id, "display": change.object_repr}
+    if change.action != "delete":
+        obj["url"] = reverse(get_viewname(model), kwargs={"pk": change.changed_object_id})
+    diff = change.diff()
+    changes = {}
+    for key in sorted(set(diff["pre"]) | set(diff["post"])):
+        before, after = diff["pre"].get(key), diff["post"].get(key)
+        if is_secret_name(key) or before == after or (before in (None, "", [], {}) and after in (None, "", [], {})):
+            continue
+        changes[key] = {"before": _short(scrub(before)), "after": _short(scrub(after))}
+    return {
+        "id": change.pk, "time": change.time.isoformat(), "action": change.action, "user": change.user_name,
+        "object": obj, "message": change.message, "changes": changes,
+        "url": change.get_absolute_url(),
+    }
+
+
+def _short(value, size=200):
+    text = value if isinstance(value, str) else None
+    if text is not None and len(text) > size:
+        return text[:size] + "…"
+    if not isinstance(value, (str, int, float, bool, type(None))) and len(repr(value)) > size:
+        return repr(value)[:size] + "…"
+    return value
+
+
+def get_changelog(user, object_type=None, object_id=None, since=None, until=None, action=None,
+                  user_name=None, limit=None, offset=0):
+    """Changes (newest first) to one object, one type, or everything in a time window."""
+    limit, offset = _page_args(limit, offset)
+    queryset = changelog_queryset(user)
+    if object_id is not None and object_type is None:
+        raise ToolError("object_id needs object_type")
+    if object_type is not None:
+        info = get_object_type(object_type)
+        type_id = ContentType.objects.get_for_model(info.model).pk
+        if object_id is not None:
+            queryset = queryset.filter(Q(changed_object_type_id=type_id, changed_object_id=object_id)
+                                       | Q(related_object_type_id=type_id, related_object_id=object_id))
+        else:
+            queryset = queryset.filter(changed_object_type_id=type_id)
+    start, end = _when(since, "since"), _when(until, "until", end=True)
+    if start:
+        queryset = queryset.filter(time__gte=start)
+    if end:
+        queryset = queryset.filter(time__lte=end)
+    if action:
+        queryset = queryset.filter(action=action)
+    if user_name:
+        queryset = queryset.filter(user_name=user_name)
+    total = queryset.count()
+    page = queryset.select_related("changed_object_type").order_by("-time", "-pk")[offset:offset + limit]
+    changes = [_change(c) for c in page]
+    return {
+        "count": total, "offset": offset, "returned": len(changes), "has_more": offset + len(changes) < total,
+        "since": start.isoformat() if start else None, "until": end.isoformat() if end else None,
+        "changes": changes,
+    }

@@ -1,0 +1,153 @@
+"""Which NetBox object types the assistant may read, and which of their fields.
+
+Discovered from NetBox itself: every installed model (core or plugin) that has a FilterSet
+(to validate filters), a REST serializer (to render it) and a restrictable queryset (to apply
+ObjectPermissions). Secrets are decided here, once, for every tool: a field or JSON key named
+like a password/secret/token/key never leaves, nor do the admin's ``excluded_models`` /
+``excluded_fields``. An excluded type is simply absent, so it reads like a type that does not exist.
+"""
+import re
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.module_loading import import_string
+from netbox.api.exceptions import SerializerNotFound
+from netbox.registry import registry
+from utilities.api import get_serializer_for_model
+
+from ..conf import get_settings
+
+# Name segments that mark a secret ("preshared_key", "auth_psk", "password", "api_tokens").
+SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "secret", "secrets", "token", "tokens", "key", "keys", "psk",
+    "credential", "credentials",
+})
+# Fields that hold secrets without saying so (webhook headers carry "Authorization: …").
+SECRET_FIELDS = frozenset({"additional_headers"})
+# Never exposed, whatever the permissions: credentials, internal caches, and change records
+# (those are read only through get_changelog, which also checks the changed object's visibility).
+NEVER_EXPOSED = frozenset({
+    "users.token", "account.usertoken", "users.userconfig", "core.objectchange", "extras.cachedvalue",
+})
+# Apps whose models are never exposed (the chat logs themselves are not NetBox data).
+NEVER_EXPOSED_APPS = frozenset({"netbox_chatbox", "sessions", "social_django", "auth", "contenttypes"})
+
+
+class ToolError(Exception):
+    """Bad input: the message goes back to the model so it can correct the call."""
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names like ``password``, ``auth_psk``, ``preshared_key`` or an admin-excluded field."""
+    name = str(name).lower()
+    if name in SECRET_FIELDS or name in excluded_fields():
+        return True
+    return any(part in SECRET_WORDS for part in re.split(r"[^a-z0-9]+", name))
+
+
+def excluded_fields() -> frozenset:
+    return frozenset(f.lower() for f in get_settings().excluded_fields)
+
+
+def scrub(value):
+    """Drop secret-named keys at any depth (JSON config, custom fields, changelog snapshots)."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if not is_secret_name(k)}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ObjectTypeInfo:
+    """One readable object type: its model, FilterSet and serializer, and its visible fields."""
+    label: str
+    model: type
+    filterset: type
+    serializer: type
+
+    @property
+    def verbose_name(self) -> str:
+        return str(self.model._meta.verbose_name)
+
+    @cached_property
+    def fields(self) -> tuple:
+        """Serializer fields that may be returned (secret and excluded ones removed)."""
+        return tuple(f for f in self.serializer.Meta.fields
+                     if f not in ("url", "display_url") and not is_secret_name(f))
+
+    @cached_property
+    def brief_fields(self) -> tuple:
+        brief = getattr(self.serializer.Meta, "brief_fields", None) or ("id", "display")
+        return tuple(f for f in brief if f in self.fields)
+
+    def model_field(self, path: str):
+        """Resolve a model field path like ``site`` or ``device_type__manufacturer`` (hidden parts refused)."""
+        model, field = self.model, None
+        for part in path.split("__"):
+            if field is not None:
+                if not field.is_relation or field.many_to_many or field.one_to_many:
+                    raise ToolError(f"'{path}': '{field.name}' has no sub-fields")
+                model = field.related_model
+                if object_type_for_model(model) is None:
+                    raise ToolError(f"'{path}' is not a field of {self.label}")
+            if is_secret_name(part):
+                raise ToolError(f"'{path}' is not a field of {self.label}")
+            try:
+                field = model._meta.get_field(part)
+            except FieldDoesNotExist:
+                raise ToolError(f"'{path}' is not a field of {self.label}") from None
+            if not field.concrete or field.many_to_many:
+                raise ToolError(f"'{path}' is not a single-valued field of {self.label}")
+        return field
+
+
+def _filterset_for(model):
+    label = model._meta.label_lower
+    if label in registry["filtersets"]:
+        return registry["filtersets"][label]
+    try:  # NetBox's own convention (netbox/views/htmx.py); importing it also fills the registry
+        return import_string(f"{model._meta.app_config.name}.filtersets.{model.__name__}FilterSet")
+    except ImportError:
+        return None
+
+
+@lru_cache(maxsize=8)
+def _catalog(excluded: tuple, hidden_fields: frozenset) -> dict:
+    """Built once per settings (``hidden_fields`` keys the cache: ObjectTypeInfo.fields depend on it)."""
+    catalog = {}
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if (label in excluded or label in NEVER_EXPOSED or model._meta.app_label in NEVER_EXPOSED_APPS
+                or model._meta.proxy or not hasattr(model._default_manager.all(), "restrict")):
+            continue
+        filterset = _filterset_for(model)
+        try:
+            serializer = get_serializer_for_model(model)
+        except SerializerNotFound:
+            continue
+        if filterset is not None:
+            catalog[label] = ObjectTypeInfo(label, model, filterset, serializer)
+    return dict(sorted(catalog.items()))
+
+
+def object_types() -> dict:
+    """{label: ObjectTypeInfo} for every readable type (before per-user permissions)."""
+    return _catalog(tuple(sorted(m.lower() for m in get_settings().excluded_models)), excluded_fields())
+
+
+def object_type_for_model(model):
+    return object_types().get(model._meta.concrete_model._meta.label_lower)
+
+
+def get_object_type(label) -> ObjectTypeInfo:
+    """The type for a label like ``dcim.device``; unknown and excluded types give the same error."""
+    info = object_types().get(str(label).strip().lower()) if isinstance(label, str) else None
+    if info is None:
+        raise ToolError(
+            f"unknown object type {label!r}: use 'app_label.model' such as dcim.device, ipam.prefix "
+            "(list_object_types lists them all)"
+        )
+    return info
