@@ -1,4 +1,7 @@
 from rest_framework import serializers
+from users.api.serializers import UserSerializer
+
+from ..models import Conversation, Message
 
 
 class ModelSerializer(serializers.Serializer):
@@ -23,3 +26,43 @@ class ModelListSerializer(serializers.Serializer):
 
 class PreferenceSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="A model id from GET models/")
+
+
+class ChatRequestSerializer(serializers.Serializer):
+    message = serializers.CharField(trim_whitespace=False, help_text="What the user asks")
+    conversation = serializers.IntegerField(required=False, help_text="Continue this conversation of yours")
+    model = serializers.CharField(required=False, help_text="A model id from GET models/ (default: your preference)")
+
+
+class ChatResponseSerializer(serializers.Serializer):
+    conversation = serializers.IntegerField(allow_null=True)
+    model = serializers.CharField()
+    answer = serializers.CharField(allow_blank=True)
+    events = serializers.ListField(child=serializers.DictField(), help_text="The turn's events, as on the WebSocket")
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "input_tokens", "output_tokens",
+                  "cost_usd", "duration_ms", "created")
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="plugins-api:netbox_chatbox-api:conversation-detail")
+    display = serializers.CharField(source="__str__", read_only=True)
+    owner = UserSerializer(nested=True, read_only=True)
+    message_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = ("id", "url", "display", "title", "owner", "model_id", "path", "archived", "created",
+                  "last_updated", "message_count", "input_tokens", "output_tokens", "cost_usd", "duration_ms")
+        read_only_fields = tuple(f for f in fields if f != "title")
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    messages = MessageSerializer(many=True, read_only=True)
+
+    class Meta(ConversationSerializer.Meta):
+        fields = ConversationSerializer.Meta.fields + ("messages",)

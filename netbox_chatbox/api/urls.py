@@ -1,10 +1,16 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import chat, conversations, views
 
 app_name = "netbox_chatbox-api"
+
+router = SimpleRouter()
+router.register("conversations", conversations.ConversationViewSet, basename="conversation")
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="models"),
     path("preference/", views.PreferenceView.as_view(), name="preference"),
+    path("chat/", chat.ChatView.as_view(), name="chat"),
+    *router.urls,
 ]
