@@ -11,6 +11,9 @@ from users.models import ObjectPermission, Token
 
 from core.models import ObjectType
 
+# Fake model providers, the LiteLLM proxy process, and the no-outside-traffic trap (tests/fakes/fixtures.py).
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 def grant(user, model, actions, constraints=None, name=None):
     """Give ``user`` a NetBox ObjectPermission on ``model`` (a model class)."""

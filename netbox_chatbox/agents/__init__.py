@@ -1,0 +1,85 @@
+"""The agent factory: the right agent for a model id, or ``auto`` on path A when that model can't answer.
+
+Routing comes from the catalog (path A: Claude Agent SDK; path B: LiteLLM); health decides whether
+a path B model can answer now. The SDK and litellm take seconds to import, so they are imported
+on first use, in a worker thread, never when the plugin loads.
+"""
+import asyncio
+import importlib
+import logging
+
+from .. import catalog, health, telemetry
+from ..events import Fallback
+from .base import BaseAgent
+
+__all__ = ("AgentUnavailable", "BaseAgent", "FALLBACK_MODEL", "agent_class", "create_agent")
+
+logger = logging.getLogger("netbox_chatbox.agents")
+
+FALLBACK_MODEL = "auto"  # the plan's safe fallback: Claude with automatic model choice
+_MODULES = {catalog.PATH_SDK: ("netbox_chatbox.agents.claude", "ClaudeAgent"),
+            catalog.PATH_LITELLM: ("netbox_chatbox.agents.litellm", "LiteLLMAgent")}
+
+
+class AgentUnavailable(Exception):
+    """No agent can answer (e.g. no Anthropic API key); ``str(exc)`` is written for the user."""
+
+
+async def agent_class(path: str) -> type[BaseAgent]:
+    """The agent class for a path; its SDK is imported in a worker thread so the event loop keeps going."""
+    module_name, class_name = _MODULES[path]
+    module = await asyncio.to_thread(importlib.import_module, module_name)
+    return getattr(module, class_name)
+
+
+async def create_agent(model_id: str, user, history=()) -> BaseAgent:
+    """A started agent for ``model_id`` and ``user``, resuming ``history`` ([{role, content}], optional).
+
+    An unknown/disabled id or an unavailable path B model falls back to ``auto`` on path A; the
+    agent's ``fallback`` event says so. Raises AgentUnavailable when no model can answer.
+    """
+    entry, requested_path, reason = await _requested(model_id)
+    fallback = None
+    if entry is None:
+        entry = await _fallback_entry(reason)
+        fallback = Fallback(requested_model=str(model_id), actual_model=entry.id, requested_path=requested_path,
+                            actual_path=entry.path, reason=reason)
+    telemetry.routing_decision(str(model_id), requested_path, entry.id, entry.path,
+                               reason or "model available", user)
+    if entry.provider == "anthropic" and entry.path == catalog.PATH_LITELLM:
+        telemetry.warning("anthropic_via_litellm", model=entry.id,
+                          note="allow_anthropic_via_litellm is on: no Claude Agent SDK features")
+    try:
+        agent = (await agent_class(entry.path))(entry, user, fallback=fallback, history=history)
+        await agent.start()
+    except Exception as exc:
+        logger.exception("starting the %s agent for model %s failed", entry.path, entry.id)
+        telemetry.model_error(entry.id, entry.path, "start_failed", repr(exc), user)
+        raise AgentUnavailable(f"The assistant ({entry.name}) could not be started on this NetBox server; "
+                               "ask your NetBox administrator to check its logs.") from exc
+    return agent
+
+
+async def _requested(model_id):
+    """(entry, path, "") when the requested model can answer, else (None, path, reason)."""
+    try:
+        entry = catalog.get_model(model_id)
+    except catalog.ModelNotAvailable as exc:
+        return None, "unknown", str(exc)
+    available, reason = await health.model_status(entry)
+    if available:
+        return entry, entry.path, ""
+    if entry.path == catalog.PATH_SDK:  # path A itself cannot work: falling back to it would not help
+        raise AgentUnavailable(reason)
+    return None, entry.path, f"{entry.name} is unavailable: {reason}"
+
+
+async def _fallback_entry(reason):
+    try:
+        entry = catalog.get_model(FALLBACK_MODEL)
+    except catalog.ModelNotAvailable:
+        raise AgentUnavailable(f"{reason} No other model is available.") from None
+    available, why_not = await health.model_status(entry)
+    if not available:
+        raise AgentUnavailable(f"{reason} {why_not}")
+    return entry

@@ -1,8 +1,9 @@
+from asgiref.sync import async_to_sync
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import catalog
+from .. import catalog, health
 from ..conf import get_settings
 from ..permissions import CanChat
 from ..preferences import get_user_model, set_user_model
@@ -10,13 +11,18 @@ from .serializers import ModelListSerializer, PreferenceSerializer
 
 
 def model_list(user) -> dict:
-    """The catalog as ``user`` may use it: which model is default and which one the user selected."""
+    """The catalog as ``user`` may use it: which model is default and which one the user selected.
+
+    Each model says whether it can answer right now (health checks: cached, bounded by a short timeout).
+    """
+    models = catalog.enabled_models()
+    status = async_to_sync(health.models_status)(models)
     return {
         "default": catalog.default_model_id(),
         "selected": get_user_model(user),
         "selection_enabled": get_settings().enable_model_selection,
         "models": [
-            {**m.as_dict(), "available": True, "unavailable_reason": ""} for m in catalog.enabled_models()
+            {**m.as_dict(), "available": status[m.id][0], "unavailable_reason": status[m.id][1]} for m in models
         ],
     }
 

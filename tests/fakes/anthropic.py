@@ -62,9 +62,11 @@ class FakeAnthropic(FakeServer):
             use.id = id
         return self.enqueue(use)
 
-    def error(self, status, type="api_error", message="Internal server error", headers=None):
-        return self.enqueue(HttpError(status, {"type": "error", "error": {"type": type, "message": message}},
-                                      {"request-id": f"req_fake{next(_ids)}", **(headers or {})}))
+    def error(self, status, type="api_error", message="Internal server error", headers=None, always=False):
+        """An API error; ``always=True``: every later request fails so (the CLI retries some errors)."""
+        error = HttpError(status, {"type": "error", "error": {"type": type, "message": message}},
+                          {"request-id": f"req_fake{next(_ids)}", **(headers or {})})
+        return self.always(error) if always else self.enqueue(error)
 
     def hang(self, seconds=300):
         return self.enqueue(Hang(seconds))

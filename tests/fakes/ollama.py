@@ -51,8 +51,9 @@ class FakeOllama(FakeServer):
     def tool_calls(self, *calls, text=""):
         return self.enqueue(ToolCalls(list(calls), text))
 
-    def error(self, status, message="model runner has unexpectedly stopped"):
-        return self.enqueue(HttpError(status, {"error": message}))
+    def error(self, status, message="model runner has unexpectedly stopped", always=False):
+        error = HttpError(status, {"error": message})
+        return self.always(error) if always else self.enqueue(error)
 
     def hang(self, seconds=300):
         return self.enqueue(Hang(seconds))

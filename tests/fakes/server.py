@@ -10,10 +10,11 @@ uses the standard library, so tests, fixtures, bench scripts and a Python shell 
     fake.stop()
 
 Replies are queued with :meth:`FakeServer.enqueue` (or the providers' helpers) and consumed one per
-scripted request, in order; when the queue is empty the provider's default reply is used. Every
-request is recorded in :attr:`FakeServer.requests`.
+scripted request, in order; when the queue is empty, the :meth:`FakeServer.always` reply or else the
+provider's default reply ("OK") is used. Every request is recorded in :attr:`FakeServer.requests`.
 """
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -57,6 +58,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass
 
+    def setup(self):
+        super().setup()
+        with self.server.fake._lock:
+            self.server.fake._connections.add(self.connection)
+
+    def finish(self):
+        with self.server.fake._lock:
+            self.server.fake._connections.discard(self.connection)
+        super().finish()
+
     def _handle(self):
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
@@ -68,6 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.requests.append(request)
         try:
+            if fake.delay:
+                fake._release.wait(fake.delay)
             fake.handle(request, _Responder(self, fake))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (interrupts, timeouts): that is what some tests do
@@ -125,8 +138,11 @@ class FakeServer:
         self.port = port
         self.requests: list[Request] = []
         self._replies = deque()
+        self._always = None  # answer every request with this once the queue is empty
+        self.delay = 0.0  # seconds before answering any request (a slow server)
         self._lock = threading.Lock()
         self._release = threading.Event()
+        self._connections = set()  # open client connections, cut on stop() so "down" means down
         self._httpd = None
 
     # lifecycle
@@ -146,6 +162,13 @@ class FakeServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def offline(self):
         """Context manager: the server is down (connection refused) inside, back up on the same port after."""
@@ -166,6 +189,8 @@ class FakeServer:
         self._release.set()
         with self._lock:
             self._replies.clear()
+            self._always = None
+            self.delay = 0.0
             self.requests.clear()
         self._release = threading.Event()
 
@@ -186,11 +211,16 @@ class FakeServer:
             self._replies.extend(replies)
         return self
 
+    def always(self, reply):
+        """Answer every request with ``reply`` once the queue is empty (until reset), e.g. a lasting outage."""
+        self._always = reply
+        return self
+
     def next_reply(self, request):
         with self._lock:
             if self._replies:
                 return self._replies.popleft()
-        return self.default_reply(request)
+        return self._always or self.default_reply(request)
 
     @property
     def pending(self) -> int:

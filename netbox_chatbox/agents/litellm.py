@@ -1,0 +1,241 @@
+"""Path B: models behind LiteLLM, through the LiteLLM proxy or straight to Ollama.
+
+Proxy mode (``litellm_proxy_url`` set): the catalog's ``litellm_model`` is a model name in the
+proxy's config; the master key goes as a Bearer key. Direct mode: ``litellm_model`` is a LiteLLM
+model string (``ollama_chat/…`` calls ``ollama_base_url``). The tool loop runs here, at most
+``max_tool_rounds`` rounds of tool calls per answer. Conversation memory is the message list.
+Importing this module imports litellm (4–6 s): the factory does that in a worker thread.
+"""
+import asyncio
+import json
+import logging
+import os
+import time
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm downloads prices at import
+
+import litellm  # noqa: E402
+import openai  # noqa: E402  (litellm's exceptions subclass openai's)
+
+from .. import telemetry  # noqa: E402
+from ..conf import get_settings  # noqa: E402
+from ..events import Complete, Delta, Error  # noqa: E402
+from ..health import ollama_model_name  # noqa: E402
+from ..prompts import system_prompt  # noqa: E402
+from ..tools import TOOLS  # noqa: E402
+from .base import BaseAgent  # noqa: E402
+from .tooling import call_tool, result_text, tool_end, tool_start  # noqa: E402
+
+litellm.suppress_debug_info = True
+logger = logging.getLogger("netbox_chatbox.agents")
+
+_DONE = object()
+
+
+def function_schemas() -> list[dict]:
+    """The NetBox tools as OpenAI-style function definitions."""
+    return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                              "parameters": t.input_schema}} for t in TOOLS.values()]
+
+
+class LiteLLMAgent(BaseAgent):
+    def __init__(self, model, user, fallback=None, history=()):
+        super().__init__(model, user, fallback)
+        self.messages = [{"role": "system", "content": system_prompt(user)}]
+        self.messages += [{"role": m["role"], "content": m["content"]} for m in history
+                          if m.get("role") in ("user", "assistant") and m.get("content")]
+        self._task = None  # the running turn
+        self._closed = False
+
+    def call_arguments(self) -> dict:
+        """Model, endpoint and key for litellm, per the admin's mode."""
+        settings = get_settings()
+        common = {"timeout": settings.litellm_timeout, "num_retries": settings.litellm_max_retries}
+        if settings.litellm_proxy_url:
+            return {"model": f"litellm_proxy/{self.model.litellm_model}", "api_base": settings.litellm_proxy_url,
+                    "api_key": settings.litellm_master_key, **common}
+        if ollama_model_name(self.model.litellm_model):
+            return {"model": self.model.litellm_model, "api_base": settings.ollama_base_url, **common}
+        if self.model.provider == "anthropic":  # allow_anthropic_via_litellm, direct mode
+            extra = {"api_base": settings.anthropic_base_url} if settings.anthropic_base_url else {}
+            return {"model": self.model.litellm_model, "api_key": settings.anthropic_api_key, **extra, **common}
+        return {"model": self.model.litellm_model, **common}
+
+    async def start(self):
+        pass  # nothing to open: each turn is one or more HTTP requests
+
+    async def close(self):
+        self._closed = True
+        await self.interrupt()
+
+    async def interrupt(self):
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def stream(self, message):
+        """Run the turn in its own task (so interrupt() can cancel it) and pass its events on."""
+        if self._closed:
+            yield Error(code="unavailable", message="This chat session has ended; start a new conversation.")
+            return
+        queue = asyncio.Queue()
+        self._task = asyncio.ensure_future(self._turn(message, queue))
+        try:
+            while (event := await queue.get()) is not _DONE:
+                yield event
+        finally:
+            if not self._task.done():  # the consumer stopped listening
+                self._task.cancel()
+
+    async def _turn(self, message, queue):
+        started = time.monotonic()
+        turn = _Usage()
+        self.messages.append({"role": "user", "content": message})
+        telemetry.model_request(self.model.id, self.model.path, self.user)
+        try:
+            await queue.put(await self._answer(queue, turn, started))
+        except asyncio.CancelledError:
+            if turn.text:  # keep what was said, so the next question has that context
+                self.messages.append({"role": "assistant", "content": turn.text})
+            await queue.put(self._complete(turn, started, interrupted=True))
+        except Exception as exc:
+            code, text = _describe_failure(exc)
+            if code == "internal_error":
+                logger.exception("path B turn failed")
+            telemetry.model_error(self.model.id, self.model.path, code, repr(exc), self.user, _ms_since(started))
+            await queue.put(Error(code=code, message=text))
+        finally:
+            await queue.put(_DONE)
+
+    async def _answer(self, queue, turn, started):
+        settings = get_settings()
+        tools = function_schemas()
+        for round_ in range(settings.max_tool_rounds + 1):
+            text, calls = await self._call_model(queue, turn, tools)
+            turn.text = ""
+            if not calls:
+                self.messages.append({"role": "assistant", "content": text})
+                return self._complete(turn, started)
+            if round_ == settings.max_tool_rounds:
+                break
+            self.messages.append({"role": "assistant", "content": text or None, "tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in calls]})
+            for call in calls:
+                await queue.put(tool_start(call["id"], call["name"], call["parsed"]))
+                if isinstance(call["parsed"], dict):
+                    result = await call_tool(call["name"], call["parsed"], self.user)
+                else:
+                    result = {"error": "the tool arguments were not a JSON object"}
+                turn.tool_calls += 1
+                await queue.put(tool_end(call["id"], call["name"], result))
+                self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": result_text(result)})
+        telemetry.model_error(self.model.id, self.model.path, "tool_limit", "", self.user, _ms_since(started))
+        return Error(code="tool_limit", message=f"Answering needed more than {settings.max_tool_rounds} rounds "
+                                                 "of NetBox lookups. Ask a narrower question.")
+
+    async def _call_model(self, queue, turn, tools):
+        """One streamed completion: text goes out as deltas; returns (text, tool calls)."""
+        arguments = self.call_arguments()
+        response = await litellm.acompletion(
+            messages=self.messages, tools=tools, stream=True, stream_options={"include_usage": True}, **arguments)
+        calls = {}
+        async for chunk in _with_idle_timeout(response, arguments["timeout"]):
+            turn.model = turn.model or getattr(chunk, "model", None)
+            if usage := getattr(chunk, "usage", None):
+                turn.add_usage(usage, self.model)
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            if delta.content:
+                turn.text += delta.content
+                await queue.put(Delta(delta.content))
+            for call in delta.tool_calls or ():
+                entry = calls.setdefault(call.index or 0, {"id": None, "name": "", "arguments": ""})
+                entry["id"] = entry["id"] or call.id
+                entry["name"] += call.function.name or ""
+                entry["arguments"] += call.function.arguments or ""
+        result = []
+        for index, call in sorted(calls.items()):
+            try:
+                parsed = json.loads(call["arguments"] or "{}")
+            except ValueError:
+                parsed = None
+            result.append({**call, "id": call["id"] or f"call_{index}", "parsed": parsed})
+        return turn.text, result
+
+    def _complete(self, turn, started, interrupted=False):
+        event = Complete(model=turn.model or self.model.litellm_model, input_tokens=turn.input_tokens,
+                         output_tokens=turn.output_tokens, cost_usd=turn.cost, duration_ms=_ms_since(started),
+                         interrupted=interrupted)
+        telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
+                                 input_tokens=event.input_tokens, output_tokens=event.output_tokens,
+                                 cost_usd=event.cost_usd, tool_calls=turn.tool_calls, interrupted=interrupted,
+                                 answered_by=event.model, user=self.user)
+        return event
+
+
+class _Usage:
+    """What one answer used, over all its model calls."""
+
+    def __init__(self):
+        self.model = None
+        self.text = ""  # of the current model call
+        self.input_tokens = None
+        self.output_tokens = None
+        self.cost = None
+        self.tool_calls = 0
+
+    def add_usage(self, usage, entry):
+        prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        self.input_tokens = (self.input_tokens or 0) + prompt
+        self.output_tokens = (self.output_tokens or 0) + completion
+        try:
+            cost = sum(litellm.cost_per_token(model=entry.litellm_model, prompt_tokens=prompt,
+                                              completion_tokens=completion))
+        except Exception:  # not in LiteLLM's price list
+            cost = 0.0 if entry.provider == "ollama" else None  # a local model costs nothing per token
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+
+
+async def _with_idle_timeout(response, seconds):
+    """The stream's chunks, failing with litellm.Timeout if the provider goes silent for ``seconds``."""
+    iterator = response.__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise litellm.Timeout(f"no data for {seconds} s", model="", llm_provider="") from None
+        yield chunk
+
+
+def _describe_failure(exc) -> tuple[str, str]:
+    """(code, user message) for a failed call; never the raw provider text (it may name hosts or keys)."""
+    settings = get_settings()
+    server = "The LiteLLM proxy" if settings.litellm_proxy_url else "The model server"
+    if isinstance(exc, litellm.Timeout):
+        return "timeout", f"The model did not answer within {settings.litellm_timeout} s. Try again."
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or (
+            # a LiteLLM proxy without a database answers an unknown key with 400 "No connected db."
+            isinstance(exc, litellm.BadRequestError) and "no connected db" in str(exc).lower()):
+        return "auth", f"{server} rejected this NetBox's credentials. Ask your NetBox administrator to check them."
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return "bad_request", "The conversation is too long for this model; start a new conversation."
+    if isinstance(exc, litellm.NotFoundError):
+        return "model_not_found", f"{server} does not offer this model. Ask your NetBox administrator."
+    if isinstance(exc, litellm.RateLimitError):
+        return "rate_limited", "The model is receiving too many requests right now. Try again in a minute."
+    if isinstance(exc, litellm.BadRequestError):
+        return "bad_request", "The model could not process this request. Try rephrasing it."
+    if isinstance(exc, openai.APIConnectionError):
+        return "unavailable", f"{server} is not reachable. Try again later or pick another model."
+    if isinstance(exc, openai.APIError):
+        return "unavailable", f"{server} failed to answer. Try again in a moment."
+    return "internal_error", "Something went wrong while answering; please try again."
+
+
+def _ms_since(started) -> int:
+    return int((time.monotonic() - started) * 1000)

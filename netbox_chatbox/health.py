@@ -1,0 +1,135 @@
+"""Are the model providers usable right now? Async checks, cached, each bounded by a short timeout.
+
+- Anthropic (path A): an API key is configured (the CLI reports connectivity problems per answer).
+- LiteLLM proxy (path B, proxy mode): ``/health/readiness`` answers (never ``/health``: that one runs
+  a real completion on every model), and ``/v1/models`` accepts the master key and lists the model.
+- Ollama: ``/api/tags`` lists the configured model.
+
+Results are cached per service for ``health_cache_ttl`` seconds; a check never takes longer than
+``health_check_timeout``. Reasons are written for users (no URLs or keys); details go to the log.
+"""
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from . import telemetry
+from .catalog import PATH_LITELLM, ModelEntry, is_configured
+from .conf import get_settings
+
+logger = logging.getLogger("netbox_chatbox.health")
+
+
+@dataclass(frozen=True)
+class Status:
+    ok: bool
+    reason: str = ""  # why not, for users
+
+
+OK = Status(True)
+_cache: dict[tuple, tuple[float, Status]] = {}  # key → (expires at, status)
+_last_state: dict[str, bool] = {}
+
+
+def reset():
+    """Forget cached results (tests; an admin changing settings restarts NetBox anyway)."""
+    _cache.clear()
+    _last_state.clear()
+
+
+async def _cached(key: tuple, label: str, check) -> Status:
+    hit = _cache.get(key)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    settings = get_settings()
+    try:
+        async with httpx.AsyncClient(timeout=settings.health_check_timeout) as client:
+            status = await asyncio.wait_for(check(client), settings.health_check_timeout)
+    except (TimeoutError, httpx.TimeoutException):
+        status = Status(False, f"The {label} did not answer within {settings.health_check_timeout:g} s.")
+    except httpx.HTTPError as exc:
+        logger.info("%s health check failed: %s", label, telemetry.redact(exc))
+        status = Status(False, f"The {label} is not reachable.")
+    except (ValueError, AttributeError) as exc:  # not the JSON we expect: something else answers there
+        logger.info("%s health check got an unexpected answer: %s", label, telemetry.redact(exc))
+        status = Status(False, f"The {label} gave an unexpected answer.")
+    _cache[key] = (time.monotonic() + settings.health_cache_ttl, status)
+    if _last_state.get(key[0]) != status.ok:
+        _last_state[key[0]] = status.ok
+        telemetry.health_change(key[0], status.ok, status.reason)
+    return status
+
+
+def check_anthropic() -> Status:
+    if get_settings().anthropic_api_key:
+        return OK
+    return Status(False, "No Anthropic API key is configured on this NetBox.")
+
+
+async def check_litellm_proxy(model_name: str) -> Status:
+    """The proxy is ready, accepts our master key, and offers ``model_name``."""
+    settings = get_settings()
+    url, key = settings.litellm_proxy_url, settings.litellm_master_key
+
+    async def check(client):
+        ready = await client.get(f"{url}/health/readiness")
+        if ready.status_code != 200:
+            return Status(False, f"The LiteLLM proxy is not ready (HTTP {ready.status_code}).")
+        models = await client.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        if models.status_code in (400, 401, 403):  # without a database the proxy answers a wrong key with 400
+            return Status(False, "The LiteLLM proxy rejected the configured master key.")
+        models.raise_for_status()
+        names = {m.get("id") for m in models.json().get("data", [])}
+        if model_name not in names:
+            return Status(False, f"The LiteLLM proxy does not offer the model '{model_name}'.")
+        return OK
+
+    return await _cached(("litellm_proxy", url, key, model_name), "LiteLLM proxy", check)
+
+
+async def check_ollama(model_name: str) -> Status:
+    """Ollama answers and has ``model_name`` pulled."""
+    url = get_settings().ollama_base_url
+
+    async def check(client):
+        response = await client.get(f"{url}/api/tags")
+        response.raise_for_status()
+        names = {m.get("name") for m in response.json().get("models", [])}
+        if model_name not in names and f"{model_name}:latest" not in names:
+            return Status(False, f"Ollama does not have the model '{model_name}' (ollama pull {model_name}).")
+        return OK
+
+    return await _cached(("ollama", url, model_name), "Ollama server", check)
+
+
+def ollama_model_name(litellm_model: str) -> str | None:
+    """``ollama_chat/qwen2.5:14b`` → ``qwen2.5:14b``; None for other providers."""
+    provider, _, name = (litellm_model or "").partition("/")
+    return name if provider in ("ollama", "ollama_chat") and name else None
+
+
+async def model_status(entry: ModelEntry) -> tuple[bool, str]:
+    """(available, reason) for one catalog entry; the reason is empty when available."""
+    if entry.path != PATH_LITELLM:
+        status = check_anthropic()
+        return status.ok, status.reason
+    if not is_configured(entry):
+        return False, "LiteLLM is not enabled on this NetBox."
+    checks = []
+    if get_settings().litellm_proxy_url:
+        checks.append(check_litellm_proxy(entry.litellm_model))
+    if ollama_name := ollama_model_name(entry.litellm_model):
+        checks.append(check_ollama(ollama_name))
+    for status in await asyncio.gather(*checks):
+        if not status.ok:
+            return False, status.reason
+    return True, ""
+
+
+async def models_status(entries) -> dict[str, tuple[bool, str]]:
+    """{model id: (available, reason)} for many entries, checked concurrently."""
+    entries = list(entries)
+    results = await asyncio.gather(*(model_status(entry) for entry in entries))
+    return {entry.id: result for entry, result in zip(entries, results)}
