@@ -6,23 +6,14 @@ client's ``force_login``) or a real v2 API token in the ``Authorization`` header
 import asyncio
 import json
 import os
-from contextlib import contextmanager
 
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client
 
 WS_PATH = "/plugins/chatbox/ws/"
 HOST = "testserver"
-
-
-@contextmanager
-def chatbox_config(**values):
-    """Run with these PLUGINS_CONFIG['netbox_chatbox'] values on top of the dev configuration."""
-    config = {**settings.PLUGINS_CONFIG["netbox_chatbox"], **values}
-    with override_settings(PLUGINS_CONFIG={**settings.PLUGINS_CONFIG, "netbox_chatbox": config}):
-        yield
 
 
 def session_cookie(user) -> str:

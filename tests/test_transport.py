@@ -23,6 +23,11 @@ def _stored(conversation_id):
 stored_messages = sync_to_async(_stored)
 
 
+def sent_to_model(fake_ollama):
+    """The conversation the model got in its latest request, as (role, content), without the system prompt."""
+    return [(m["role"], m["content"]) for m in fake_ollama.chat_requests()[-1]["messages"] if m["role"] != "system"]
+
+
 # --- who may connect -------------------------------------------------------------------------
 
 async def test_anonymous_socket_is_refused():
@@ -106,16 +111,14 @@ async def test_malformed_and_unknown_requests_get_errors_and_the_socket_stays_op
     await socket.close()
 
 
-async def test_message_over_the_size_cap_is_refused_and_nothing_stored(chat_user):
-    from .chat_clients import chatbox_config
-
-    with chatbox_config(max_message_chars=50):
-        socket, _ = await open_socket(chat_user)
-        await socket.event()
-        await socket.send({"type": "chat", "message": "x" * 51})
-        event = await socket.event()
-        assert event["code"] == "message_too_long" and "51 characters; the limit is 50" in event["message"]
-        await socket.close()
+async def test_message_over_the_size_cap_is_refused_and_nothing_stored(chat_user, chatbox_config):
+    chatbox_config(max_message_chars=50)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    await socket.send({"type": "chat", "message": "x" * 51})
+    event = await socket.event()
+    assert event["code"] == "message_too_long" and "51 characters; the limit is 50" in event["message"]
+    await socket.close()
     assert not await sync_to_async(Conversation.objects.exists)()
 
 
@@ -146,4 +149,238 @@ async def test_resuming_someone_elses_conversation_is_not_found(chat_user):
     assert event["code"] == "not_found" and event["message"] == f"Conversation {theirs} does not exist."
     await socket.send({"type": "resume", "conversation": theirs + 1000})
     assert (await socket.event())["message"] == f"Conversation {theirs + 1000} does not exist."
+    await socket.close()
+
+
+# --- chatting on path B (LiteLLM → fake Ollama) ----------------------------------------------
+
+@pytest.fixture
+def on_ollama(chat_user, use_fake_ollama):
+    """alice chats with the local model; the fake Ollama answers."""
+    chat_user.config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    return use_fake_ollama
+
+
+def _conversation(pk):
+    return Conversation.objects.get(pk=pk)
+
+
+async def test_chat_streams_deltas_then_complete_and_stores_the_turn(chat_user, on_ollama):
+    on_ollama.reply("There are ", "3 sites", " in Berlin.")
+    socket, _ = await open_socket(chat_user)
+    assert (await socket.event())["model"]["id"] == "ollama-qwen2.5"
+    events = await socket.chat("How many sites are in Berlin?")
+    types = [e["type"] for e in events]
+    assert types[-1] == "complete" and set(types[:-1]) == {"delta"}
+    assert "".join(e["text"] for e in events[:-1]) == "There are 3 sites in Berlin."
+    complete = events[-1]
+    assert complete["interrupted"] is False and complete["input_tokens"] == 20 and complete["output_tokens"] == 3
+    # What the model was asked, and what is stored (and readable after a reload).
+    assert sent_to_model(on_ollama) == [("user", "How many sites are in Berlin?")]
+    assert await stored_messages(complete["conversation"]) == [
+        ("user", "How many sites are in Berlin?"), ("assistant", "There are 3 sites in Berlin.")]
+    conversation = await sync_to_async(_conversation)(complete["conversation"])
+    assert (conversation.owner_id, conversation.model_id, conversation.path) == (chat_user.pk, "ollama-qwen2.5", "litellm")
+    assert conversation.title == "How many sites are in Berlin?"
+    assert (conversation.input_tokens, conversation.output_tokens) == (20, 3)
+    answer = await sync_to_async(Message.objects.get)(pk=complete["message"])
+    assert answer.role == "assistant" and answer.output_tokens == 3 and answer.duration_ms is not None
+    await socket.close()
+
+
+async def test_second_turn_continues_the_same_conversation_with_context(chat_user, on_ollama):
+    on_ollama.reply("Three.")
+    on_ollama.reply("Berlin-1, Berlin-2 and Berlin-3.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    first = (await socket.chat("How many sites in Berlin?"))[-1]
+    second = (await socket.chat("Name them."))[-1]
+    assert first["conversation"] == second["conversation"]
+    sent = sent_to_model(on_ollama)
+    assert sent == [("user", "How many sites in Berlin?"), ("assistant", "Three."), ("user", "Name them.")]
+    await socket.close()
+
+
+async def test_interrupt_stops_the_answer_keeps_it_and_the_socket_stays_usable(chat_user, on_ollama):
+    on_ollama.reply(*[f"word{i} " for i in range(50)], chunk_delay=0.1)
+    on_ollama.reply("Still here.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    await socket.send({"type": "chat", "message": "Tell me a long story"})
+    first = await socket.until("delta")
+    await socket.send({"type": "interrupt"})
+    events = first + await socket.until("complete", "error", timeout=10)
+    complete = events[-1]
+    assert complete["type"] == "complete" and complete["interrupted"] is True
+    partial = "".join(e["text"] for e in events if e["type"] == "delta")
+    assert partial.startswith("word0 ") and len(partial.split()) < 50
+    stored = await sync_to_async(Message.objects.get)(pk=complete["message"])
+    assert stored.interrupted is True and stored.content == partial
+    # A new question on the same socket gets an answer.
+    assert "".join(e.get("text", "") for e in await socket.chat("Are you there?")) == "Still here."
+    await socket.close()
+
+
+async def test_second_chat_while_answering_is_refused_without_harm(chat_user, on_ollama):
+    on_ollama.reply("slow ", "answer", chunk_delay=0.5)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    await socket.send({"type": "chat", "message": "first"})
+    await socket.send({"type": "chat", "message": "second"})
+    events = await socket.until("complete", timeout=20)
+    errors = [e for e in events if e["type"] == "error"]
+    assert [e["code"] for e in errors] == ["in_progress"]
+    assert await stored_messages(events[-1]["conversation"]) == [("user", "first"), ("assistant", "slow answer")]
+    await socket.close()
+
+
+async def test_disconnect_mid_answer_stores_the_partial_answer(chat_user, on_ollama):
+    on_ollama.reply(*[f"w{i} " for i in range(100)], chunk_delay=0.1)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    await socket.send({"type": "chat", "message": "Talk for a while"})
+    await socket.until("delta")
+    await socket.close()  # returns once the server side has finished with the connection
+
+    def last_answer():
+        return Message.objects.filter(conversation__owner=chat_user, role="assistant").get()
+
+    answer = await sync_to_async(last_answer)()
+    assert answer.interrupted is True and answer.content.startswith("w0 ") and len(answer.content.split()) < 100
+
+
+async def test_rate_limit_per_user_holds_across_connections(chat_user, on_ollama, chatbox_config):
+    import asyncio
+    import time
+
+    chatbox_config(rate_limit_per_minute=2)
+    if time.time() % 60 > 55:  # the limit counts per clock minute; don't straddle two
+        await asyncio.sleep(60 - time.time() % 60 + 0.1)
+    first, _ = await open_socket(chat_user)
+    second, _ = await open_socket(chat_user)
+    await first.event()
+    await second.event()
+    assert (await first.chat("one"))[-1]["type"] == "complete"
+    assert (await second.chat("two"))[-1]["type"] == "complete"
+    refused = await second.chat("three")
+    assert [e["type"] for e in refused] == ["error"]
+    assert refused[0]["code"] == "rate_limited" and "2 messages per minute" in refused[0]["message"]
+    assert await sync_to_async(Message.objects.filter(content="three").exists)() is False
+    await first.close()
+    await second.close()
+
+
+# --- sessions: reset, model switch, reconnect, resume ------------------------------------------
+
+TWIN = {"ollama-twin": {"name": "Qwen twin", "provider": "ollama",
+                        "litellm_model": "ollama_chat/qwen2.5:14b-instruct-8k"}}
+
+
+async def test_model_change_archives_resets_context_and_is_the_users_preference(chat_user, on_ollama, chatbox_config,
+                                                                                api):
+    chatbox_config(models=TWIN)
+    on_ollama.reply("Three.")
+    on_ollama.reply("Hello from the twin.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    old = (await socket.chat("How many sites in Berlin?"))[-1]["conversation"]
+    await socket.send({"type": "model_change", "model": "ollama-twin"})
+    changed = await socket.event()
+    assert changed == {"type": "model_changed", "old_model": "ollama-qwen2.5", "new_model": "ollama-twin",
+                       "archived_message_count": 2, "context_reset": True, "conversation": None}
+    session = await socket.event()
+    assert session["type"] == "session" and session["conversation"] is None
+    assert session["model"]["id"] == "ollama-twin"
+    # The old conversation is archived, not lost.
+    old_conversation = await sync_to_async(_conversation)(old)
+    assert old_conversation.archived is True
+    assert await stored_messages(old) == [("user", "How many sites in Berlin?"), ("assistant", "Three.")]
+    # Context reset: the next request to the provider carries nothing of the old conversation.
+    new = (await socket.chat("Hi"))[-1]
+    sent = sent_to_model(on_ollama)
+    assert sent == [("user", "Hi")]
+    assert new["conversation"] != old
+    # Same UserConfig value the preference API reads.
+    response = await sync_to_async(lambda: api(chat_user).get("/api/plugins/chatbox/preference/"))()
+    assert response.json() == {"model": "ollama-twin"}
+    await socket.close()
+    # Reconnecting keeps the model.
+    again, _ = await open_socket(chat_user)
+    assert (await again.event())["model"]["id"] == "ollama-twin"
+    await again.close()
+
+
+async def test_preference_set_by_the_api_is_the_model_of_the_next_socket(chat_user, on_ollama, api):
+    response = await sync_to_async(lambda: api(chat_user, token=True).put(
+        "/api/plugins/chatbox/preference/", {"model": "claude-opus-4"}, format="json"))()
+    assert response.status_code == 200
+    socket, _ = await open_socket(chat_user)
+    assert (await socket.event())["model"]["id"] == "claude-opus-4"
+    await socket.close()
+
+
+async def test_reset_archives_and_starts_a_new_conversation_on_the_same_model(chat_user, on_ollama):
+    on_ollama.reply("One.")
+    on_ollama.reply("Two.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    old = (await socket.chat("first question"))[-1]["conversation"]
+    await socket.send({"type": "reset"})
+    session = await socket.event()
+    assert session["conversation"] is None and session["model"]["id"] == "ollama-qwen2.5"
+    new = (await socket.chat("second question"))[-1]["conversation"]
+    assert new != old and (await sync_to_async(_conversation)(old)).archived is True
+    assert sent_to_model(on_ollama) == [("user", "second question")]
+    await socket.close()
+
+
+async def test_resume_continues_a_stored_conversation_with_its_history(chat_user, on_ollama):
+    on_ollama.reply("Three.")
+    on_ollama.reply("Berlin-1 to Berlin-3.")
+    first, _ = await open_socket(chat_user)
+    await first.event()
+    conversation = (await first.chat("How many sites in Berlin?"))[-1]["conversation"]
+    await first.close()
+    # A reload: a new socket, a new session, then resume.
+    second, _ = await open_socket(chat_user)
+    assert (await second.event())["conversation"] is None
+    await second.send({"type": "resume", "conversation": conversation})
+    assert (await second.event())["conversation"] == conversation
+    complete = (await second.chat("Name them."))[-1]
+    assert complete["conversation"] == conversation
+    sent = sent_to_model(on_ollama)
+    assert sent == [("user", "How many sites in Berlin?"), ("assistant", "Three."), ("user", "Name them.")]
+    assert len(await stored_messages(conversation)) == 4
+    await second.close()
+
+
+async def test_archived_conversation_cannot_be_resumed(chat_user, on_ollama):
+    on_ollama.reply("One.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    old = (await socket.chat("question"))[-1]["conversation"]
+    await socket.send({"type": "reset"})
+    await socket.event()
+    await socket.send({"type": "resume", "conversation": old})
+    event = await socket.event()
+    assert event["code"] == "archived" and "read-only" in event["message"]
+    await socket.close()
+
+
+async def test_provider_failure_is_an_error_event_stored_and_the_socket_stays(chat_user, on_ollama):
+    on_ollama.error(500, "model runner has unexpectedly stopped")
+    on_ollama.error(500, "model runner has unexpectedly stopped")
+    on_ollama.error(500, "model runner has unexpectedly stopped")
+    on_ollama.reply("Recovered.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    events = await socket.chat("hello?")
+    assert events[-1]["type"] == "error"
+    error = events[-1]
+    stored = await sync_to_async(lambda: list(Message.objects.filter(conversation__owner=chat_user)
+                                              .values_list("role", "content")))()
+    assert stored == [("user", "hello?"), ("error", error["message"])]
+    on_ollama.reset()
+    on_ollama.reply("Recovered.")
+    assert (await socket.chat("again?"))[-1]["type"] == "complete"
     await socket.close()
