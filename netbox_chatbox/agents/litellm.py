@@ -50,7 +50,7 @@ class LiteLLMAgent(BaseAgent):
     def call_arguments(self) -> dict:
         """Model, endpoint and key for litellm, per the admin's mode."""
         settings = get_settings()
-        common = {"timeout": settings.litellm_timeout, "num_retries": settings.litellm_max_retries}
+        common = {"timeout": settings.litellm_timeout, "num_retries": 0}  # we retry: see _open_stream
         if settings.litellm_proxy_url:
             return {"model": f"litellm_proxy/{self.model.litellm_model}", "api_base": settings.litellm_proxy_url,
                     "api_key": settings.litellm_master_key, **common}
@@ -136,8 +136,7 @@ class LiteLLMAgent(BaseAgent):
     async def _call_model(self, queue, turn, tools):
         """One streamed completion: text goes out as deltas; returns (text, tool calls)."""
         arguments = self.call_arguments()
-        response = await litellm.acompletion(
-            messages=self.messages, tools=tools, stream=True, stream_options={"include_usage": True}, **arguments)
+        response = await self._open_stream(tools, arguments)
         calls = {}
         async for chunk in _with_idle_timeout(response, arguments["timeout"]):
             turn.model = turn.model or getattr(chunk, "model", None)
@@ -162,6 +161,23 @@ class LiteLLMAgent(BaseAgent):
                 parsed = None
             result.append({**call, "id": call["id"] or f"call_{index}", "parsed": parsed})
         return turn.text, result
+
+    async def _open_stream(self, tools, arguments):
+        """Start a streamed completion, retrying ``litellm_max_retries`` times what failed before streaming.
+
+        Our own loop: litellm's num_retries needs tenacity (absent: it silently does not retry) and
+        counts attempts, not retries. The proxy's config does not retry, so retries never multiply.
+        """
+        retries = get_settings().litellm_max_retries
+        for attempt in range(retries + 1):
+            try:
+                return await litellm.acompletion(messages=self.messages, tools=tools, stream=True,
+                                                 stream_options={"include_usage": True}, **arguments)
+            except openai.APIError as exc:
+                if attempt == retries or not _retryable(exc):
+                    raise
+                logger.info("model call failed (%s), retry %d of %d", type(exc).__name__, attempt + 1, retries)
+                await asyncio.sleep(min(0.25 * 2 ** attempt, 4))
 
     def _complete(self, turn, started, interrupted=False):
         event = Complete(model=turn.model or self.model.litellm_model, input_tokens=turn.input_tokens,
@@ -210,6 +226,16 @@ async def _with_idle_timeout(response, seconds):
         except TimeoutError:
             raise litellm.Timeout(f"no data for {seconds} s", model="", llm_provider="") from None
         yield chunk
+
+
+def _retryable(exc) -> bool:
+    """Server-side trouble worth one more try; not timeouts (they would double the wait) or our mistakes."""
+    if isinstance(exc, openai.APITimeoutError):
+        return False
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
 
 
 def _describe_failure(exc) -> tuple[str, str]:

@@ -1,0 +1,225 @@
+"""Path B (litellm), straight to a fake Ollama and through a real LiteLLM proxy process.
+
+The proxy is started once per test session (tests/fakes/fixtures.py) from config/litellm_config.yaml,
+pointed at the session's fake Ollama. Each scenario asserts the user's events and what Ollama received.
+"""
+import logging
+
+import pytest
+from dcim.models import Site
+
+from netbox_chatbox.agents import create_agent
+from netbox_chatbox.events import Complete, Error
+from tests.conftest import grant
+from tests.fakes import FakeOllama
+from tests.fakes.ollama import ToolCalls
+from tests.fakes.helpers import Delta, ToolEnd, ToolStart, assert_one_terminal, chat, collect, of_type, run, text_of
+
+MODEL = "ollama-qwen2.5"
+
+
+@pytest.fixture(params=["direct", "proxy"])
+def path_b(request, chatbox_config, fake_ollama):
+    """Path B in both modes an admin can pick; yields the fake Ollama behind it."""
+    if request.param == "direct":
+        request.getfixturevalue("use_fake_ollama")
+    else:
+        request.getfixturevalue("use_litellm_proxy")
+    chatbox_config(litellm_max_retries=0)
+    return fake_ollama
+
+
+def test_streaming_answer_with_memory(path_b, chat_user, caplog):
+    path_b.reply("Hel", "lo", " there")
+    path_b.reply("You greeted me.")
+
+    with caplog.at_level(logging.INFO, logger="netbox_chatbox.telemetry"):
+        agent, (first, second) = run(chat, MODEL, chat_user, "hi", "what did I do?")
+
+    assert type(agent).__name__ == "LiteLLMAgent" and agent.fallback is None
+    assert [e.text for e in of_type(first, Delta)] == ["Hel", "lo", " there"]
+    complete = assert_one_terminal(first)
+    assert isinstance(complete, Complete) and not complete.interrupted
+    assert "qwen2.5:14b-instruct-8k" in complete.model
+    assert (complete.input_tokens, complete.output_tokens, complete.cost_usd) == (20, 3, 0.0)
+    assert text_of(second) == "You greeted me."
+
+    first_request, second_request = path_b.chat_requests()
+    assert first_request["model"] == "qwen2.5:14b-instruct-8k"
+    assert first_request["messages"][0]["role"] == "system"
+    assert "You are the NetBox assistant" in first_request["messages"][0]["content"]
+    assert {t["function"]["name"] for t in first_request["tools"]} >= {"query_objects", "get_object", "search"}
+    assert [(m["role"], m["content"]) for m in second_request["messages"][1:]] == [
+        ("user", "hi"), ("assistant", "Hello there"), ("user", "what did I do?")]
+    response = next(r.chatbox for r in caplog.records if r.chatbox["event"] == "model_response")
+    assert (response["path"], response["input_tokens"], response["output_tokens"]) == ("litellm", 20, 3)
+
+
+def test_tool_round_trip_as_the_user(path_b, chat_user):
+    Site.objects.create(name="visible-site", slug="visible-site")
+    Site.objects.create(name="hidden-site", slug="hidden-site")
+    grant(chat_user, Site, ["view"], constraints={"name": "visible-site"})
+    path_b.tool_call("query_objects", {"object_type": "dcim.site"})
+    path_b.reply("One site: visible-site.")
+
+    _, (events,) = run(chat, MODEL, chat_user, "which sites?")
+
+    start, = of_type(events, ToolStart)
+    end, = of_type(events, ToolEnd)
+    assert start.tool == "query_objects" and "dcim.site" in start.summary
+    assert (end.id, end.ok, end.summary) == (start.id, True, "1 found")
+    assert [o["display"] for o in end.objects] == ["visible-site"]
+    assert text_of(events) == "One site: visible-site." and isinstance(assert_one_terminal(events), Complete)
+
+    tool_messages = [m for m in path_b.chat_requests()[1]["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 1
+    assert "visible-site" in tool_messages[0]["content"] and "hidden-site" not in tool_messages[0]["content"]
+
+
+def test_tool_rounds_are_bounded(path_b, chatbox_config, chat_user):
+    chatbox_config(max_tool_rounds=2)
+    path_b.always(ToolCalls([("count_objects", {"object_type": "dcim.site"})]))
+
+    _, (events,) = run(chat, MODEL, chat_user, "loop forever")
+
+    error = assert_one_terminal(events)
+    assert isinstance(error, Error) and error.code == "tool_limit" and "more than 2 rounds" in error.message
+    assert len(of_type(events, ToolEnd)) == 2 and len(path_b.chat_requests()) == 3
+
+
+def test_interrupt_mid_stream_keeps_partial_answer(path_b, chat_user):
+    path_b.reply(*[f"w{i} " for i in range(60)], chunk_delay=0.05)
+    path_b.reply("Yes.")
+
+    async def scenario():
+        agent = await create_agent(MODEL, chat_user)
+
+        async def stop_after_three(event, events):
+            if len(of_type(events, Delta)) == 3:
+                await agent.interrupt()
+
+        try:
+            interrupted = await collect(agent, "a long answer please", stop_after_three)
+            return interrupted, await collect(agent, "still there?")
+        finally:
+            await agent.close()
+
+    interrupted, after = run(scenario)
+
+    complete = assert_one_terminal(interrupted)
+    assert isinstance(complete, Complete) and complete.interrupted
+    assert 3 <= len(of_type(interrupted, Delta)) < 60
+    assert text_of(after) == "Yes."
+    replayed = path_b.chat_requests()[-1]["messages"]
+    assert replayed[-2]["role"] == "assistant" and replayed[-2]["content"].startswith("w0 w1 w2 ")
+
+
+def test_timeout_is_an_error_event(path_b, chatbox_config, chat_user):
+    chatbox_config(litellm_timeout=1)
+    path_b.hang(30)
+
+    _, (events,) = run(chat, MODEL, chat_user, "hi")
+
+    error = assert_one_terminal(events)
+    assert isinstance(error, Error) and error.code == "timeout" and "1 s" in error.message
+
+
+def test_ollama_down_mid_conversation(path_b, chat_user):
+    async def scenario():
+        agent = await create_agent(MODEL, chat_user)  # healthy now
+        try:
+            with path_b.offline():
+                return await collect(agent, "hi")
+        finally:
+            await agent.close()
+
+    events = run(scenario)
+
+    error = assert_one_terminal(events)
+    assert isinstance(error, Error) and error.code == "unavailable"
+    assert "127.0.0.1" not in error.message
+
+
+def test_retries_are_deliberate(path_b, chatbox_config, chat_user):
+    """litellm_max_retries retries, once each: the proxy adds none (retries would multiply)."""
+    chatbox_config(litellm_max_retries=1)
+    path_b.error(500)
+    path_b.reply("Recovered.")
+    _, (events,) = run(chat, MODEL, chat_user, "hi")
+    assert text_of(events) == "Recovered." and len(path_b.chat_requests()) == 2
+
+    path_b.reset()
+    chatbox_config(litellm_max_retries=0)
+    path_b.error(500)
+    _, (events,) = run(chat, MODEL, chat_user, "hi")
+    error = assert_one_terminal(events)
+    assert isinstance(error, Error) and error.code == "unavailable"
+    assert len(path_b.chat_requests()) == 1
+
+
+# -- proxy-specific failures -----------------------------------------------------------------
+
+
+def test_proxy_down_mid_conversation(use_litellm_proxy, chatbox_config, chat_user):
+    dead = FakeOllama().start()
+    dead.stop()
+
+    async def scenario():
+        agent = await create_agent(MODEL, chat_user)
+        try:
+            chatbox_config(litellm_proxy_url=dead.url)  # the proxy is gone
+            return await collect(agent, "hi")
+        finally:
+            await agent.close()
+
+    error = assert_one_terminal(run(scenario))
+    assert isinstance(error, Error) and error.code == "unavailable" and "LiteLLM proxy" in error.message
+
+
+def test_wrong_master_key_mid_conversation(use_litellm_proxy, chatbox_config, fake_ollama, chat_user, caplog):
+    async def scenario():
+        agent = await create_agent(MODEL, chat_user)
+        try:
+            chatbox_config(litellm_master_key="sk-not-the-master-key-42")
+            return await collect(agent, "hi")
+        finally:
+            await agent.close()
+
+    with caplog.at_level(logging.INFO, logger="netbox_chatbox"):
+        events = run(scenario)
+
+    error = assert_one_terminal(events)
+    assert isinstance(error, Error) and error.code == "auth"
+    assert fake_ollama.chat_requests() == []  # the proxy refused before reaching Ollama
+    assert "sk-not-the-master-key-42" not in caplog.text and use_litellm_proxy.master_key not in caplog.text
+
+
+# -- the factory's view: unavailable path B falls back to auto ---------------------------------
+
+
+@pytest.mark.parametrize("breakage, reason", [
+    ("proxy_down", "The LiteLLM proxy is not reachable."),
+    ("wrong_key", "The LiteLLM proxy rejected the configured master key."),
+    ("ollama_down", "The Ollama server is not reachable."),
+    ("model_missing", "Ollama does not have the model 'qwen2.5:14b-instruct-8k'"),
+])
+def test_unavailable_path_b_falls_back_to_auto(use_litellm_proxy, use_fake_anthropic, chatbox_config, fake_ollama,
+                                               chat_user, breakage, reason):
+    dead = FakeOllama().start()
+    dead.stop()
+    if breakage == "proxy_down":
+        chatbox_config(litellm_proxy_url=dead.url)
+    elif breakage == "wrong_key":
+        chatbox_config(litellm_master_key="sk-wrong")
+    elif breakage == "ollama_down":
+        chatbox_config(ollama_base_url=dead.url)
+    else:
+        fake_ollama.models = []
+
+    agent, (events,) = run(chat, MODEL, chat_user, "hi")
+
+    assert agent.model.id == "auto" and type(agent).__name__ == "ClaudeAgent"
+    assert agent.fallback.requested_model == MODEL and agent.fallback.actual_path == "sdk"
+    assert reason in agent.fallback.reason
+    assert text_of(events) == "OK" and len(use_fake_anthropic.requests) == 1
+    assert fake_ollama.chat_requests() == []
