@@ -52,7 +52,7 @@
     {re: /\[([^\]\n]+)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/, make: (m) => link(m[2], inline(m[1]))},
     {re: /<(https?:\/\/[^\s>]+)>/, make: (m) => link(m[1], [m[1]])},
     {re: /\bhttps?:\/\/[^\s<>"'`]*[^\s<>"'`.,;:!?)\]]/, make: (m) => link(m[0], [m[0]])},
-    {re: /\*\*(?=\S)(.*?\S)\*\*|__(?=\S)(.*?\S)__/, make: (m) => [el('strong', null, inline(m[1] || m[2]))]},
+    {re: /\*\*(?=\S)(.*?\S)\*\*|(?<!\w)__(?=\S)(.*?\S)__(?!\w)/, make: (m) => [el('strong', null, inline(m[1] || m[2]))]},
     {re: /~~(?=\S)(.*?\S)~~/, make: (m) => [el('del', null, inline(m[1]))]},
     {re: /\*(?=[^\s*])([^*]*?[^\s*])\*|(?<!\w)_(?=[^\s_])([^_]*?[^\s_])_(?!\w)/, make: (m) => [el('em', null, inline(m[1] || m[2]))]},
   ];
@@ -242,6 +242,10 @@
     bad_request: 'Reload the page and try again.',
     connection: 'Check your network connection; the page reconnects by itself.',
     forbidden: 'Ask your NetBox administrator for the chat permission, or log in again.',
+    unauthenticated: 'Your NetBox session has ended: log in again.',
+    in_progress: 'Wait for the current answer to finish, or press Stop.',
+    archived: 'Archived conversations are read-only. Start a new chat to continue.',
+    selection_disabled: 'Your NetBox administrator has fixed the model; reload the page.',
   };
 
   const modelName = (id) => (state.models[id] && state.models[id].name) || id;
@@ -280,8 +284,9 @@
   function alertBox(code, message) {
     const hint = ERROR_HINTS[code];
     return el('div', {class: 'alert alert-danger chatbox-error mb-0', role: 'alert', 'data-code': code || ''},
-      el('div', {class: 'fw-bold'}, icon('alert-circle-outline'), ' ', message || 'Something went wrong.'),
-      hint ? el('div', {class: 'small mt-1'}, hint) : null);
+      el('div', null,
+        el('div', {class: 'fw-bold'}, icon('alert-circle-outline'), ' ', message || 'Something went wrong.'),
+        hint ? el('div', {class: 'small mt-1 chatbox-hint'}, hint) : null));
   }
 
   function notice(text, kind) {
@@ -330,8 +335,7 @@
     ui.indicator.dataset.modelId = fallback ? fallback.actual_model : model.id;
     ui.indicator.className = `badge fs-5 ${fallback ? 'bg-yellow-lt' : 'bg-primary-lt'}`;
     ui.fallback.classList.toggle('d-none', !fallback);
-    ui.fallback.textContent = fallback
-      ? `Answering instead of ${modelName(fallback.requested_model)}: ${fallback.reason}` : '';
+    ui.fallback.textContent = fallback ? `Fallback: ${fallback.reason}` : '';
   }
 
   function setConnection(status) {
@@ -442,9 +446,10 @@
     tool_end(ev) {
       const turn = state.turn;
       if (!turn) return;
-      const tool = turn.tools.get(ev.id) || {row: turn.toolsBox.appendChild(el('div', {class: 'chatbox-tool text-secondary'}))};
+      const tool = turn.tools.get(ev.id) || {summary: ev.tool, row: turn.toolsBox.appendChild(el('div', {class: 'chatbox-tool text-secondary'}))};
       tool.running = false;
-      tool.row.replaceChildren(el('i', {class: `mdi ${ev.ok ? 'mdi-check text-success' : 'mdi-alert text-danger'} me-1`, 'aria-hidden': 'true'}), ev.summary);
+      tool.row.replaceChildren(el('i', {class: `mdi ${ev.ok ? 'mdi-check text-success' : 'mdi-alert text-danger'} me-1`, 'aria-hidden': 'true'}),
+        tool.summary, ev.summary ? ` — ${ev.summary}` : '');
       turn.tools.set(ev.id, tool);
       const fresh = (ev.objects || []).filter((obj) => !turn.seen.has(obj.url) && turn.seen.add(obj.url));
       turn.objects.append(...objectLinks(fresh));
@@ -455,7 +460,7 @@
       showModel(state.activeModel, ev);
       if (state.turn) {
         state.turn.toolsBox.before(el('div', {class: 'alert alert-warning small py-2 chatbox-fallback-note'},
-          `${modelName(ev.requested_model)} could not answer (${ev.reason}); ${modelName(ev.actual_model)} answers instead.`));
+          `${modelName(ev.actual_model)} answers instead of ${modelName(ev.requested_model)}. ${ev.reason}`));
       }
     },
 
@@ -472,6 +477,7 @@
     error(ev) {
       if (state.turn) endTurn(alertBox(ev.code, ev.message));
       else append(alertBox(ev.code, ev.message));
+      refreshHistory();
     },
 
     model_changed(ev) {
@@ -578,39 +584,45 @@
       error.message || 'The request failed.'));
   }
 
+  /** Dispatch the events of a text/event-stream body as they arrive. */
+  async function readEventStream(body) {
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, {stream: true}).replace(/\r\n?/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const data = buffer.slice(0, end).split('\n').filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).replace(/^ /, '')).join('\n');
+        buffer = buffer.slice(end + 2);
+        if (data) handleEvent(JSON.parse(data));
+      }
+    }
+  }
+
   /** One turn over POST chat/ with Accept: text/event-stream: the same events, read from the response body. */
   async function httpChat(message) {
     const controller = new AbortController();
     state.abort = controller;
+    // A continued conversation keeps its own model; a new one uses the model shown on the page.
+    const body = state.conversation ? {message, conversation: state.conversation} : {message, model: state.activeModel.id};
     try {
       const response = await fetch(`${config.apiRoot}chat/`, {
         method: 'POST',
         credentials: 'same-origin',
         signal: controller.signal,
         headers: {'Accept': 'text/event-stream', 'Content-Type': 'application/json', 'X-CSRFToken': window.CSRF_TOKEN},
-        body: JSON.stringify({message, model: state.activeModel.id, ...(state.conversation ? {conversation: state.conversation} : {})}),
+        body: JSON.stringify(body),
       });
-      if (!response.ok || !response.body) {
+      if ((response.headers.get('Content-Type') || '').startsWith('text/event-stream') && response.body) {
+        await readEventStream(response.body);  // refusals arrive as one error event, with a 4xx status
+      } else if (!response.ok) {
         const data = await response.json().catch(() => ({}));
-        const codes = {400: 'bad_request', 403: 'forbidden', 404: 'not_found', 429: 'rate_limited', 503: 'busy'};
-        handleEvent({type: 'error', code: data.code || codes[response.status] || 'provider_error',
-          message: data.message || data.detail || Object.values(data).flat().join(' ') || `The server answered ${response.status}.`});
-        return;
-      }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const {value, done} = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, {stream: true}).replace(/\r\n?/g, '\n');
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const data = buffer.slice(0, end).split('\n').filter((line) => line.startsWith('data:'))
-            .map((line) => line.slice(5).replace(/^ /, '')).join('\n');
-          buffer = buffer.slice(end + 2);
-          if (data) handleEvent(JSON.parse(data));
-        }
+        handleEvent({type: 'error', code: response.status === 403 ? 'forbidden' : 'bad_request',
+          message: data.detail || data.message || `The server answered ${response.status}.`});
       }
       if (state.turn) endTurn(alertBox('connection', 'The answer ended unexpectedly.'));
     } catch (error) {
@@ -692,7 +704,7 @@
     clearMessages();
     conversation.messages.forEach(storedMessage);
     if (!conversation.messages.length) notice('This conversation has no messages.', 'secondary');
-    const when = new Date(conversation.created).toLocaleString();
+    const when = formatDate(conversation.created);
     ui.readonly.querySelector('.chatbox-readonly-text').textContent = conversation.archived
       ? `Archived conversation with ${modelName(conversation.model_id)} from ${when}. It is read-only.`
       : `Conversation with ${modelName(conversation.model_id)} from ${when}.`;
@@ -718,22 +730,23 @@
     else showReadOnly(conversation.id);
   }
 
+  const formatDate = (value) => new Date(value).toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});
+
   function historyItem(conversation) {
     const title = conversation.title || `Conversation ${conversation.id}`;
-    const when = new Date(conversation.last_updated || conversation.created).toLocaleString();
     const open = el('button', {type: 'button', class: 'btn btn-link text-reset text-decoration-none text-start p-0 flex-fill chatbox-history-open', title},
       el('div', {class: 'text-truncate fw-medium'}, title),
-      el('div', {class: 'small text-secondary text-truncate'}, `${modelName(conversation.model_id)} · ${when}`));
+      el('div', {class: 'small text-secondary text-truncate'},
+        conversation.archived ? el('span', {class: 'badge bg-secondary-lt me-1'}, 'Archived') : null,
+        conversation.id === state.conversation ? el('span', {class: 'badge bg-green-lt me-1'}, 'Current') : null,
+        `${modelName(conversation.model_id)} · ${formatDate(conversation.last_updated || conversation.created)}`));
     open.addEventListener('click', () => openConversation(conversation));
     const rename = el('button', {type: 'button', class: 'btn btn-sm btn-ghost-secondary btn-icon', title: 'Rename', 'aria-label': `Rename ${title}`}, icon('pencil'));
     rename.addEventListener('click', () => askRename(conversation));
     const remove = el('button', {type: 'button', class: 'btn btn-sm btn-ghost-danger btn-icon', title: 'Delete', 'aria-label': `Delete ${title}`}, icon('trash-can-outline'));
     remove.addEventListener('click', () => askDelete(conversation));
-    const badges = el('div', {class: 'chatbox-history-badges'},
-      conversation.archived ? el('span', {class: 'badge bg-secondary-lt'}, 'Archived') : null,
-      conversation.id === state.conversation ? el('span', {class: 'badge bg-green-lt'}, 'Current') : null);
     return el('div', {class: 'list-group-item chatbox-history-item', 'data-id': conversation.id, 'data-archived': conversation.archived ? 'true' : 'false'},
-      el('div', {class: 'd-flex align-items-center gap-1'}, open, badges, rename, remove));
+      el('div', {class: 'd-flex align-items-center gap-1'}, open, el('div', {class: 'd-flex flex-shrink-0'}, rename, remove)));
   }
 
   function markHistory() {
@@ -747,6 +760,8 @@
     try {
       const data = await api('GET', 'conversations/?limit=50');
       state.history = data.results || data;
+      const active = state.history.find((conversation) => conversation.id === state.conversation);
+      if (active && !state.turn) state.messageCount = active.message_count;  // what a switch would archive
     } catch (error) {
       ui.history.replaceChildren(el('div', {class: 'list-group-item text-danger'}, `History is unavailable: ${error.message}`));
       return;
@@ -802,6 +817,8 @@
   // Model selector and switch warning
   // ---------------------------------------------------------------------------------------------
 
+  const PROVIDERS = {anthropic: 'Anthropic', ollama: 'Ollama (local)'};
+
   async function loadModels() {
     const data = await api('GET', 'models/');
     state.models = Object.fromEntries(data.models.map((model) => [model.id, model]));
@@ -826,7 +843,7 @@
           unavailable ? el('span', {class: 'badge bg-red-lt'}, 'Unavailable') : el('span', {class: 'badge bg-green-lt'}, icon('check-circle-outline'), ' Available')),
         el('div', {class: 'text-secondary'}, model.description),
         el('div', {class: 'small text-secondary mt-1'},
-          `${model.provider} · ${Number(model.context_length).toLocaleString()} tokens of context · via ${via}`),
+          `${PROVIDERS[model.provider] || model.provider} · ${Number(model.context_length).toLocaleString()} tokens of context · via ${via}`),
         unavailable && model.unavailable_reason ? el('div', {class: 'small text-danger mt-1'}, model.unavailable_reason) : null)));
   }
 
@@ -868,11 +885,12 @@
     const model = state.pendingModel;
     state.pendingModel = null;
     modal('chatbox-switch-modal').hide();
-    if (!model || state.turn) return;
-    if (state.transport === 'ws') {
+    if (!model) return;
+    if (state.transport === 'ws') {  // the server stops a running answer first, then switches
       send({type: 'model_change', model});
       return;
     }
+    stop();
     try {
       await api('PUT', 'preference/', {model});
     } catch (error) {
