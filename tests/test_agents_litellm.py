@@ -223,3 +223,21 @@ def test_unavailable_path_b_falls_back_to_auto(use_litellm_proxy, use_fake_anthr
     assert reason in agent.fallback.reason
     assert text_of(events) == "OK" and len(use_fake_anthropic.requests) == 1
     assert fake_ollama.chat_requests() == []
+
+
+def test_compose_file_keeps_the_proxy_private():
+    """config/docker-compose.litellm.yml: localhost only, master key required, the tested config file."""
+    from pathlib import Path
+
+    import yaml
+
+    config = Path(__file__).resolve().parents[1] / "config"
+    service = yaml.safe_load((config / "docker-compose.litellm.yml").read_text())["services"]["litellm"]
+    assert service["network_mode"] == "host" and "ports" not in service
+    assert service["command"][service["command"].index("--host") + 1] == "127.0.0.1"
+    assert service["environment"]["LITELLM_MASTER_KEY"].startswith("${LITELLM_MASTER_KEY:?")
+    assert "./litellm_config.yaml:/app/config.yaml:ro" in service["volumes"]
+    proxy_config = yaml.safe_load((config / "litellm_config.yaml").read_text())
+    assert proxy_config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+    assert proxy_config["router_settings"]["num_retries"] == 0
+    assert "database_url" not in proxy_config["general_settings"]
