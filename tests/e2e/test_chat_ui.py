@@ -328,6 +328,14 @@ def test_fallback_shows_which_model_answered_and_why(server, browsing, fake_anth
     with fake_ollama.offline():
         send(page, "Hello")
         expect(answers(page).last.locator(".chatbox-answer")).to_have_text("Claude here.")
+        # The selector shows the health check's verdict: Qwen cannot be picked while it is down.
+        page.click("#chatbox-settings")
+        qwen = page.locator('.chatbox-model-card[data-model-id="ollama-qwen2.5"]')
+        expect(qwen).to_contain_text("Unavailable")
+        expect(qwen).to_contain_text("not reachable")
+        expect(page.locator('.chatbox-model-card[data-model-id="claude-opus-4"]')).to_contain_text("Available")
+        b.screenshot("10-model-unavailable")
+        page.locator("#chatbox-model-modal").get_by_role("button", name="Cancel").click()
     indicator = page.locator("#chatbox-model-indicator")
     expect(indicator).to_have_text("Claude (Automatic)")
     expect(indicator).to_have_class(re.compile("bg-yellow-lt"))

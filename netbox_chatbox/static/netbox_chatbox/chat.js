@@ -491,7 +491,7 @@
       const count = ev.archived_message_count;
       notice(count
         ? `New conversation with ${modelName(ev.new_model)}. The previous conversation with ${modelName(ev.old_model)} (${count} message${count === 1 ? '' : 's'}) was archived; find it under History.`
-        : `Now using ${modelName(ev.new_model)}.`);
+        : `New conversation with ${modelName(ev.new_model)}.`);
       updateControls();
       refreshHistory();
     },
@@ -875,8 +875,10 @@
     byId('chatbox-switch-title').textContent = modelName(chosen.value);
     byId('chatbox-switch-current').textContent = modelName(state.activeModel.id);
     byId('chatbox-switch-new').textContent = modelName(chosen.value);
-    byId('chatbox-switch-count').textContent =
-      `${state.messageCount} message${state.messageCount === 1 ? '' : 's'} will be archived`;
+    const messages = `${state.messageCount} message${state.messageCount === 1 ? '' : 's'}`;
+    // Over the socket the server archives the conversation; the HTTP API only starts a new one.
+    byId('chatbox-switch-count').textContent = state.transport === 'ws'
+      ? `${messages} will be archived` : `${messages}, kept in History`;
     byId('chatbox-model-modal').addEventListener('hidden.bs.modal', () => modal('chatbox-switch-modal').show(), {once: true});
     selector.hide();
   }

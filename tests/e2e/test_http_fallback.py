@@ -1,0 +1,114 @@
+"""Issue 6: the chat page on a NetBox that serves no WebSocket (gunicorn, as NetBox ships).
+
+The page cannot open its socket, so it streams answers from POST /api/plugins/chatbox/chat/
+(Server-Sent Events read with fetch); Stop aborts that request.
+"""
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from netbox_chatbox.models import Conversation, Message
+from netbox_chatbox.preferences import PREFERENCE_PATH
+
+from .conftest import CHAT_PATH
+
+pytestmark = pytest.mark.usefixtures("e2e_data")
+
+
+@pytest.fixture
+def server(wsgi_server):
+    return wsgi_server
+
+
+@pytest.fixture
+def alice_on_qwen(e2e_data, db_access):
+    e2e_data["alice"].config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+
+
+def answer_text(page):
+    return page.locator("#chatbox-messages .chatbox-msg-assistant .chatbox-answer").last
+
+
+def send(page, text):
+    page.fill("#chatbox-input", text)
+    page.press("#chatbox-input", "Enter")
+
+
+def wait_answered(page):
+    expect(page.locator("#chatbox-send")).to_be_visible()
+
+
+def test_without_a_socket_answers_stream_over_http(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    b = browsing(server)
+    b.login("e2e-alice", CHAT_PATH)
+    b.wait_connected("http")
+    page = b.page
+    expect(page.locator("#chatbox-connection")).to_contain_text("Live (HTTP streaming)")
+
+    fake_ollama.reply("Streamed ", "over ", "HTTP ", "too.", chunk_delay=0.6)
+    send(page, "Hello")
+    expect(answer_text(page)).to_contain_text("Streamed")
+    expect(page.locator("#chatbox-stop")).to_be_visible()
+    assert "too." not in answer_text(page).inner_text()  # token by token, not all at the end
+    expect(answer_text(page)).to_have_text("Streamed over HTTP too.")
+    wait_answered(page)
+    b.screenshot("16-http-fallback")
+
+    # The next message continues the same conversation.
+    fake_ollama.reply("Second.")
+    send(page, "Again")
+    expect(answer_text(page)).to_have_text("Second.")
+    conversation = Conversation.objects.get(owner=e2e_data["alice"])
+    assert conversation.messages.count() == 4 and conversation.model_id == "ollama-qwen2.5"
+    expect(page.locator(f'.chatbox-history-item[data-id="{conversation.pk}"]')).to_contain_text("Current")
+
+
+def test_stop_aborts_the_streamed_request(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    b = browsing(server)
+    b.login("e2e-alice", CHAT_PATH)
+    b.wait_connected("http")
+    page = b.page
+    fake_ollama.reply(*[f"word{i} " for i in range(60)], chunk_delay=0.25)
+    send(page, "Tell me a long story")
+    expect(answer_text(page)).to_contain_text("word1 ")
+    page.click("#chatbox-stop")
+    wait_answered(page)
+    expect(page.locator(".chatbox-msg-assistant .chatbox-meta").last).to_contain_text("Stopped")
+    shown = answer_text(page).inner_text()
+    assert "word59" not in shown
+    # The server noticed the client went away and kept the partial answer, marked interrupted.
+    deadline = time.monotonic() + 20
+    while not Message.objects.filter(conversation__owner=e2e_data["alice"], role="assistant").exists():
+        assert time.monotonic() < deadline, "the interrupted answer was not stored"
+        time.sleep(0.2)
+    stored = Message.objects.get(conversation__owner=e2e_data["alice"], role="assistant")
+    assert stored.interrupted and "word59" not in stored.content
+
+
+def test_model_switch_without_a_socket(server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    b = browsing(server)
+    b.login("e2e-alice", CHAT_PATH)
+    b.wait_connected("http")
+    page = b.page
+    fake_ollama.reply("Qwen answer.")
+    send(page, "First")
+    expect(answer_text(page)).to_have_text("Qwen answer.")
+    wait_answered(page)
+
+    page.click("#chatbox-settings")
+    page.locator('.chatbox-model-card[data-model-id="claude-haiku-4-5"]').click()
+    page.locator("#chatbox-model-apply").click()
+    warning = page.locator("#chatbox-switch-modal")
+    expect(warning.locator("#chatbox-switch-count")).to_have_text("2 messages, kept in History")
+    warning.get_by_role("button", name="Start New Conversation").click()
+    expect(page.locator("#chatbox-model-indicator")).to_have_text("Claude Haiku 4.5")
+    expect(page.locator("#chatbox-messages .chatbox-msg")).to_have_count(0)
+    e2e_data["alice"].config.refresh_from_db()
+    assert e2e_data["alice"].config.get(PREFERENCE_PATH) == "claude-haiku-4-5"
+
+    fake_anthropic.reply("Haiku ", "answer.")
+    send(page, "Second")
+    expect(answer_text(page)).to_have_text("Haiku answer.")
+    models = sorted(Conversation.objects.filter(owner=e2e_data["alice"]).values_list("model_id", flat=True))
+    assert models == ["claude-haiku-4-5", "ollama-qwen2.5"]  # a new conversation on the new model
