@@ -60,6 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Like real servers (Go's net/http, uvicorn): no Nagle delay between small streamed writes.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.fake._lock:
             self.server.fake._connections.add(self.connection)
 
