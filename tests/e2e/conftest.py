@@ -28,6 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 PASSWORD = "e2e-Pass-123!"
 USERS = ("e2e-alice", "e2e-bob", "e2e-admin")
 CHAT_PATH = "/plugins/chatbox/"
+EVIL_NAME = 'e2e-<img src=x onerror="window.xssHit=9">'
 
 expect.set_options(timeout=20_000)
 
@@ -47,7 +48,7 @@ def _delete_e2e_data():
 
     ObjectPermission.objects.filter(name__startswith="e2e-").delete()
     get_user_model().objects.filter(username__in=USERS).delete()  # cascades: conversations, preferences
-    Device.objects.filter(name__startswith="e2e-").delete()
+    Device.objects.filter(site__slug__startswith="e2e-").delete()
     DeviceType.objects.filter(slug="e2e-model").delete()
     DeviceRole.objects.filter(slug="e2e-role").delete()
     Manufacturer.objects.filter(slug="e2e-maker").delete()
@@ -79,7 +80,10 @@ def e2e_data(django_db_setup, django_db_blocker):
         role = DeviceRole.objects.create(name="e2e-role", slug="e2e-role")
         devices = [Device.objects.create(name=name, site=site, device_type=device_type, role=role)
                    for name in ("e2e-core-1", "e2e-core-2")]
-    yield {"alice": alice, "bob": bob, "admin": admin, "site": site, "devices": devices}
+        # NetBox data is untrusted input too: a device named like an XSS payload, at its own site.
+        evil = Device.objects.create(name=EVIL_NAME, site=Site.objects.create(name="e2e-Evil", slug="e2e-evil"),
+                                     device_type=device_type, role=role)
+    yield {"alice": alice, "bob": bob, "admin": admin, "site": site, "devices": devices, "evil": evil}
     with django_db_blocker.unblock():
         _delete_e2e_data()
 
@@ -253,7 +257,7 @@ class Browsing:
 
     def screenshot(self, name):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=False)
+        self.page.screenshot(path=SCREENSHOTS / f"{name}.png", animations="disabled")  # modals fully shown
 
     def close(self):
         self.context.close()

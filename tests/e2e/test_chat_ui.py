@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from netbox_chatbox.models import Conversation, Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .conftest import CHAT_PATH
+from .conftest import CHAT_PATH, EVIL_NAME
 
 pytestmark = pytest.mark.usefixtures("e2e_data")
 
@@ -234,6 +234,27 @@ def test_script_injection_in_an_answer_is_inert(server, browsing, fake_ollama, a
     page.locator(".chatbox-history-item .chatbox-history-open").first.click()
     expect(page.locator("#chatbox-readonly")).to_be_visible()
     assert_inert(page, server)
+
+
+def test_netbox_data_shown_in_the_chat_is_inert(server, browsing, fake_anthropic, e2e_data):
+    """A device whose name is an XSS payload: on the Ask-about banner, in the question, in the object links."""
+    evil = e2e_data["evil"]
+    b = browsing(server)
+    b.login("e2e-alice", evil.get_absolute_url())
+    page = b.page
+    page.get_by_role("link", name="Ask about this").click()
+    b.wait_connected()
+    expect(page.locator("#chatbox-about")).to_contain_text(EVIL_NAME)
+    expect(page.locator("#chatbox-input")).to_have_value(re.compile(re.escape(EVIL_NAME)))
+    fake_anthropic.tool_call("mcp__netbox__query_objects", {"object_type": "dcim.device", "filters": {"site": "e2e-evil"}})
+    fake_anthropic.reply("Here it is.")
+    page.press("#chatbox-input", "Enter")
+    link = answers(page).last.locator(".chatbox-objects a")
+    expect(link).to_have_text(EVIL_NAME)
+    expect(link).to_have_attribute("href", f"{server}{evil.get_absolute_url()}")
+    expect(page.locator(".chatbox-msg-user .chatbox-text")).to_contain_text(EVIL_NAME)
+    expect(page.locator("#page-content img")).to_have_count(0)
+    assert page.evaluate("window.xssHit") is None
 
 
 def test_tool_activity_and_links_to_the_objects_found(server, browsing, fake_anthropic, e2e_data):
