@@ -38,8 +38,9 @@ STOP_WAIT = 10  # seconds an interrupted turn gets to finish before it is cancel
 HTTP_STATUS = {
     "bad_request": 400, "unknown_model": 400, "message_too_long": 400, "selection_disabled": 400,
     "archived": 400, "in_progress": 409, "not_found": 404, "rate_limited": 429,
-    "busy": 503, "unavailable": 503, "provider_error": 502,
-}
+    "busy": 503, "unavailable": 503, "provider_error": 502, "internal_error": 500, "timeout": 504,
+    "tool_limit": 422,
+}  # any other error of a turn that ran: 502 (the model provider failed)
 
 
 class Refused(Exception):
