@@ -106,10 +106,7 @@ def serialize(info, queryset, fields):
         queryset = queryset.prefetch_related(*prefetch)
     if annotations := get_annotations_for_serializer(info.serializer, fields=names):
         queryset = queryset.annotate(**annotations)
-    context = {"request": None}
-    if hasattr(info.model, "custom_fields") and "custom_fields" in names:
-        context["custom_fields"] = ObjectType.objects.get_for_model(info.model).custom_fields.all()
-    data = info.serializer(queryset, many=True, fields=names, context=context).data
+    data = info.serializer(queryset, many=True, fields=names, context={"request": None}).data
     return [scrub(_present(item)) for item in data]
 
 
