@@ -34,9 +34,13 @@ fi
 netbox migrate --no-input >/dev/null
 netbox shell --no-imports -c "exec(open('$ROOT/scripts/demo_setup.py').read())"
 
-if [ "$FAKES" = 1 ]; then
-  eval "$(python "$ROOT/scripts/fake_providers.py" --daemon)"  # exports ANTHROPIC_BASE_URL etc.
-fi
 [ "$SERVE" = 1 ] || exit 0
+if [ "$FAKES" = 1 ]; then
+  log "Starting the scripted fake providers (every answer: a NetBox search, then a summary)"
+  coproc FAKE { exec python "$ROOT/scripts/fake_providers.py"; }
+  trap 'kill $FAKE_PID 2>/dev/null' EXIT
+  read -r env_line <&"${FAKE[0]}"
+  eval "$env_line"
+fi
 log "Serving NetBox with the chat plugin on http://127.0.0.1:8000 (login: admin / admin). Ctrl-C stops."
-exec uvicorn netbox_chatbox.asgi:application --host 127.0.0.1 --port 8000
+uvicorn netbox_chatbox.asgi:application --host 127.0.0.1 --port 8000
