@@ -205,6 +205,30 @@ def test_interrupt_mid_stream_keeps_the_session(use_fake_anthropic, chat_user):
     assert text_of(after) == "Still here." and not assert_one_terminal(after).interrupted
 
 
+def test_an_abandoned_answer_does_not_leak_into_the_next(use_fake_anthropic, chat_user):
+    """A transport that stops reading mid-answer (without closing the stream) and asks again."""
+    fake = use_fake_anthropic
+    fake.reply(*[f"old{i} " for i in range(50)], chunk_delay=0.05)
+    fake.reply("Fresh answer.")
+
+    async def scenario():
+        agent = await create_agent("auto", chat_user)
+        try:
+            abandoned = agent.stream("tell me a long story")
+            async for event in abandoned:
+                if isinstance(event, Delta):
+                    break
+            return await collect(agent, "new question")
+        finally:
+            await agent.close()
+
+    events = run(scenario)
+
+    assert text_of(events) == "Fresh answer."
+    complete = assert_one_terminal(events)
+    assert isinstance(complete, Complete) and not complete.interrupted
+
+
 def test_prompts_are_delivered_verbatim(use_fake_anthropic, chat_user, tmp_path):
     """No '@file' expansion (it would read the NetBox server's files) and no CLI slash commands."""
     secret = tmp_path / "secret.txt"

@@ -114,6 +114,28 @@ def test_interrupt_mid_stream_keeps_partial_answer(path_b, chat_user):
     assert replayed[-2]["role"] == "assistant" and replayed[-2]["content"].startswith("w0 w1 w2 ")
 
 
+def test_an_abandoned_answer_does_not_leak_into_the_next(path_b, chat_user):
+    path_b.reply(*[f"old{i} " for i in range(60)], chunk_delay=0.05)
+    path_b.reply("Fresh answer.")
+
+    async def scenario():
+        agent = await create_agent(MODEL, chat_user)
+        try:
+            abandoned = agent.stream("a long answer please")
+            async for event in abandoned:
+                if isinstance(event, Delta):
+                    break
+            return await collect(agent, "new question")
+        finally:
+            await agent.close()
+
+    events = run(scenario)
+
+    assert text_of(events) == "Fresh answer." and isinstance(assert_one_terminal(events), Complete)
+    roles = [m["role"] for m in path_b.chat_requests()[-1]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]  # the cut-off answer, then the new question
+
+
 def test_timeout_is_an_error_event(path_b, chatbox_config, chat_user):
     chatbox_config(litellm_timeout=1)
     path_b.hang(30)

@@ -6,6 +6,7 @@ from disk, a private HOME/config dir (removed on close), no transcripts on disk,
 than the model API, and prompts delivered verbatim (no ``@file`` expansion, no slash commands).
 Importing this module imports claude_agent_sdk (1–2 s): the factory does that in a worker thread.
 """
+import asyncio
 import json
 import logging
 import shutil
@@ -48,8 +49,8 @@ class ClaudeAgent(BaseAgent):
         self.home = None  # the CLI's private HOME, config dir and cwd; removed on close
         self._cli_model = None  # the model the CLI chose (reported at start; matters for "auto")
         self._cost_so_far = 0.0  # the CLI reports the session's running cost
-        self._turn_running = False
-        self._interrupted = False
+        self._current = None  # the running turn
+        self._awaiting_result = False  # a question was sent and its result not read yet
         self._broken = False
         self._closed = False
 
@@ -122,9 +123,12 @@ class ClaudeAgent(BaseAgent):
                 shutil.rmtree(self.home, ignore_errors=True)
 
     async def interrupt(self):
-        if self._turn_running and self._client is not None:
-            self._interrupted = True
-            await self._client.interrupt()
+        if self._current is not None and self._client is not None:
+            self._current.interrupted = True
+            try:
+                await self._client.interrupt()
+            except ClaudeSDKError:  # the CLI is gone: the stream reports it
+                logger.warning("interrupting the Claude CLI failed", exc_info=True)
 
     # -- a turn ---------------------------------------------------------------------------
 
@@ -135,26 +139,30 @@ class ClaudeAgent(BaseAgent):
             yield self._error(turn, "unavailable", "This Claude session has ended; start a new conversation.",
                               started)
             return
-        self._turn_running, self._interrupted = True, False
+        self._current = turn
         telemetry.model_request(self.model.id, self.model.path, self.user)
         try:
+            if self._awaiting_result:
+                await self._drain_abandoned_turn()
             await self._client.query(message)
-            if self._interrupted:  # the user stopped before the question reached the CLI
+            self._awaiting_result = True
+            if turn.interrupted:  # the user stopped before the question reached the CLI
                 await self._client.interrupt()
             async for sdk_message in self._client.receive_response():
                 for event in turn.handle(sdk_message):
                     yield event
                 if isinstance(sdk_message, ResultMessage):
+                    self._awaiting_result = False
                     yield self._end(turn, sdk_message, started)
                     return
             # The CLI went away without a result.
             self._broken = True
-            if self._closed or self._interrupted:
+            if self._closed or turn.interrupted:
                 yield self._complete(turn, started, interrupted=True)
             else:
                 yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; start a new "
                                   "conversation.", started, "CLI exited without a result")
-        except ClaudeSDKError as exc:
+        except (ClaudeSDKError, TimeoutError) as exc:
             self._broken = True
             yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; start a new "
                               "conversation.", started, repr(exc))
@@ -163,14 +171,24 @@ class ClaudeAgent(BaseAgent):
             yield self._error(turn, "internal_error", "Something went wrong while answering; please try again.",
                               started, repr(exc))
         finally:
-            self._turn_running = False
+            if self._current is turn:
+                self._current = None
+
+    async def _drain_abandoned_turn(self):
+        """Stop a turn whose listener went away before its end; skip its messages (else they'd open this one)."""
+        await self._client.interrupt()
+        async with asyncio.timeout(get_settings().anthropic_timeout):
+            async for sdk_message in self._client.receive_response():
+                if isinstance(sdk_message, ResultMessage) and sdk_message.total_cost_usd is not None:
+                    self._cost_so_far = sdk_message.total_cost_usd
+        self._awaiting_result = False
 
     def _end(self, turn, result: ResultMessage, started):
         cost = None
         if result.total_cost_usd is not None:
             cost = max(result.total_cost_usd - self._cost_so_far, 0.0)
             self._cost_so_far = result.total_cost_usd
-        if self._interrupted or (result.terminal_reason or "").startswith("aborted"):
+        if turn.interrupted or (result.terminal_reason or "").startswith("aborted"):
             return self._complete(turn, started, interrupted=True, cost=cost)
         if not result.is_error:
             return self._complete(turn, started, usage=result.usage or {}, cost=cost)
@@ -203,6 +221,7 @@ class _Turn:
 
     def __init__(self, agent: ClaudeAgent):
         self.agent = agent
+        self.interrupted = False
         self.model = None  # the model that answered (from the API's own messages)
         self.api_error = None  # the CLI's error category, from its synthetic error message
         self.tool_calls = 0

@@ -72,11 +72,17 @@ class LiteLLMAgent(BaseAgent):
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
+    async def _stop_running_turn(self):
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
     async def stream(self, message):
         """Run the turn in its own task (so interrupt() can cancel it) and pass its events on."""
         if self._closed:
             yield Error(code="unavailable", message="This chat session has ended; start a new conversation.")
             return
+        await self._stop_running_turn()  # one whose listener went away without closing its stream
         queue = asyncio.Queue()
         self._task = asyncio.ensure_future(self._turn(message, queue))
         try:
