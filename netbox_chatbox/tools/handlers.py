@@ -110,6 +110,16 @@ def serialize(info, queryset, fields):
     return [scrub(_present(item)) for item in data]
 
 
+def usable_filters(filterset) -> dict:
+    """The FilterSet's filters minus those on secret fields or on types that are not exposed."""
+    def usable(name, filt):
+        model = getattr(getattr(filt, "queryset", None), "model", None)
+        return not is_secret_name(name) and (
+            model is None or issubclass(model, ContentType) or object_type_for_model(model) is not None)
+
+    return {name: filt for name, filt in filterset.filters.items() if usable(name, filt)}
+
+
 def _filter_values(name, value):
     values = value if isinstance(value, list) else [value]
     if not values or len(values) > MAX_FILTER_VALUES:
@@ -142,7 +152,7 @@ def apply_filters(info, queryset, filters):
         data.setlist(name, _filter_values(name, value))
 
     filterset = info.filterset(data, queryset=queryset)
-    known = {n for n in filterset.filters if not is_secret_name(n)}
+    known = usable_filters(filterset)
     unknown = [n for n in filters if n not in known]
     if unknown:
         hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
@@ -216,8 +226,8 @@ def describe_object_type(user, object_type):
     """Fields and filters of one type, for building query_objects calls."""
     info = get_object_type(object_type)
     filters = {}
-    for name, filt in info.filterset(queryset=info.model.objects.none()).filters.items():
-        if "__" in name or is_secret_name(name):
+    for name, filt in usable_filters(info.filterset(queryset=info.model.objects.none())).items():
+        if "__" in name:
             continue
         try:
             filters[name] = _filter_hint(filt)
@@ -298,12 +308,14 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     if field.is_relation:
         model = field.related_model
         ids = [r[group_by] for r in rows if r[group_by] is not None]
-        related = {o.pk: o for o in model.objects.filter(pk__in=ids)} if object_type_for_model(model) else {}
+        related = {o.pk: o for o in model.objects.filter(pk__in=ids)}
     choices = dict(field.flatchoices) if getattr(field, "choices", None) else {}
     groups = []
     for row in rows[:limit]:
         value, group = row[group_by], {"value": row[group_by], "count": row["count"]}
-        if value in related:
+        if isinstance(related.get(value), ContentType):
+            group["display"] = f"{related[value].app_label}.{related[value].model}"
+        elif value in related:
             group["display"] = str(related[value])
             group["url"] = related[value].get_absolute_url()
         elif value in choices:
@@ -364,7 +376,7 @@ def _change(change):
     changes = {}
     for key in sorted(set(diff["pre"]) | set(diff["post"])):
         before, after = diff["pre"].get(key), diff["post"].get(key)
-        if is_secret_name(key) or before == after or (before in (None, "", [], {}) and after in (None, "", [], {})):
+        if info.is_hidden(key) or before == after or (before in (None, "", [], {}) and after in (None, "", [], {})):
             continue
         changes[key] = {"before": _short(scrub(before)), "after": _short(scrub(after))}
     return {

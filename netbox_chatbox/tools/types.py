@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.module_loading import import_string
 from netbox.api.exceptions import SerializerNotFound
@@ -22,8 +23,10 @@ from ..conf import get_settings
 # Name segments that mark a secret ("preshared_key", "auth_psk", "password", "api_tokens").
 SECRET_WORDS = frozenset({
     "password", "passwd", "passphrase", "secret", "secrets", "token", "tokens", "key", "keys", "psk",
-    "credential", "credentials",
+    "credential", "credentials", "community",  # SNMP community strings, often kept in config contexts
 })
+# ... and words ending like one ("apikey", "authtoken", "rootpassword").
+SECRET_ENDINGS = ("password", "passwd", "secret", "token", "apikey")
 # Fields that hold secrets without saying so (webhook headers carry "Authorization: …").
 SECRET_FIELDS = frozenset({"additional_headers"})
 # Never exposed, whatever the permissions: credentials, internal caches, and change records
@@ -44,7 +47,7 @@ def is_secret_name(name: str) -> bool:
     name = str(name).lower()
     if name in SECRET_FIELDS or name in excluded_fields():
         return True
-    return any(part in SECRET_WORDS for part in re.split(r"[^a-z0-9]+", name))
+    return any(part in SECRET_WORDS or part.endswith(SECRET_ENDINGS) for part in re.split(r"[^a-z0-9]+", name))
 
 
 def excluded_fields() -> frozenset:
@@ -72,11 +75,21 @@ class ObjectTypeInfo:
     def verbose_name(self) -> str:
         return str(self.model._meta.verbose_name)
 
+    def is_hidden(self, name: str) -> bool:
+        """A secret-like or excluded field, or a relation to a type that is not exposed."""
+        if is_secret_name(name):
+            return True
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return False
+        related = field.related_model if field.is_relation else None
+        return related is not None and not issubclass(related, ContentType) and object_type_for_model(related) is None
+
     @cached_property
     def fields(self) -> tuple:
-        """Serializer fields that may be returned (secret and excluded ones removed)."""
-        return tuple(f for f in self.serializer.Meta.fields
-                     if f not in ("url", "display_url") and not is_secret_name(f))
+        """Serializer fields that may be returned (hidden ones removed)."""
+        return tuple(f for f in self.serializer.Meta.fields if f not in ("url", "display_url") and not self.is_hidden(f))
 
     @cached_property
     def brief_fields(self) -> tuple:
@@ -85,20 +98,20 @@ class ObjectTypeInfo:
 
     def model_field(self, path: str):
         """Resolve a model field path like ``site`` or ``device_type__manufacturer`` (hidden parts refused)."""
-        model, field = self.model, None
+        info, field = self, None
         for part in path.split("__"):
             if field is not None:
-                if not field.is_relation or field.many_to_many or field.one_to_many:
+                if not field.is_relation:
                     raise ToolError(f"'{path}': '{field.name}' has no sub-fields")
-                model = field.related_model
-                if object_type_for_model(model) is None:
-                    raise ToolError(f"'{path}' is not a field of {self.label}")
-            if is_secret_name(part):
-                raise ToolError(f"'{path}' is not a field of {self.label}")
+                info = object_type_for_model(field.related_model)
+                if info is None:
+                    raise ToolError(f"'{path}': '{field.name}' has no sub-fields")
             try:
-                field = model._meta.get_field(part)
+                field = info.model._meta.get_field(part)
             except FieldDoesNotExist:
                 raise ToolError(f"'{path}' is not a field of {self.label}") from None
+            if info.is_hidden(part):
+                raise ToolError(f"'{path}' is not a field of {self.label}")
             if not field.concrete or field.many_to_many:
                 raise ToolError(f"'{path}' is not a single-valued field of {self.label}")
         return field
