@@ -56,7 +56,7 @@ class ChatView(LoginRequiredMixin, View):
         config = {
             "wsUrl": f"/{django_settings.BASE_PATH}plugins/chatbox/ws/",
             "apiRoot": api_root,
-            "chatUrl": reverse("plugins:netbox_chatbox:chat"),
+            "userId": request.user.pk,
             "activeModel": {"id": model.id, "name": model.name, "provider": model.provider, "path": model.path},
             "selectionEnabled": settings.enable_model_selection,
             "maxMessageChars": settings.max_message_chars,

@@ -69,6 +69,7 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     assert config["apiRoot"] == "/api/plugins/chatbox/"
     assert config["activeModel"] == {"id": "claude-opus-4", "name": "Claude Opus 4", "provider": "anthropic", "path": "sdk"}
     assert config["selectionEnabled"] is True and config["maxMessageChars"] == 8000
+    assert config["userId"] == chat_user.pk
     assert config["conversation"] is None and config["about"] is None
 
 

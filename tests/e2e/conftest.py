@@ -200,12 +200,18 @@ def fresh_chat_state(request, django_db_blocker):
     if "e2e_data" not in request.fixturenames:
         return
     from django.contrib.auth import get_user_model
+    from django.db import IntegrityError
 
     from netbox_chatbox.models import Conversation
     from netbox_chatbox.preferences import PREFERENCE_PATH
 
     with django_db_blocker.unblock():
-        Conversation.objects.filter(owner__username__in=USERS).delete()
+        for attempt in range(10):  # the server may still be storing the end of a closed page's turn
+            try:
+                Conversation.objects.filter(owner__username__in=USERS).delete()
+                break
+            except IntegrityError:
+                time.sleep(0.5)
         for user in get_user_model().objects.filter(username__in=USERS):
             user.config.clear(PREFERENCE_PATH, commit=True)
 

@@ -286,6 +286,15 @@ def test_tool_activity_and_links_to_the_objects_found(server, browsing, fake_ant
     expect(links).to_have_count(2)
     expect(links.first).to_contain_text("e2e-core-1")
     b.screenshot("08-tool-activity-object-links")
+
+    # Reopened from history, the stored answer still shows what the tool did and the links.
+    page.reload()
+    b.wait_connected()
+    page.locator(".chatbox-history-item .chatbox-history-open").first.click()
+    stored = answers(page).last
+    expect(stored.locator(".chatbox-tool")).to_contain_text("query_objects — 2 found")
+    links = stored.locator(".chatbox-objects a")
+    expect(links).to_have_count(2)
     device = e2e_data["devices"][0]
     links.first.click()
     page.wait_for_url(f"**{device.get_absolute_url()}")
@@ -401,6 +410,12 @@ def test_history_continue_rename_and_delete(server, browsing, fake_ollama, alice
     # The model saw the earlier turn: context is kept within a conversation.
     history = fake_ollama.chat_requests()[-1]["messages"]
     assert any(m.get("content") == "First question" for m in history)
+
+    # Another user's chat page lists only their own conversations, even for a superuser.
+    admin = browsing(server)
+    admin.login("e2e-admin", CHAT_PATH)
+    admin.wait_connected()
+    expect(admin.page.locator("#chatbox-history")).to_contain_text("No conversations yet.")
 
     # Rename.
     item = page.locator(f'.chatbox-history-item[data-id="{first.pk}"]')

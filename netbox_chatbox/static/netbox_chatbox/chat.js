@@ -208,7 +208,6 @@
     pendingModel: null,                // chosen in the selector, waiting for the warning's confirmation
     renaming: null,                    // the conversation in the rename dialog
     deleting: null,                    // the conversation in the delete dialog
-    history: [],
   };
 
   const ui = {
@@ -312,15 +311,26 @@
     return meta;
   }
 
+  /** The row of a finished tool call: ✓ or ⚠, what it did, and how it went ("querying dcim.device — 2 found"). */
+  function toolRow(row, what, call) {
+    row.replaceChildren(el('i', {class: `mdi ${call.ok ? 'mdi-check text-success' : 'mdi-alert text-danger'} me-1`, 'aria-hidden': 'true'}),
+      what, call.summary ? ` — ${call.summary}` : '');
+    return row;
+  }
+
   /** A stored message from the conversations API (history, reloads). */
   function storedMessage(msg) {
     if (msg.role === 'user') return userMessage(msg.content);
     const {wrap, body} = messageShell('assistant');
     if (msg.role === 'error') {
-      body.append(alertBox(msg.code || '', msg.content));
+      body.append(alertBox('', msg.content));
     } else {
-      const objects = (msg.tool_calls || []).flatMap((call) => call.objects || []);
-      body.append(renderMarkdown(msg.content), el('div', {class: 'chatbox-objects'}, objectLinks(objects)), metaLine(msg));
+      const calls = msg.tool_calls || [];
+      body.append(
+        el('div', {class: 'chatbox-tools small'}, calls.map((call) => toolRow(el('div', {class: 'chatbox-tool text-secondary'}), call.tool, call))),
+        renderMarkdown(msg.content),
+        el('div', {class: 'chatbox-objects'}, objectLinks(calls.flatMap((call) => call.objects || []))),
+        metaLine(msg));
     }
     return append(wrap);
   }
@@ -344,6 +354,7 @@
       live: ['status-green', 'Live'],
       reconnecting: ['status-red status-dot-animated', 'Connection lost, reconnecting…'],
       http: ['status-green', 'Live (HTTP streaming)'],
+      closed: ['status-red', 'Unavailable'],
     };
     const [cls, label] = states[status];
     ui.connection.dataset.status = status;
@@ -403,7 +414,10 @@
     if (!turn) return;
     renderTurn(turn);
     if (!turn.text) turn.answer.replaceChildren();
-    for (const tool of turn.tools.values()) tool.running = false;
+    for (const tool of turn.tools.values()) {
+      if (tool.running) tool.row.replaceChildren(icon('minus-circle-outline'), ' ', tool.summary, ' — stopped');
+      tool.running = false;
+    }
     if (extra) turn.wrap.querySelector('.chatbox-bubble').append(extra);
     state.turn = null;
     state.abort = null;
@@ -448,8 +462,7 @@
       if (!turn) return;
       const tool = turn.tools.get(ev.id) || {summary: ev.tool, row: turn.toolsBox.appendChild(el('div', {class: 'chatbox-tool text-secondary'}))};
       tool.running = false;
-      tool.row.replaceChildren(el('i', {class: `mdi ${ev.ok ? 'mdi-check text-success' : 'mdi-alert text-danger'} me-1`, 'aria-hidden': 'true'}),
-        tool.summary, ev.summary ? ` — ${ev.summary}` : '');
+      toolRow(tool.row, tool.summary, ev);
       turn.tools.set(ev.id, tool);
       const fresh = (ev.objects || []).filter((obj) => !turn.seen.has(obj.url) && turn.seen.add(obj.url));
       turn.objects.append(...objectLinks(fresh));
@@ -532,7 +545,7 @@
         console.error('chatbox: bad event', e);
       }
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       state.socket = null;
       if (!opened && !state.retries) {
         useHttp();  // the server offers no socket here (e.g. a WSGI-only deployment)
@@ -541,6 +554,10 @@
       if (state.turn) endTurn(alertBox('connection', 'The connection was lost while answering.'));
       state.transport = null;
       updateControls();
+      if (event.code === 4000) {  // the server refused the session and said why (an error event)
+        setConnection('closed');
+        return;
+      }
       if (state.retries >= 5) {
         useHttp();
         return;
@@ -658,6 +675,7 @@
 
   function newChat() {
     if (state.turn) return;
+    state.viewing = null;
     if (state.transport === 'ws') {
       send({type: 'reset'});
       state.shown = undefined;  // the session event that follows shows the new (empty) conversation
@@ -714,12 +732,13 @@
     markHistory();
   }
 
-  function continueConversation(id) {
+  function continueConversation(conversation) {
     state.viewing = null;
     if (state.transport === 'ws') {
-      send({type: 'resume', conversation: id});
+      send({type: 'resume', conversation: conversation.id});  // the session event that follows shows it
     } else {
-      state.conversation = id;
+      state.conversation = conversation.id;
+      showModel(state.models[conversation.model_id] || {id: conversation.model_id, name: conversation.model_id});
       showActive();
     }
   }
@@ -757,17 +776,19 @@
   }
 
   async function refreshHistory() {
+    let conversations;
     try {
-      const data = await api('GET', 'conversations/?limit=50');
-      state.history = data.results || data;
-      const active = state.history.find((conversation) => conversation.id === state.conversation);
-      if (active && !state.turn) state.messageCount = active.message_count;  // what a switch would archive
+      // Auditors may read other users' conversations through the API; this page lists one's own.
+      conversations = (await api('GET', 'conversations/?limit=100')).results
+        .filter((conversation) => conversation.owner.id === config.userId);
     } catch (error) {
       ui.history.replaceChildren(el('div', {class: 'list-group-item text-danger'}, `History is unavailable: ${error.message}`));
       return;
     }
-    ui.history.replaceChildren(...(state.history.length
-      ? state.history.map(historyItem)
+    const active = conversations.find((conversation) => conversation.id === state.conversation);
+    if (active && !state.turn) state.messageCount = active.message_count;  // what a switch would archive
+    ui.history.replaceChildren(...(conversations.length
+      ? conversations.map(historyItem)
       : [el('div', {class: 'list-group-item text-secondary'}, 'No conversations yet.')]));
     markHistory();
   }
@@ -925,7 +946,7 @@
   byId('chatbox-rename-form').addEventListener('submit', rename);
   byId('chatbox-delete-confirm').addEventListener('click', remove);
   byId('chatbox-back').addEventListener('click', showActive);
-  byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing.id));
+  byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing));
 
   if (config.about) ui.input.value = config.about.question;
   showModel(state.activeModel);
