@@ -128,9 +128,9 @@ def _server_env(fake_anthropic, fake_ollama) -> dict:
     }
 
 
-def start_server(command: list, env: dict, name: str):
+def start_server(command: list, env: dict, name: str, port: int | None = None):
     """Start a NetBox server process and wait until it serves the login page."""
-    port = free_port()
+    port = port or free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"e2e-{name}.log", "w")
     process = subprocess.Popen([arg.format(port=port) for arg in command], cwd=ROOT, env=env,
@@ -162,15 +162,36 @@ def stop_server(process, log):
     log.close()
 
 
+UVICORN = [sys.executable, "-m", "uvicorn", "tests.e2e.asgi:application", "--host", "127.0.0.1",
+           "--port", "{port}", "--log-level", "warning"]
+
+
 @pytest.fixture(scope="module")
 def asgi_server(e2e_data, fake_anthropic, fake_ollama):
     """NetBox + the plugin under uvicorn: pages, API and the chat WebSocket in one process."""
-    process, url, log = start_server(
-        [sys.executable, "-m", "uvicorn", "tests.e2e.asgi:application", "--host", "127.0.0.1",
-         "--port", "{port}", "--log-level", "warning"],
-        _server_env(fake_anthropic, fake_ollama), "uvicorn")
+    process, url, log = start_server(UVICORN, _server_env(fake_anthropic, fake_ollama), "uvicorn")
     yield url
     stop_server(process, log)
+
+
+@pytest.fixture
+def restartable_server(e2e_data, fake_anthropic, fake_ollama):
+    """A uvicorn server of the test's own that it can stop and start again on the same port."""
+    env = _server_env(fake_anthropic, fake_ollama)
+    running = {}
+
+    class Server:
+        def start(self, port=None):
+            running["process"], self.url, running["log"] = start_server(UVICORN, env, "uvicorn-restart", port)
+            return self
+
+        def stop(self):
+            stop_server(running.pop("process"), running.pop("log"))
+
+    server = Server().start()
+    yield server
+    if running:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -374,6 +374,35 @@ def test_fallback_shows_which_model_answered_and_why(server, browsing, fake_anth
     b.screenshot("10-fallback")
 
 
+def test_reconnects_and_resumes_after_a_server_restart(restartable_server, browsing, fake_ollama, alice_on_qwen,
+                                                       e2e_data, db_access):
+    server = restartable_server
+    b = browsing(server.url)
+    b.login("e2e-alice", CHAT_PATH)
+    b.wait_connected()
+    page = b.page
+    fake_ollama.reply("Before the restart.")
+    send(page, "Hello")
+    expect(answers(page).last.locator(".chatbox-answer")).to_have_text("Before the restart.")
+    wait_answered(page)
+
+    port = int(server.url.rsplit(":", 1)[1])
+    server.stop()
+    expect(page.locator("#chatbox-connection")).to_have_attribute("data-status", "reconnecting")
+    expect(page.locator("#chatbox-connection")).to_contain_text("reconnecting")
+    b.screenshot("17-reconnecting")
+    server.start(port)
+    expect(page.locator("#chatbox-connection")).to_have_attribute("data-status", "live", timeout=60_000)
+
+    # The page resumed its conversation: the next message continues it, with its context.
+    expect(answers(page)).to_have_count(1)
+    fake_ollama.reply("After the restart.")
+    send(page, "Still there?")
+    expect(answers(page).last.locator(".chatbox-answer")).to_have_text("After the restart.")
+    conversation = Conversation.objects.get(owner=e2e_data["alice"])
+    assert conversation.messages.count() == 4
+
+
 # --- history -------------------------------------------------------------------------------------
 
 def test_history_continue_rename_and_delete(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
