@@ -4,6 +4,7 @@ Everything real but the provider: the SDK, its bundled CLI process, our in-proce
 NetBox's ORM with real ObjectPermissions. Assertions are on what a user sees (events) and on what
 the provider received (the fake's request log).
 """
+import json
 import logging
 import os
 import subprocess
@@ -114,6 +115,23 @@ def test_tool_call_runs_as_the_user(use_fake_anthropic, chat_user, sites):
 
     result = fake.tool_results()["toolu_sites"]
     assert "visible-site" in result and "hidden-site" not in result
+
+
+def test_large_tool_results_reach_the_model_inline(use_fake_anthropic, chatbox_config, chat_user):
+    """The CLI would save results over ~50k characters to a file and show the model a path instead."""
+    chatbox_config(tool_max_chars=200000, tool_max_results=500)
+    Site.objects.bulk_create(Site(name=f"site-{i:03d}", slug=f"site-{i:03d}", description="d" * 200)
+                             for i in range(300))
+    grant(chat_user, Site, ["view"])
+    use_fake_anthropic.tool_call("mcp__netbox__query_objects", {
+        "object_type": "dcim.site", "fields": ["name", "description"], "limit": 300}, id="toolu_big")
+    use_fake_anthropic.reply("300 sites.")
+
+    _, (events,) = run(chat, "auto", chat_user, "list all sites")
+
+    result = use_fake_anthropic.tool_results()["toolu_big"]
+    assert len(result) > 60000 and len(json.loads(result)["results"]) == 300
+    assert isinstance(assert_one_terminal(events), Complete)
 
 
 def test_tool_errors_go_back_to_the_model(use_fake_anthropic, chat_user):

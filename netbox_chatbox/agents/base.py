@@ -8,10 +8,12 @@ from ..events import Event, Fallback
 class BaseAgent:
     """One conversation with one model, for one NetBox user.
 
-    Lifecycle: ``await start()`` once, then ``stream(message)`` per user turn (an async iterator of
-    events ending with exactly one Complete or Error), ``await interrupt()`` to stop the current turn
-    (the stream then ends with Complete(interrupted=True)), and ``await close()`` when the session ends
-    (frees every resource, e.g. the Claude CLI process; safe to call twice).
+    Lifecycle: ``await start()`` once (``agents.create_agent`` returns agents already started), then
+    ``stream(message)`` per user turn (an async iterator of events ending with exactly one Complete or
+    Error; failures are Error events, never exceptions), ``await interrupt()`` to stop the current turn
+    (the stream then ends with Complete(interrupted=True); the text streamed so far stays in the
+    conversation), and ``await close()`` when the session ends (frees every resource, e.g. the Claude
+    CLI process; safe to call twice). The conversation memory lives in the agent; one turn at a time.
     """
 
     def __init__(self, model: ModelEntry, user, fallback: Fallback | None = None):
