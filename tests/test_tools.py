@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core.models import ObjectChange
 from dcim.choices import DeviceStatusChoices
-from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site
+from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site, VirtualChassis
 from extras.models import Tag, Webhook
 from ipam.models import VLAN, IPAddress, Prefix
 from netbox.context_managers import event_tracking
@@ -376,12 +376,29 @@ def test_query_count_does_not_grow_with_results(nb, db, user):
     many = queries(user, "query_objects", object_type="dcim.device", fields=fields, limit=50)
     assert few == many <= 20  # one query per relation, whatever the number of rows
     assert queries(user, "query_objects", object_type="dcim.interface", limit=50,
-                   fields=["name", "device", "type", "enabled"]) <= 8
+                   fields=["name", "device", "type", "enabled"]) <= 10
+
+
+def test_unnamed_devices_cost_no_query_each(admin):
+    """Device.__str__ of an unnamed device reads its virtual chassis and device type: prefetched."""
+    chassis = VirtualChassis.objects.create(name="lon1-stack")
+    model = Device.objects.get(name="lon1-leaf1")
+    for position in range(1, 6):
+        device = Device.objects.create(site=model.site, device_type=model.device_type, role=model.role,
+                                       virtual_chassis=chassis, vc_position=position)
+        Interface.objects.create(device=device, name="xe-0/0/0", type="10gbase-x-sfpp")
+    filters = {"virtual_chassis_id": chassis.pk}
+    result = call(admin, "query_objects", object_type="dcim.device", filters=filters, limit=50)
+    assert sorted(r["display"] for r in result["results"]) == [f"lon1-stack:{n}" for n in range(1, 6)]
+    assert queries(admin, "query_objects", object_type="dcim.device", filters=filters, limit=1) == \
+        queries(admin, "query_objects", object_type="dcim.device", filters=filters, limit=50)
+    interfaces = {"object_type": "dcim.interface", "filters": {"virtual_chassis_id": chassis.pk}, "fields": ["device"]}
+    assert queries(admin, "query_objects", **interfaces, limit=1) == queries(admin, "query_objects", **interfaces, limit=50)
 
 
 @pytest.mark.parametrize("name, arguments, bound", [
     # Each call has 4 statements of overhead: savepoint, set_config (timeout, read-only), rollback, release.
-    ("query_objects", {"object_type": "dcim.device", "filters": {"site": "ams1"}}, 9),
+    ("query_objects", {"object_type": "dcim.device", "filters": {"site": "ams1"}}, 11),
     ("get_object", {"object_type": "dcim.device", "id": None}, 19),
     ("count_objects", {"object_type": "dcim.device", "group_by": "site"}, 7),
     ("search", {"query": "leaf"}, 12),

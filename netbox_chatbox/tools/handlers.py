@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 import django_filters
 from django import forms
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q
 from django.http import QueryDict
 from django.urls import Resolver404, resolve, reverse
@@ -41,9 +42,12 @@ HINTS = (
 # Shared helpers
 
 
-def visible(info, user):
-    """The type's objects this user may view (NetBox ObjectPermissions, constraints included)."""
-    return info.model.objects.restrict(user, "view")
+def visible(info, user, for_serializer=False):
+    """The type's objects this user may view (NetBox ObjectPermissions, constraints included).
+
+    ``for_serializer`` starts from NetBox's REST viewset queryset, whose prefetches the serializer needs.
+    """
+    return (info.queryset() if for_serializer else info.model.objects.all()).restrict(user, "view")
 
 
 def _max_results():
@@ -100,14 +104,35 @@ def _field_list(info, fields, default):
 
 
 def serialize(info, queryset, fields):
-    """Render objects with NetBox's REST serializer, prefetching what the chosen fields need (no N+1)."""
+    """Render objects with NetBox's REST serializer, prefetching what the chosen fields need (no N+1),
+    as NetBox's REST API does (declared and derived prefetches, count annotations, config context)."""
     names = list(dict.fromkeys(["id", "display", "display_url", *fields]))
-    if prefetch := get_prefetches_for_serializer(info.serializer, fields=names):
-        queryset = queryset.prefetch_related(*prefetch)
+    derived = get_prefetches_for_serializer(info.serializer, fields=names)
+    prefetch = info.declared_prefetches(names) + info.display_prefetches() + derived
+    for path in derived:  # nested objects are displayed too
+        if (related := _related_type(info.model, path)) is not None:
+            prefetch += [f"{path}__{lookup}" for lookup in related.display_prefetches()]
+    if prefetch:
+        queryset = queryset.prefetch_related(*dict.fromkeys(prefetch))
     if annotations := get_annotations_for_serializer(info.serializer, fields=names):
         queryset = queryset.annotate(**annotations)
+    if hasattr(queryset, "annotate_config_context_data"):
+        queryset = queryset.annotate_config_context_data(only_invalidated=True) if "config_context" in names \
+            else queryset.defer("_config_context_data")
     data = info.serializer(queryset, many=True, fields=names, context={"request": None}).data
-    return [scrub(_present(item)) for item in data]
+    return [_present(item) for item in data]
+
+
+def _related_type(model, path):
+    """The exposed type at the end of a relation path like ``device`` or ``device_type__manufacturer``."""
+    for part in path.split("__"):
+        try:
+            model = model._meta.get_field(part).related_model
+        except FieldDoesNotExist:
+            return None
+        if model is None:  # a generic relation
+            return None
+    return object_type_for_model(model)
 
 
 def usable_filters(filterset) -> dict:
@@ -160,6 +185,9 @@ def apply_filters(info, queryset, filters):
         raise ToolError(f"unknown filter {hint} for {info.label}; describe_object_type lists its filters")
 
     for _ in range(MAX_FILTER_VALUES * len(filters)):
+        # Keep only the filters in use: django-filters otherwise builds a form field for, and runs,
+        # each of the type's hundreds of filters (most of a query's time on a FilterSet like Interface's).
+        filterset.filters = {name: filt for name, filt in filterset.filters.items() if name in data}
         if filterset.is_valid():
             return filterset.qs
         errors = filterset.form.errors.as_data()
@@ -249,7 +277,7 @@ def query_objects(user, object_type, filters=None, fields=None, ordering=None, l
     info = get_object_type(object_type)
     limit, offset = _page_args(limit, offset)
     names = _field_list(info, fields, info.brief_fields)
-    queryset = _ordering(info, apply_filters(info, visible(info, user), filters), ordering)
+    queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters), ordering)
     total = queryset.count()
     results = serialize(info, queryset[offset:offset + limit], names) if offset < total else []
     return {
@@ -266,7 +294,7 @@ def get_object(user, object_type, id, fields=None):
     """One object by id; a hidden object reads exactly like a missing one."""
     info = get_object_type(object_type)
     names = _field_list(info, fields, info.fields)
-    results = serialize(info, visible(info, user).filter(pk=id), names)
+    results = serialize(info, visible(info, user, for_serializer=True).filter(pk=id), names)
     if not results:
         raise ToolError(f"{info.label} with id {id} not found")
     return {"object_type": info.label, "object": results[0]}

@@ -36,6 +36,8 @@ NEVER_EXPOSED = frozenset({
 })
 # Apps whose models are never exposed (the chat logs themselves are not NetBox data).
 NEVER_EXPOSED_APPS = frozenset({"netbox_chatbox", "sessions", "social_django", "auth", "contenttypes"})
+# Relations str() reads that NetBox's viewsets do not declare (Device.label falls back to its virtual chassis).
+DISPLAY_PREFETCHES = {"dcim.device": ("virtual_chassis",)}
 
 
 class ToolError(Exception):
@@ -44,23 +46,37 @@ class ToolError(Exception):
 
 def is_secret_name(name: str) -> bool:
     """True for names like ``password``, ``auth_psk``, ``preshared_key`` or an admin-excluded field."""
-    name = str(name).lower()
-    if name in SECRET_FIELDS or name in excluded_fields():
+    return _is_secret(str(name).lower(), excluded_fields())
+
+
+@lru_cache(maxsize=8192)
+def _is_secret(name: str, excluded: frozenset) -> bool:
+    if name in SECRET_FIELDS or name in excluded:
         return True
     return any(part in SECRET_WORDS or part.endswith(SECRET_ENDINGS) for part in re.split(r"[^a-z0-9]+", name))
 
 
 def excluded_fields() -> frozenset:
-    return frozenset(f.lower() for f in get_settings().excluded_fields)
+    return _lowered(tuple(get_settings().excluded_fields))
+
+
+@lru_cache(maxsize=8)
+def _lowered(names: tuple) -> frozenset:
+    return frozenset(n.lower() for n in names)
 
 
 def scrub(value):
     """Drop secret-named keys at any depth (JSON config, custom fields, changelog snapshots)."""
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if not is_secret_name(k)}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    return value
+    excluded = excluded_fields()
+
+    def clean(item):
+        if isinstance(item, dict):
+            return {k: clean(v) for k, v in item.items() if not _is_secret(str(k).lower(), excluded)}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        return item
+
+    return clean(value)
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,28 @@ class ObjectTypeInfo:
     model: type
     filterset: type
     serializer: type
+
+    @cached_property
+    def viewset(self):
+        """NetBox's REST viewset for the type, whose queryset and declared prefetches fit its serializer."""
+        try:
+            viewset = import_string(f"{self.model._meta.app_config.name}.api.views.{self.model.__name__}ViewSet")
+        except ImportError:
+            return None
+        return viewset if getattr(getattr(viewset, "queryset", None), "model", None) is self.model else None
+
+    def queryset(self):
+        """The viewset's queryset (with NetBox's own prefetches) or the default manager's."""
+        return self.viewset.queryset.all() if self.viewset else self.model.objects.all()
+
+    def declared_prefetches(self, fields) -> list:
+        """Prefetches the viewset declares for fields it cannot derive (e.g. Device.display reads device_type)."""
+        declared = getattr(self.viewset, "field_prefetches", None) or {}
+        return [lookup for names, lookups in declared.items() if set(names) & set(fields) for lookup in lookups]
+
+    def display_prefetches(self) -> list:
+        """What rendering ``str(obj)`` reads, so a list of these objects costs no query per object."""
+        return self.declared_prefetches(["display"]) + list(DISPLAY_PREFETCHES.get(self.label, ()))
 
     @property
     def verbose_name(self) -> str:
