@@ -49,6 +49,8 @@ async def _cached(key: tuple, label: str, check) -> Status:
             status = await asyncio.wait_for(check(client), settings.health_check_timeout)
     except (TimeoutError, httpx.TimeoutException):
         status = Status(False, f"The {label} did not answer within {settings.health_check_timeout:g} s.")
+    except httpx.HTTPStatusError as exc:
+        status = Status(False, f"The {label} answered with an error (HTTP {exc.response.status_code}).")
     except httpx.HTTPError as exc:
         logger.info("%s health check failed: %s", label, telemetry.redact(exc))
         status = Status(False, f"The {label} is not reachable.")

@@ -263,3 +263,20 @@ def test_compose_file_keeps_the_proxy_private():
     assert proxy_config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert proxy_config["router_settings"]["num_retries"] == 0
     assert "database_url" not in proxy_config["general_settings"]
+
+
+def test_anthropic_via_litellm_when_allowed(use_fake_anthropic, chatbox_config, chat_user, caplog):
+    """allow_anthropic_via_litellm: an Anthropic model with a litellm_model goes through litellm, with a warning."""
+    chatbox_config(litellm_enabled=True, allow_anthropic_via_litellm=True, models={
+        "claude-sonnet-4-5": {"litellm_model": "anthropic/claude-sonnet-4-5-20250929"}})
+    use_fake_anthropic.reply("Via ", "LiteLLM.")
+
+    with caplog.at_level(logging.INFO, logger="netbox_chatbox.telemetry"):
+        agent, (events,) = run(chat, "claude-sonnet-4-5", chat_user, "hi")
+
+    assert type(agent).__name__ == "LiteLLMAgent" and agent.model.path == "litellm"
+    assert text_of(events) == "Via LiteLLM." and isinstance(assert_one_terminal(events), Complete)
+    request, = use_fake_anthropic.requests
+    assert request.json["model"] == "claude-sonnet-4-5-20250929" and request.headers["x-api-key"]
+    warning, = [r for r in caplog.records if r.chatbox["event"] == "anthropic_via_litellm"]
+    assert warning.levelno == logging.WARNING

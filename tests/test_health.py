@@ -8,6 +8,7 @@ import pytest
 
 from netbox_chatbox import catalog, health
 from tests.fakes import FakeOllama
+from tests.fakes.server import HttpError
 from tests.fakes.helpers import run
 
 MODEL = "ollama-qwen2.5"
@@ -31,6 +32,11 @@ def test_ollama_up(use_fake_ollama):
 def test_ollama_down(use_fake_ollama, chatbox_config):
     chatbox_config(ollama_base_url=dead_url())
     assert status_of(MODEL) == (False, "The Ollama server is not reachable.")
+
+
+def test_ollama_failing(use_fake_ollama):
+    use_fake_ollama.override("/api/tags", HttpError(500, {"error": "boom"}))
+    assert status_of(MODEL) == (False, "The Ollama server answered with an error (HTTP 500).")
 
 
 def test_ollama_without_the_model(use_fake_ollama):

@@ -83,7 +83,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if fake.delay:
                 fake._release.wait(fake.delay)
-            fake.handle(request, _Responder(self, fake))
+            respond = _Responder(self, fake)
+            override = fake._overrides.get(request.path)
+            if isinstance(override, HttpError):
+                respond.error(override)
+            elif isinstance(override, Hang):
+                respond.hang(override)
+            else:
+                fake.handle(request, respond)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (interrupts, timeouts): that is what some tests do
 
@@ -142,6 +149,7 @@ class FakeServer:
         self._replies = deque()
         self._always = None  # answer every request with this once the queue is empty
         self.delay = 0.0  # seconds before answering any request (a slow server)
+        self._overrides = {}  # path → HttpError/Hang answered instead of the protocol
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._connections = set()  # open client connections, cut on stop() so "down" means down
@@ -193,6 +201,7 @@ class FakeServer:
             self._replies.clear()
             self._always = None
             self.delay = 0.0
+            self._overrides.clear()
             self.requests.clear()
         self._release = threading.Event()
 
@@ -216,6 +225,11 @@ class FakeServer:
     def always(self, reply):
         """Answer every request with ``reply`` once the queue is empty (until reset), e.g. a lasting outage."""
         self._always = reply
+        return self
+
+    def override(self, path, reply):
+        """Answer every request for ``path`` with ``reply`` (an HttpError or Hang) until reset."""
+        self._overrides[path] = reply
         return self
 
     def next_reply(self, request):
