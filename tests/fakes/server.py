@@ -12,6 +12,9 @@ uses the standard library, so tests, fixtures, bench scripts and a Python shell 
 Replies are queued with :meth:`FakeServer.enqueue` (or the providers' helpers) and consumed one per
 scripted request, in order; when the queue is empty, the :meth:`FakeServer.always` reply or else the
 provider's default reply ("OK") is used. Every request is recorded in :attr:`FakeServer.requests`.
+Failure modes: ``with fake.offline():`` (connection refused, same port after), ``fake.delay = 3``
+(every answer late), ``fake.override("/api/tags", HttpError(500, {...}))`` (one path broken),
+``Hang()`` replies (no answer). :meth:`FakeServer.reset` clears all of it.
 """
 import json
 import socket
