@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm downloads prices at import
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # else litellm downloads a price list at import
 
 import litellm  # noqa: E402
 import openai  # noqa: E402  (litellm's exceptions subclass openai's)
