@@ -236,6 +236,24 @@ def test_changelog_for_an_object_a_type_and_a_window(admin):
     assert call(admin, "get_changelog", until="2020-01-01")["count"] == 1
 
 
+def test_changelog_of_an_object_includes_its_components_changes(admin, ams_user):
+    """As on NetBox's change log tab: an interface change shows in its device's change log, for
+    users who may see the interface."""
+    device = Device.objects.get(name="ams1-leaf3")
+    interface = device.interfaces.first()
+    request = RequestFactory().get("/")
+    request.user, request.id = admin, uuid.uuid4()
+    with event_tracking(request):
+        interface.snapshot()
+        interface.description = "uplink to spine"
+        interface.save()
+    (change,) = call(admin, "get_changelog", object_type="dcim.device", object_id=device.pk)["changes"]
+    assert change["object"]["object_type"] == "dcim.interface"
+    assert change["changes"] == {"description": {"before": "", "after": "uplink to spine"}}
+    # The constrained user sees the device but not interfaces: the change is not theirs to see.
+    assert call(ams_user, "get_changelog", object_type="dcim.device", object_id=device.pk)["count"] == 0
+
+
 def test_list_and_describe_object_types(admin):
     listed = call(admin, "list_object_types")
     assert {"device", "site", "interface"} <= set(listed["object_types"]["dcim"])

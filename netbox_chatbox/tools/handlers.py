@@ -5,8 +5,10 @@ with a message the model can act on. Every queryset starts from ``.restrict(user
 so an object the user may not view is absent everywhere: results, counts, groups, search, change log.
 """
 import difflib
+import json
 import re
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 
 import django_filters
 from django import forms
@@ -50,34 +52,31 @@ def visible(info, user, for_serializer=False):
     return (info.queryset() if for_serializer else info.model.objects.all()).restrict(user, "view")
 
 
-def _max_results():
-    return get_settings().tool_max_results
-
-
-def _page_args(limit, offset):
-    maximum = _max_results()
+def _limit(limit):
+    """The page size: 20 by default, at most ``tool_max_results`` (the schema already refuses < 1)."""
+    maximum = get_settings().tool_max_results
     if limit is None:
-        limit = min(20, maximum)
-    if not 1 <= limit <= maximum:
+        return min(20, maximum)
+    if limit > maximum:
         raise ToolError(f"limit must be between 1 and {maximum}; page with offset for more")
-    if offset < 0:
-        raise ToolError("offset must be 0 or more")
-    return limit, offset
+    return limit
 
 
-def _ui_url(api_url, _cache={}):
+@lru_cache(maxsize=1024)
+def _is_ui_path(shape):
+    try:
+        resolve(shape)
+        return True
+    except Resolver404:
+        return False
+
+
+def _ui_url(api_url):
     """NetBox's UI path for a nested object's API URL (/api/dcim/sites/1/ → /dcim/sites/1/), if one exists."""
     if not isinstance(api_url, str) or not api_url.startswith("/api/"):
         return None
     path = api_url[len("/api"):]
-    shape = re.sub(r"\d+", "0", path)
-    if shape not in _cache:
-        try:
-            resolve(path)
-            _cache[shape] = True
-        except Resolver404:
-            _cache[shape] = False
-    return path if _cache[shape] else None
+    return path if _is_ui_path(re.sub(r"\d+", "0", path)) else None
 
 
 def _present(value):
@@ -275,7 +274,7 @@ def describe_object_type(user, object_type):
 def query_objects(user, object_type, filters=None, fields=None, ordering=None, limit=None, offset=0):
     """A page of objects, with the total count and whether more exist."""
     info = get_object_type(object_type)
-    limit, offset = _page_args(limit, offset)
+    limit = _limit(limit)
     names = _field_list(info, fields, info.brief_fields)
     queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters), ordering)
     total = queryset.count()
@@ -302,23 +301,20 @@ def get_object(user, object_type, id, fields=None):
 
 def search(user, query, object_types=None, limit=None):
     """NetBox's global search, restricted to what the user may view."""
-    limit, _ = _page_args(limit, 0)
+    limit = _limit(limit)
     if not query.strip():
         raise ToolError("query must not be empty")
     types = [get_object_type(t) for t in object_types] if object_types else list(all_object_types().values())
     allowed = ObjectType.objects.get_for_models(*(t.model for t in types)).values()
-    found = search_backend.search(query.strip(), user=user, object_types=list(allowed))
-    results = []
-    for hit in found:
-        info = object_type_for_model(type(hit.object))
-        if info is None or is_secret_name(hit.field):
-            continue
-        results.append({
-            "object_type": info.label, "id": hit.object.pk, "display": str(hit.object),
-            "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
-            "matched_field": hit.field, "value": str(hit.value)[:200],
-        })
-    return {"query": query, "count": len(results), "has_more": len(results) > limit, "results": results[:limit]}
+    # The backend drops objects the user may not view; matches on hidden fields are dropped here.
+    hits = [hit for hit in search_backend.search(query.strip(), user=user, object_types=list(allowed))
+            if not is_secret_name(hit.field)]
+    results = [{
+        "object_type": object_type_for_model(type(hit.object)).label, "id": hit.object.pk, "display": hit.name,
+        "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
+        "matched_field": hit.field, "value": str(hit.value)[:200],
+    } for hit in hits[:limit]]
+    return {"query": query, "count": len(hits), "has_more": len(hits) > limit, "results": results}
 
 
 def count_objects(user, object_type, filters=None, group_by=None, limit=None):
@@ -328,7 +324,7 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     result = {"object_type": info.label, "count": queryset.count()}
     if not group_by:
         return result
-    limit, _ = _page_args(limit, 0)
+    limit = _limit(limit)
     field = info.model_field(group_by)
     rows = list(queryset.order_by().values(group_by).annotate(count=Count("pk", distinct=True))
                 .order_by("-count", group_by)[:limit + 1])
@@ -379,10 +375,10 @@ def changelog_queryset(user):
     views apply) AND the changed object visible to the user. Changes of a deleted object stay
     visible only to users who may view every object of its type (constraints cannot be checked)."""
     queryset = ObjectChange.objects.valid_models().restrict(user, "view")
-    infos = list(all_object_types().values())
-    type_ids = {m: ct.pk for m, ct in ContentType.objects.get_for_models(*(i.model for i in infos)).items()}
     if queryset.query.is_empty():
         return queryset
+    infos = list(all_object_types().values())
+    type_ids = {m: ct.pk for m, ct in ContentType.objects.get_for_models(*(i.model for i in infos)).items()}
     unconstrained, condition = [], Q()
     for info in infos:
         base = info.model.objects.all()
@@ -415,18 +411,15 @@ def _change(change):
 
 
 def _short(value, size=200):
-    text = value if isinstance(value, str) else None
-    if text is not None and len(text) > size:
-        return text[:size] + "…"
-    if not isinstance(value, (str, int, float, bool, type(None))) and len(repr(value)) > size:
-        return repr(value)[:size] + "…"
-    return value
+    """A changelog value, cut to ``size`` characters (structured values as JSON text)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:size] + "…" if len(text) > size else value
 
 
 def get_changelog(user, object_type=None, object_id=None, since=None, until=None, action=None,
                   user_name=None, limit=None, offset=0):
     """Changes (newest first) to one object, one type, or everything in a time window."""
-    limit, offset = _page_args(limit, offset)
+    limit = _limit(limit)
     queryset = changelog_queryset(user)
     if object_id is not None and object_type is None:
         raise ToolError("object_id needs object_type")

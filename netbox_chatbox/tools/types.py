@@ -127,7 +127,10 @@ class ObjectTypeInfo:
     @cached_property
     def fields(self) -> tuple:
         """Serializer fields that may be returned (hidden ones removed)."""
-        return tuple(f for f in self.serializer.Meta.fields if f not in ("url", "display_url") and not self.is_hidden(f))
+        names = self.serializer.Meta.fields
+        if isinstance(names, str):  # "__all__" in some plugin serializers
+            names = list(self.serializer(context={"request": None}).fields)
+        return tuple(f for f in names if f not in ("url", "display_url") and not self.is_hidden(f))
 
     @cached_property
     def brief_fields(self) -> tuple:
