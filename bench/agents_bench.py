@@ -20,6 +20,7 @@ ClaudeSDKClient turn once connected.
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -82,10 +83,21 @@ def summary(samples):
     return statistics.median(ttft), sorted(ttft)[int(len(ttft) * 0.9) - 1], statistics.median(total)
 
 
+async def interleaved(turns, bare_one, plugin_one):
+    """Alternate bare and plugin samples, so machine load hits both alike; one warm-up each."""
+    await bare_one()
+    await plugin_one()
+    bare, plugin = [], []
+    for _ in range(turns):
+        bare.append(await bare_one())
+        plugin.append(await plugin_one())
+    return bare, plugin
+
+
 # -- path B --------------------------------------------------------------------------------------
 
 
-async def bare_litellm(turns, user, **call):
+def bare_litellm(user, **call):
     """The same request the agent sends (system prompt, tools), made with litellm directly."""
     import litellm
 
@@ -101,27 +113,25 @@ async def bare_litellm(turns, user, **call):
     async def one():
         return await timed(request, lambda chunk: chunk.choices and chunk.choices[0].delta.content)
 
-    await one()  # warm-up: first call imports and builds clients
-    return [await one() for _ in range(turns)]
+    return one
 
 
-async def plugin_path_b(turns, user):
-    samples = []
-    for index in range(turns + 1):
+def plugin_path_b(user):
+    async def one():
         agent = await create_agent("ollama-qwen2.5", user)  # a fresh conversation each time: same request size
         try:
-            sample = await timed(stream_of(agent), is_delta)
+            return await timed(stream_of(agent), is_delta)
         finally:
             await agent.close()
-        if index:  # the first one is the warm-up
-            samples.append(sample)
-    return samples
+
+    return one
 
 
 # -- path A --------------------------------------------------------------------------------------
 
 
-async def bare_sdk(turns, fake):
+async def bare_sdk_client(fake):
+    """A connected ClaudeSDKClient with the minimum for running offline against the fake."""
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
     home = tempfile.mkdtemp(prefix="bench-bare-sdk-")
@@ -132,8 +142,10 @@ async def bare_sdk(turns, fake):
              "CLAUDE_CONFIG_DIR": home, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}))
     started = time.perf_counter()
     await client.connect()
-    connect = time.perf_counter() - started
+    return client, time.perf_counter() - started
 
+
+def bare_sdk_turn(client):
     def is_token(message):
         event = getattr(message, "event", None)
         return bool(event) and event.get("type") == "content_block_delta"
@@ -145,22 +157,14 @@ async def bare_sdk(turns, fake):
     async def one():
         return await timed(request, is_token)
 
-    try:
-        await one()
-        return connect, [await one() for _ in range(turns)]
-    finally:
-        await client.disconnect()
+    return one
 
 
-async def plugin_path_a(turns, user):
-    started = time.perf_counter()
-    agent = await create_agent("auto", user)
-    connect = time.perf_counter() - started
-    try:
-        await timed(stream_of(agent), is_delta)
-        return connect, [await timed(stream_of(agent), is_delta) for _ in range(turns)]
-    finally:
-        await agent.close()
+def plugin_path_a_turn(agent):
+    async def one():
+        return await timed(stream_of(agent), is_delta)
+
+    return one
 
 
 def cli_rss_kb():
@@ -204,17 +208,27 @@ async def main(turns):
     rows = []
     try:
         configure(litellm_proxy_url="")
-        rows.append(("B direct", "bare litellm → Ollama", summary(await bare_litellm(
-            turns, user, model=f"ollama_chat/{MODEL}", api_base=fake_ollama.url))))
-        rows.append(("B direct", "plugin LiteLLMAgent", summary(await plugin_path_b(turns, user))))
+        bare, plugin = await interleaved(turns, bare_litellm(user, model=f"ollama_chat/{MODEL}",
+                                                             api_base=fake_ollama.url), plugin_path_b(user))
+        rows += [("B direct", "bare litellm → Ollama", summary(bare)), ("B direct", "plugin LiteLLMAgent",
+                                                                          summary(plugin))]
         configure(litellm_proxy_url=proxy.url, litellm_master_key=proxy.master_key)
-        rows.append(("B proxy", "bare litellm → proxy", summary(await bare_litellm(
-            turns, user, model=f"litellm_proxy/ollama_chat/{MODEL}", api_base=proxy.url, api_key=proxy.master_key))))
-        rows.append(("B proxy", "plugin LiteLLMAgent", summary(await plugin_path_b(turns, user))))
-        bare_connect, bare = await bare_sdk(turns, fake_anthropic)
-        rows.append(("A", "bare ClaudeSDKClient", summary(bare)))
-        plugin_connect, plugin = await plugin_path_a(turns, user)
-        rows.append(("A", "plugin ClaudeAgent", summary(plugin)))
+        bare, plugin = await interleaved(turns, bare_litellm(
+            user, model=f"litellm_proxy/ollama_chat/{MODEL}", api_base=proxy.url, api_key=proxy.master_key),
+            plugin_path_b(user))
+        rows += [("B proxy", "bare litellm → proxy", summary(bare)), ("B proxy", "plugin LiteLLMAgent",
+                                                                         summary(plugin))]
+        client, bare_connect = await bare_sdk_client(fake_anthropic)
+        started = time.perf_counter()
+        agent = await create_agent("auto", user)
+        plugin_connect = time.perf_counter() - started
+        try:
+            bare, plugin = await interleaved(turns, bare_sdk_turn(client), plugin_path_a_turn(agent))
+        finally:
+            await client.disconnect()
+            shutil.rmtree(client.options.cwd, ignore_errors=True)
+            await agent.close()
+        rows += [("A", "bare ClaudeSDKClient", summary(bare)), ("A", "plugin ClaudeAgent", summary(plugin))]
         rss = await session_memory(user)
         proxy_rss = proxy.rss_kb()
     finally:
@@ -222,14 +236,15 @@ async def main(turns):
         fake_anthropic.stop()
         fake_ollama.stop()
 
-    print(f"\n{turns} turns per row after one warm-up; milliseconds (median TTFT, p90 TTFT, median total)\n")
-    print(f"{'path':<9} {'client':<24} {'TTFT':>8} {'p90':>8} {'total':>8}")
+    print(f"\n{turns} turns per row, bare and plugin interleaved, after one warm-up each; milliseconds\n")
+    print(f"{'path':<9} {'client':<24} {'TTFT':>8} {'p90':>8} {'total':>8}   (TTFT, total: medians)")
     for path, name, (ttft, p90, total) in rows:
         print(f"{path:<9} {name:<24} {ttft:8.1f} {p90:8.1f} {total:8.1f}")
     for index in range(0, len(rows), 2):
         (path, _, bare_row), (_, _, plugin_row) = rows[index], rows[index + 1]
         print(f"plugin overhead, path {path:<9}: TTFT {plugin_row[0] - bare_row[0]:+6.1f} ms, "
               f"total {plugin_row[2] - bare_row[2]:+6.1f} ms")
+    print(f"LiteLLM proxy over direct litellm (bare rows): TTFT {rows[2][2][0] - rows[0][2][0]:+.1f} ms")
     print(f"connect (CLI start): bare {bare_connect * 1000:.0f} ms, plugin agent {plugin_connect * 1000:.0f} ms")
     print(f"Claude CLI RSS per open session: {', '.join(f'{kb / 1024:.0f} MB' for kb in rss)}")
     print(f"LiteLLM proxy process RSS: {proxy_rss / 1024:.0f} MB")
