@@ -62,6 +62,7 @@ def everything_said(user, secrets):
                             fields=call(user, "describe_object_type", object_type=label)["fields"]))
     device = Device.objects.get(name="ams1-leaf1")
     answers.append(call(user, "get_object", object_type="dcim.device", id=device.pk))
+    answers.append(call(user, "get_object", object_type="dcim.device", id=device.pk, fields=["config_context"]))
     answers.append(call(user, "query_objects", object_type="extras.webhook",
                         fields=call(user, "describe_object_type", object_type="extras.webhook")["fields"]))
     answers.append(call(user, "get_changelog", since="1h", limit=50))
@@ -72,6 +73,10 @@ def everything_said(user, secrets):
 
 
 def test_secret_values_appear_in_no_answer(admin, secrets):
+    device = Device.objects.get(name="ams1-leaf1")
+    rendered = call(admin, "get_object", object_type="dcim.device", id=device.pk, fields=["config_context"])
+    assert rendered["object"]["config_context"] == {"snmp": {"location": "AMS"}}
+    assert "config_context" not in call(admin, "get_object", object_type="dcim.device", id=device.pk)["object"]
     said = everything_said(admin, secrets)
     for secret in SECRETS:
         assert secret not in said

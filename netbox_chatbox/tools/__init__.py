@@ -100,8 +100,8 @@ TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
     ),
     Tool(
         "get_object",
-        "One NetBox object by id, all its fields unless fields are given. Example: "
-        "{\"object_type\": \"dcim.device\", \"id\": 42}",
+        "One NetBox object by id, all its fields unless fields are given (config_context only when asked "
+        "for). Example: {\"object_type\": \"dcim.device\", \"id\": 42}",
         _schema({"object_type": _TYPE, "id": {"type": "integer", "minimum": 1}, "fields": _FIELDS},
                 ["object_type", "id"]),
         handlers.get_object, "reading",

@@ -33,6 +33,8 @@ MODEL_CHOICE_FILTERS = (django_filters.ModelChoiceFilter, django_filters.ModelMu
 LOOKUP_SUFFIXES = "__n (not), __ic (contains), __nic, __isw (starts with), __iew, __ie (iexact), " \
                   "__gt/__gte/__lt/__lte (numbers, dates), __empty (true/false)"
 MAX_FILTER_VALUES = 50
+# Computed on demand and often large (the merged config context): returned only when asked for.
+ON_REQUEST_FIELDS = ("config_context",)
 HINTS = (
     ((forms.IntegerField, forms.DecimalField, forms.FloatField), "number"),
     ((forms.DateField, forms.DateTimeField), "date"),
@@ -175,17 +177,18 @@ def apply_filters(info, queryset, filters):
     for name, value in filters.items():
         data.setlist(name, _filter_values(name, value))
 
-    filterset = info.filterset(data, queryset=queryset)
-    known = usable_filters(filterset)
-    unknown = [n for n in filters if n not in known]
+    filterset_class = info.filterset_for(frozenset(data))
+    filterset = filterset_class(data, queryset=queryset)
+    unknown = [n for n in filters if n not in usable_filters(filterset)]
     if unknown:
+        known = usable_filters(info.filterset(queryset=info.model.objects.none()))
         hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
         hint = "; ".join(f"'{n}' (did you mean {', '.join(m)}?)" if m else f"'{n}'" for n, m in hints.items())
         raise ToolError(f"unknown filter {hint} for {info.label}; describe_object_type lists its filters")
 
     for _ in range(MAX_FILTER_VALUES * len(filters)):
-        # Keep only the filters in use: django-filters otherwise builds a form field for, and runs,
-        # each of the type's hundreds of filters (most of a query's time on a FilterSet like Interface's).
+        # Only the filters in use (custom field filters are added to every instance): django-filters
+        # otherwise builds a form field for, and runs, each of them.
         filterset.filters = {name: filt for name, filt in filterset.filters.items() if name in data}
         if filterset.is_valid():
             return filterset.qs
@@ -201,7 +204,7 @@ def apply_filters(info, queryset, filters):
             if not remaining:
                 return queryset.none()
             data.setlist(name, remaining)
-        filterset = info.filterset(data, queryset=queryset)
+        filterset = filterset_class(data, queryset=queryset)
     return queryset.none()
 
 
@@ -292,7 +295,7 @@ def query_objects(user, object_type, filters=None, fields=None, ordering=None, l
 def get_object(user, object_type, id, fields=None):
     """One object by id; a hidden object reads exactly like a missing one."""
     info = get_object_type(object_type)
-    names = _field_list(info, fields, info.fields)
+    names = _field_list(info, fields, [f for f in info.fields if f not in ON_REQUEST_FIELDS])
     results = serialize(info, visible(info, user, for_serializer=True).filter(pk=id), names)
     if not results:
         raise ToolError(f"{info.label} with id {id} not found")

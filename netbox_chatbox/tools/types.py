@@ -105,6 +105,10 @@ class ObjectTypeInfo:
         declared = getattr(self.viewset, "field_prefetches", None) or {}
         return [lookup for names, lookups in declared.items() if set(names) & set(fields) for lookup in lookups]
 
+    def filterset_for(self, names: frozenset):
+        """The type's FilterSet narrowed to the filters ``names`` (see :func:`_narrowed`)."""
+        return _narrowed(self.filterset, names)
+
     def display_prefetches(self) -> list:
         """What rendering ``str(obj)`` reads, so a list of these objects costs no query per object."""
         return self.declared_prefetches(["display"]) + list(DISPLAY_PREFETCHES.get(self.label, ()))
@@ -156,6 +160,18 @@ class ObjectTypeInfo:
             if not field.concrete or field.many_to_many:
                 raise ToolError(f"'{path}' is not a single-valued field of {self.label}")
         return field
+
+
+@lru_cache(maxsize=512)
+def _narrowed(filterset, names: frozenset):
+    """A subclass of a NetBox FilterSet holding only the named filters (custom field filters are still
+    added per instance). NetBox rebuilds and django-filters deep-copies all of a FilterSet's several
+    hundred filters on every instantiation, which costs tens of milliseconds per filtered query."""
+    chosen = {name: filt for name, filt in filterset.get_filters().items() if name in names}
+    return type(filterset.__name__, (filterset,), {
+        "__module__": filterset.__module__,
+        "get_filters": classmethod(lambda cls: chosen),
+    })
 
 
 def _filterset_for(model):
