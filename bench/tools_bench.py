@@ -43,6 +43,8 @@ TARGET_MS = 50
 def cases(site):
     return [
         ("query_objects", {"object_type": "dcim.device", "limit": 20}),
+        ("query_objects", {"object_type": "dcim.device", "filters": {"status": "active"},
+                           "fields": ["name", "site", "status", "primary_ip4"], "limit": 20}),
         ("query_objects", {"object_type": "dcim.device", "limit": 50, "fields": [
             "name", "site", "rack", "role", "device_type", "status", "primary_ip4", "tags"]}),
         ("query_objects", {"object_type": "dcim.interface", "filters": {"site": site, "enabled": True},
@@ -84,7 +86,7 @@ def main():
     print(f"database {connection.settings_dict['NAME']}: {Device.objects.count()} devices, "
           f"constrained user sees site {site}; {args.calls} calls per case\n")
     print(f"{'user':<12}{'tool':<15}{'arguments':<62}{'p50 ms':>8}{'p95 ms':>8}{'SQL':>5}{'count':>7}")
-    worst = 0.0
+    worst, over = 0.0, []
     with transaction.atomic():
         User = get_user_model()
         admin = User.objects.create_user("bench-admin", is_superuser=True)
@@ -95,12 +97,14 @@ def main():
             for name, arguments in cases(site):
                 p50, p95, queries, count = measure(user, name, arguments, args.calls)
                 worst = max(worst, p50)
+                if p50 >= TARGET_MS:
+                    over.append(f"{name} {arguments.get('object_type', '')} as {user.username}".replace("  ", " "))
                 shown = str({k: v for k, v in arguments.items() if k != "object_type"})
                 shown = f"{arguments.get('object_type', '')} {shown}".strip()
                 print(f"{user.username:<12.11}{name:<15}{shown[:60]:<62}{p50:>8.1f}{p95:>8.1f}{queries:>5}"
                       f"{'' if count is None else count:>7}")
         transaction.set_rollback(True)
-    print(f"\nworst p50: {worst:.1f} ms (target < {TARGET_MS} ms) -> {'OK' if worst < TARGET_MS else 'MISSED'}")
+    print(f"\nworst p50: {worst:.1f} ms (target < {TARGET_MS} ms); over target: {', '.join(over) or 'none'}")
     print("SQL counts include 4 statements of per-call overhead: savepoint, set_config(timeout, read-only), "
           "rollback, release.")
 

@@ -147,6 +147,7 @@ def test_registry_contract_for_both_model_paths():
         == "querying dcim.device (site=ams1)"
     assert TOOLS["get_object"].summarize({"object_type": "dcim.device", "id": 7}) == "reading dcim.device #7"
     assert TOOLS["search"].summarize("not a dict") == "searching search"
+    assert TOOLS["get_changelog"].summarize({"since": "24h"}) == "reading change log (since 24h)"
     assert len(TOOLS["query_objects"].summarize({"object_type": "x" * 500})) <= 120
 
 
@@ -322,6 +323,11 @@ def test_bad_input_is_a_readable_error(admin, name, arguments, expected):
 def test_non_object_arguments_are_an_error(admin):
     assert run_tool("query_objects", ["dcim.device"], admin) == {"error": "arguments must be a JSON object"}
     assert "object_type" in run_tool("query_objects", None, admin)["error"]
+
+
+def test_null_arguments_mean_omitted(admin):
+    result = run_tool("query_objects", {"object_type": "dcim.site", "filters": None, "limit": None, "fields": None}, admin)
+    assert result["count"] == 3 and result["returned"] == 3
 
 
 def test_filter_values_for_related_objects_that_do_not_exist_match_nothing(admin):

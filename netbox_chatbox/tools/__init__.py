@@ -139,7 +139,7 @@ TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
             "user_name": {"type": "string", "description": "only changes made by this username"},
             "limit": _LIMIT, "offset": _OFFSET,
         }),
-        handlers.get_changelog, "reading change log of",
+        handlers.get_changelog, "reading change log",
     ),
 )}
 
@@ -161,7 +161,10 @@ def run_tool(name: str, arguments: dict, user) -> dict:
     tool = TOOLS.get(name)
     if tool is None:
         return {"error": f"unknown tool {name!r}; available tools: {', '.join(TOOLS)}"}
-    arguments = {} if arguments is None else arguments
+    if arguments is None:
+        arguments = {}
+    if isinstance(arguments, dict):  # models often send null for an argument they mean to omit
+        arguments = {key: value for key, value in arguments.items() if value is not None}
     if message := _argument_error(name, arguments):
         return {"error": message}
     settings = get_settings()
