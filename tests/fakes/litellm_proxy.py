@@ -9,6 +9,7 @@ the repository's config file, copied with only ``api_base`` pointed at the fake 
 """
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -52,8 +53,11 @@ class LiteLLMProxy:
         config_path.write_text(yaml.safe_dump(self._config))
         self.log_path = Path(self._dir.name) / "proxy.log"
         env = {**os.environ, "LITELLM_MASTER_KEY": self.master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        command = [binary, "--config", str(config_path), "--host", "127.0.0.1", "--port", str(self.port)]
+        if setpriv := shutil.which("setpriv"):  # the proxy dies with us, even if we are killed (no 350 MB orphans)
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         self.process = subprocess.Popen(
-            [binary, "--config", str(config_path), "--host", "127.0.0.1", "--port", str(self.port)],
+            command,
             env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, cwd=self._dir.name,
         )
         deadline = time.monotonic() + timeout
