@@ -10,8 +10,6 @@ import json
 import logging
 from urllib.parse import urlparse
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
@@ -20,7 +18,7 @@ from django.http.request import validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
 from .permissions import can_chat
-from .sessions import ChatSession, Refused
+from .sessions import ChatSession, Refused, db
 
 logger = logging.getLogger("netbox_chatbox.consumers")
 
@@ -100,12 +98,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     closed = False
 
     async def connect(self):
-        user = await database_sync_to_async(authenticate)(self.scope)
+        user = await db(authenticate)(self.scope)
         if user is None:
             await self.close()  # before accept(): the handshake is answered with HTTP 403
             return
         try:
-            self.session = await database_sync_to_async(ChatSession.for_user)(user)
+            self.session = await db(ChatSession.for_user)(user)
         except Refused as exc:  # no usable model at all: say why, then close
             await self.accept()
             await self.send_event(exc.event.as_dict())
@@ -146,7 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_event(exc.event.as_dict())
 
     async def on_chat(self, request):
-        text = await sync_to_async(self.session.check, thread_sensitive=False)(request.get("message"))
+        text = await db(self.session.check)(request.get("message"))
         self.session.start(text, self.send_event)
 
     async def on_interrupt(self, request):

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from decimal import Decimal
 
@@ -41,6 +42,20 @@ HTTP_STATUS = {
     "busy": 503, "unavailable": 503, "provider_error": 502, "internal_error": 500, "timeout": 504,
     "tool_limit": 422,
 }  # any other error of a turn that ran: 502 (the model provider failed)
+
+
+# Threads for the sessions' short database and cache calls (each call is its own transaction).
+_blocking = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netbox-chatbox")
+
+
+def db(func):
+    """Run a short ORM or cache call off the event loop, in the sessions' own threads.
+
+    Not in the one thread-sensitive thread that sync_to_async uses by default, nor in the loop's
+    default executor: with 50 chats starting at once, every turn's storage queued there, and the
+    agents' own thread work waited behind it (measured: seconds, then hundreds of ms).
+    """
+    return database_sync_to_async(func, thread_sensitive=False, executor=_blocking)
 
 
 class Refused(Exception):
@@ -161,6 +176,7 @@ class ChatSession:
         self._idle_timer = None
         self._idle_task = None
         self._task = None  # the socket's running turn
+        self._question = None  # the task storing the running turn's question
         self._stop_requested = False
         self._turn_done = asyncio.Event()
         self._turn_done.set()
@@ -225,8 +241,7 @@ class ChatSession:
         self._turn_done.clear()
         self._stop_requested = False
         self._cancel_idle_timer()
-        answer = None
-        events = None
+        answer = events = None
         finished = False
         try:
             try:
@@ -237,40 +252,42 @@ class ChatSession:
                 return
             if fallback:
                 yield fallback.as_dict()
-            await database_sync_to_async(self._store_question)(text)
             answer = _Answer()
+            # Stored while the model starts answering: the first token never waits for the database.
+            self._question = asyncio.ensure_future(db(self._store_question)(text))
             if self._stop_requested:  # stopped while the agent was starting: nothing to ask it
-                end = Complete(model=self.agent.model.id, duration_ms=answer.elapsed_ms, interrupted=True)
-                stored = await database_sync_to_async(self._store_answer)(answer, end)
                 finished = True
-                yield {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
+                yield await self._finish(answer, Complete(model=self.agent.model.id, interrupted=True))
                 return
             events = self.agent.stream(text)
             try:
                 async for event in events:
                     answer.add(event)
                     if isinstance(event, (Complete, Error)):
-                        stored = await database_sync_to_async(self._store_answer)(answer, event)
                         finished = True
-                        if isinstance(event, Complete):
-                            yield {**event.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
-                        else:
-                            yield event.as_dict()
+                        yield await self._finish(answer, event)
                         return
                     yield event.as_dict()
             except Exception:
                 # A bug or an unexpected provider failure: the agent's state is unknown, so close it.
                 logger.exception("chat turn failed (model %s, user %s)", self.model.id, self.user)
-                error = Error("provider_error", "The assistant failed while answering; please try again.")
-                await database_sync_to_async(self._store_answer)(answer, error)
                 finished = True
                 await self._close_agent()
-                yield error.as_dict()
+                yield await self._finish(answer, Error("provider_error",
+                                                       "The assistant failed while answering; please try again."))
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
             self._turn_done.set()
             self._arm_idle_timer()
+
+    async def _finish(self, answer, end) -> dict:
+        """Store the end of the turn (after the question); return the event for the client."""
+        await self._question
+        stored = await db(self._store_answer)(answer, end)
+        if isinstance(end, Complete):
+            return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
+        return end.as_dict()
 
     async def _abandon(self, events, answer):
         """The client went away mid-answer: stop the agent, keep the partial answer, free the agent."""
@@ -278,12 +295,12 @@ class ChatSession:
             await asyncio.wait_for(self.agent.interrupt(), 5)
         except Exception:
             logger.warning("interrupting an abandoned turn failed", exc_info=True)
-        try:
-            await events.aclose()
-        except Exception:
-            pass
-        interrupted = Complete(model=self.model.id, duration_ms=answer.elapsed_ms, interrupted=True)
-        await database_sync_to_async(self._store_answer)(answer, interrupted)
+        if events is not None:
+            try:
+                await events.aclose()
+            except Exception:
+                pass
+        await self._finish(answer, Complete(model=self.model.id, interrupted=True))
         await self._close_agent()
 
     async def interrupt(self) -> bool:
@@ -320,7 +337,7 @@ class ChatSession:
 
         if self.model.path == catalog.PATH_SDK:
             self._take_slot()
-        history = await database_sync_to_async(self._history)()
+        history = await db(self._history)() if self.conversation else []
         try:
             agent = await create_agent(self.model.id, self.user, history=history)
         except AgentUnavailable as exc:
@@ -385,13 +402,13 @@ class ChatSession:
         """Archive the conversation and start a new one on the same model; return the archived message count."""
         await self._stop_turn()
         await self._close_agent()
-        count = await database_sync_to_async(self._archive)()
+        count = await db(self._archive)()
         self.conversation = None
         return count
 
     async def switch_model(self, model_id) -> dict:
         """Store the user's new model, archive the conversation, start a new one (the ``model_changed`` event)."""
-        entry = await database_sync_to_async(self._select)(model_id)
+        entry = await db(self._select)(model_id)
         old = self.model
         count = await self.reset()
         self.model = entry
@@ -400,10 +417,10 @@ class ChatSession:
 
     async def resume(self, conversation_id):
         """Continue one of the user's active conversations (on its model, which becomes the user's model)."""
-        conversation = await database_sync_to_async(own_conversation)(self.user, conversation_id)
+        conversation = await db(own_conversation)(self.user, conversation_id)
         if self.conversation is not None and conversation.pk == self.conversation.pk:
             return
-        entry = await database_sync_to_async(self._select)(conversation.model_id)
+        entry = await db(self._select)(conversation.model_id)
         await self._stop_turn()
         await self._close_agent()
         self.model, self.conversation = entry, conversation
@@ -414,7 +431,7 @@ class ChatSession:
         await self._stop_turn()
         await self._close_agent()
 
-    # -- storage (sync; called through database_sync_to_async) -------------------------------
+    # -- storage (sync; called through db()) ---------------------------------------------------
 
     def _select(self, model_id) -> catalog.ModelEntry:
         """Validate a model and store it as the user's choice (the same UserConfig value the API sets)."""
