@@ -155,3 +155,30 @@ async def test_idle_session_frees_its_cli_and_resumes_with_history(chat_user, on
     assert complete["type"] == "complete" and complete["conversation"] == conversation
     assert "How many sites in Berlin?" in json.dumps(asked(on_claude, "Name them.")[-1])
     await socket.close()
+
+
+async def test_fallback_to_claude_is_announced_and_counts_as_a_cli_session(chat_user, on_claude, use_fake_ollama,
+                                                                          chatbox_config):
+    chatbox_config(max_active_sessions=1)
+    use_fake_ollama.models = []  # Ollama no longer offers the model: path B cannot answer
+    on_claude.reply("Claude here.")
+    before = cli_processes()
+    await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    first, _ = await open_socket(chat_user)
+    assert (await first.event())["model"]["id"] == "ollama-qwen2.5"
+    events = await first.chat("hello?")
+    assert events[0]["type"] == "fallback"
+    assert (events[0]["requested_model"], events[0]["actual_model"]) == ("ollama-qwen2.5", "auto")
+    assert (events[0]["requested_path"], events[0]["actual_path"]) == ("litellm", "sdk")
+    assert events[-1]["type"] == "complete"
+    assert len(cli_processes() - before) == 1
+    # The fallback agent is a Claude CLI session: it takes the only slot.
+    second, _ = await open_socket(chat_user)
+    await second.event()
+    await second.send({"type": "model_change", "model": "claude-haiku-4-5"})
+    await second.until("session")
+    busy = await second.chat("me too")
+    assert busy[-1]["code"] == "busy"
+    await first.close()
+    assert await wait_until_gone(cli_processes() - before) == set()
+    await second.close()

@@ -384,3 +384,16 @@ async def test_provider_failure_is_an_error_event_stored_and_the_socket_stays(ch
     on_ollama.reply("Recovered.")
     assert (await socket.chat("again?"))[-1]["type"] == "complete"
     await socket.close()
+
+
+async def test_model_change_refused_when_the_admin_disabled_selection(chat_user, chatbox_config):
+    chatbox_config(enable_model_selection=False)
+    socket, _ = await open_socket(chat_user)
+    session = await socket.event()
+    assert session["selection_enabled"] is False and session["model"]["id"] == "auto"
+    await socket.send({"type": "model_change", "model": "claude-opus-4"})
+    event = await socket.event()
+    assert event["code"] == "selection_disabled"
+    await sync_to_async(chat_user.refresh_from_db)()
+    assert await sync_to_async(lambda: chat_user.config.get(PREFERENCE_PATH))() is None
+    await socket.close()
