@@ -29,10 +29,12 @@ SECRET_WORDS = frozenset({
 SECRET_ENDINGS = ("password", "passwd", "secret", "token", "apikey")
 # Fields that hold secrets without saying so (webhook headers carry "Authorization: …").
 SECRET_FIELDS = frozenset({"additional_headers"})
-# Never exposed, whatever the permissions: credentials, internal caches, and change records
-# (those are read only through get_changelog, which also checks the changed object's visibility).
+# Never exposed, whatever the permissions: credentials, internal caches, change records (read only
+# through get_changelog, which also checks the changed object's visibility), and cable termination
+# records (read through dcim.cable; naming each one costs queries per row, through any object type).
 NEVER_EXPOSED = frozenset({
     "users.token", "account.usertoken", "users.userconfig", "core.objectchange", "extras.cachedvalue",
+    "dcim.cabletermination",
 })
 # Apps whose models are never exposed (the chat logs themselves are not NetBox data).
 NEVER_EXPOSED_APPS = frozenset({"netbox_chatbox", "sessions", "social_django", "auth", "contenttypes"})
