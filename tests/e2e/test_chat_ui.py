@@ -399,6 +399,7 @@ def test_reconnects_and_resumes_after_a_server_restart(restartable_server, brows
     fake_ollama.reply("After the restart.")
     send(page, "Still there?")
     expect(answers(page).last.locator(".chatbox-answer")).to_have_text("After the restart.")
+    wait_answered(page)  # the complete event comes after the answer is stored
     conversation = Conversation.objects.get(owner=e2e_data["alice"])
     assert conversation.messages.count() == 4
 

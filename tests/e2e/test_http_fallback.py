@@ -59,6 +59,7 @@ def test_without_a_socket_answers_stream_over_http(server, browsing, fake_ollama
     fake_ollama.reply("Second.")
     send(page, "Again")
     expect(answer_text(page)).to_have_text("Second.")
+    wait_answered(page)  # the complete event comes after the answer is stored
     conversation = Conversation.objects.get(owner=e2e_data["alice"])
     assert conversation.messages.count() == 4 and conversation.model_id == "ollama-qwen2.5"
     expect(page.locator(f'.chatbox-history-item[data-id="{conversation.pk}"]')).to_contain_text("Current")
@@ -110,5 +111,6 @@ def test_model_switch_without_a_socket(server, browsing, fake_anthropic, fake_ol
     fake_anthropic.reply("Haiku ", "answer.")
     send(page, "Second")
     expect(answer_text(page)).to_have_text("Haiku answer.")
+    wait_answered(page)
     models = sorted(Conversation.objects.filter(owner=e2e_data["alice"]).values_list("model_id", flat=True))
     assert models == ["claude-haiku-4-5", "ollama-qwen2.5"]  # a new conversation on the new model
