@@ -25,6 +25,7 @@ __all__ = ("TOOLS", "Tool", "result_objects", "run_tool")
 
 @dataclass(frozen=True)
 class Tool:
+    """One tool: ``handler(user, **arguments) -> dict`` is called only through :func:`run_tool`."""
     name: str
     description: str
     input_schema: dict
@@ -58,10 +59,7 @@ _FILTERS = {
                    "Unknown names and bad values are errors.",
 }
 _FIELDS = {"type": "array", "items": {"type": "string"}, "description": "fields to return (default: brief)"}
-
-
 _LIMIT = {"type": "integer", "minimum": 1, "description": "page size (default 20, at most tool_max_results)"}
-
 _OFFSET = {"type": "integer", "minimum": 0, "default": 0}
 
 
@@ -242,10 +240,11 @@ def _shorten(value, chars):
 
 def result_objects(result: dict) -> list[dict]:
     """Up to 10 NetBox objects a result mentions, as {display, url}, for links in the UI."""
-    found = []
-    candidates = [result.get("object")] if isinstance(result, dict) else []
+    if not isinstance(result, dict):
+        return []
+    found, candidates = [], [result.get("object")]
     for key in LIST_KEYS:
-        for item in (result.get(key) or []) if isinstance(result, dict) else []:
+        for item in result.get(key) or []:  # change log entries name their object under "object"
             candidates.append(item.get("object") if isinstance(item, dict) and "object" in item else item)
     for item in candidates:
         if isinstance(item, dict) and item.get("url") and item.get("display"):
