@@ -191,3 +191,19 @@ async def test_sse_under_asgi_streams_the_same_events(chat_user, on_ollama):
     events = parse_sse(body)
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "Over ASGI."
     assert events[-1]["type"] == "complete" and events[-1]["conversation"]
+
+
+def test_claude_turn_streams_cleanly_under_wsgi(api, chat_user, use_fake_anthropic, caplog):
+    """Path A under gunicorn-style WSGI: the SDK's task-bound scopes must not break, no CLI is left running."""
+    from .test_sessions import cli_processes
+
+    before = cli_processes()
+    use_fake_anthropic.reply("Claude ", "over ", "SSE.")
+    with caplog.at_level("ERROR"):
+        response = api(chat_user, token=True).post(CHAT_URL, {"message": "hi", "model": "claude-haiku-4-5"},
+                                                   format="json", **SSE)
+        events = sse_events(response)
+    assert events[-1]["type"] == "complete" and events[-1]["interrupted"] is False
+    assert "".join(e["text"] for e in events if e["type"] == "delta") == "Claude over SSE."
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert cli_processes() <= before

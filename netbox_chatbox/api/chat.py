@@ -7,6 +7,8 @@ and is closed at the end (or when the client disconnects mid-answer).
 """
 import asyncio
 import json
+import queue
+import threading
 
 from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIRequest
@@ -58,22 +60,38 @@ async def _sse_async(session, text):
 
 
 def _sse_sync(session, text):
-    """Under WSGI: drive the turn on a private event loop, one event per step.
+    """Under WSGI: run the whole turn as ONE task on a private event loop in a helper thread.
 
-    If the client disconnects, the server closes this generator; closing the async one then runs the
-    session's cleanup (interrupt, store the partial answer, close the agent) on the same loop.
+    One task, because the Claude SDK's anyio scopes must be entered and left in the same task (stepping
+    the generator with one run_until_complete per event breaks that). Events come over a queue. If the
+    client disconnects, the server closes this generator; cancelling the task then runs the session's
+    cleanup (interrupt, store the partial answer, close the agent).
     """
+    chunks = queue.SimpleQueue()
+
+    async def pump():
+        try:
+            async for event in _events(session, text):
+                chunks.put(sse(event))
+        finally:
+            chunks.put(None)
+
+    def run():
+        try:
+            loop.run_until_complete(task)
+        except asyncio.CancelledError:  # the client left; pump's cleanup has run
+            pass
+
     loop = asyncio.new_event_loop()
-    events = _events(session, text)
+    task = loop.create_task(pump())
+    thread = threading.Thread(target=run, name="chatbox-sse", daemon=True)
+    thread.start()
     try:
-        while True:
-            try:
-                event = loop.run_until_complete(anext(events))
-            except StopAsyncIteration:
-                return
-            yield sse(event)
+        while (chunk := chunks.get()) is not None:
+            yield chunk
     finally:
-        loop.run_until_complete(events.aclose())
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join()
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
