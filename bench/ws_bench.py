@@ -95,8 +95,10 @@ async def one(i):
     return first, gaps
 async def main():
     await one(0)  # warm up
+    cpu = time.process_time()
     results = await asyncio.gather(*(one(i) for i in range(n)))
-    print(json.dumps({"ttfts": [r[0] for r in results], "gaps": [g for r in results for g in r[1]]}))
+    cpu = time.process_time() - cpu
+    print(json.dumps({"ttfts": [r[0] for r in results], "gaps": [g for r in results for g in r[1]], "cpu": cpu}))
 asyncio.run(main())
 """
 
@@ -107,7 +109,7 @@ def baseline(ollama_url, n, ramp):
     data = json.loads(out.stdout.strip().splitlines()[-1])
     return {"streams": n, "ramp_s": ramp, "ttft_p50_ms": round(pct(data["ttfts"], 50) * 1000, 1),
             "ttft_p99_ms": round(pct(data["ttfts"], 99) * 1000, 1),
-            "gap_p99_ms": round(pct(data["gaps"], 99) * 1000, 1)}
+            "gap_p99_ms": round(pct(data["gaps"], 99) * 1000, 1), "cpu_ms_per_turn": round(data["cpu"] / n * 1000, 1)}
 
 
 def run(*command):
@@ -153,19 +155,47 @@ def make_users(count):
     return cookies
 
 
+def process_tree(pid):
+    """``pid`` and its live descendants (uvicorn workers, Claude CLI processes), from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except OSError:
+                pass
+    tree, todo = [pid], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            tree.append(child)
+            todo.append(child)
+    return tree
+
+
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of the server: the process and its descendants."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            pass
+    return total / 1024
 
 
 def cpu_s(pid):
-    """User + system CPU seconds the process has used."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds the server (process and descendants) has used."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values, p):
@@ -322,6 +352,7 @@ def main():
     parser.add_argument("--ramps", type=float, nargs="+", default=[0.0, 1.0],
                         help="spread the N questions over this many seconds (0 = all in the same instant)")
     parser.add_argument("--switch-repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (the target is for 1)")
     parser.add_argument("--deflate", action=argparse.BooleanOptionalAction, default=False,
                         help="WebSocket per-message-deflate (uvicorn's default is on; it costs CPU per event)")
     parser.add_argument("--port", type=int, default=8765)
@@ -340,7 +371,7 @@ def main():
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/uvicorn"), "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-         "--port", str(args.port), "--workers", "1", "--lifespan", "off", "--no-access-log",
+         "--port", str(args.port), "--workers", str(args.workers), "--lifespan", "off", "--no-access-log",
          "--log-level", "warning", "--ws-per-message-deflate", str(args.deflate)], env=server_env, cwd=ROOT)
     try:
         import httpx
@@ -353,7 +384,7 @@ def main():
                 time.sleep(0.3)
         results = asyncio.run(bench(args, cookies, base.replace("http", "ws") + "/plugins/chatbox/ws/", base,
                                     server.pid, ollama_url))
-        results["settings"] = {"chunks": args.chunks, "chunk_delay_s": args.chunk_delay, "workers": 1,
+        results["settings"] = {"chunks": args.chunks, "chunk_delay_s": args.chunk_delay, "workers": args.workers,
                                "ws_per_message_deflate": args.deflate, "cpus": os.cpu_count()}
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))

@@ -333,21 +333,30 @@ class ChatSession:
         """Create the agent on first use; return its Fallback event (or None). Raises Refused."""
         if self.agent is not None:
             return None
+        from . import health
         from .agents import AgentUnavailable, create_agent
 
+        # Reserve the CLI slot before a CLI can start: for Claude models, and for a path B model whose
+        # provider is down (the factory then answers with Claude). Measured without this: a burst of 200
+        # path B chats on a worker whose Ollama check timed out started 200 CLI processes (7 GB).
         if self.model.path == catalog.PATH_SDK:
             self._take_slot()
+        elif not (await health.model_status(self.model))[0]:
+            self._take_slot(f"{self.model.name} is unavailable right now, and all Claude sessions that could "
+                            "answer instead are in use")
         history = await db(self._history)() if self.conversation else []
+        agent = None
         try:
             agent = await create_agent(self.model.id, self.user, history=history)
         except AgentUnavailable as exc:
-            self._release_slot()
             raise Refused("unavailable", str(exc)) from None
         except Exception:
-            self._release_slot()
             logger.exception("creating the agent for model %s failed", self.model.id)
             raise Refused("unavailable", "The assistant could not start; please try again later.") from None
-        # A fallback may have moved the session to the other path: hold a slot only for path A.
+        finally:
+            if agent is None:
+                self._release_slot()
+        # The provider's state may have changed meanwhile: hold a slot exactly for a path A agent.
         if agent.model.path == catalog.PATH_SDK and not self._slot:
             try:
                 self._take_slot()
@@ -359,9 +368,9 @@ class ChatSession:
         self.agent = agent
         return agent.fallback
 
-    def _take_slot(self):
+    def _take_slot(self, why="All Claude chat sessions on this server are in use"):
         if not sdk_slots.acquire():
-            raise Refused("busy", "All Claude chat sessions on this server are in use; please try again in a minute.")
+            raise Refused("busy", f"{why}; please try again in a minute.")
         self._slot = True
 
     def _release_slot(self):

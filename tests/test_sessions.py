@@ -182,3 +182,25 @@ async def test_fallback_to_claude_is_announced_and_counts_as_a_cli_session(chat_
     await first.close()
     assert await wait_until_gone(cli_processes() - before) == set()
     await second.close()
+
+
+async def test_no_cli_starts_beyond_the_limit_when_a_path_b_model_is_down(chat_user, on_claude, use_fake_ollama,
+                                                                          chatbox_config):
+    chatbox_config(max_active_sessions=1)
+    before = cli_processes()
+    holder, _ = await open_socket(chat_user)  # alice on Claude holds the only CLI slot
+    await holder.event()
+    assert (await holder.chat("one"))[-1]["type"] == "complete"
+    assert len(cli_processes() - before) == 1
+    use_fake_ollama.models = []  # the local model is down: its chats would fall back to Claude
+    await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    sockets = [(await open_socket(chat_user))[0] for _ in range(3)]
+    for socket in sockets:
+        await socket.event()
+    results = await asyncio.gather(*(socket.chat(f"q{i}") for i, socket in enumerate(sockets)))
+    for events in results:
+        assert [e["type"] for e in events] == ["error"] and events[0]["code"] == "busy"
+        assert "Qwen 2.5 14B Instruct is unavailable right now" in events[0]["message"]
+    assert len(cli_processes() - before) == 1, "no CLI process may start only to be refused"
+    for socket in [holder, *sockets]:
+        await socket.close()
