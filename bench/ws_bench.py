@@ -1,24 +1,30 @@
-"""Concurrent WebSocket chats on ONE uvicorn worker, and model switch times (issue 5).
+"""Concurrent WebSocket chats on one uvicorn worker, and model switch times (issue 5).
 
 Starts, in separate processes: the fake providers (tests/fakes; each answer is ``--chunks`` tokens,
 ``--chunk-delay`` seconds apart, like a model generating) and ``uvicorn netbox_chatbox.asgi:application``
-(one worker) on a bench database. Then, for each N in ``--sizes``: N users, each logged in with a real
-NetBox session, open N sockets and all send a question at the same moment (the worst case). Measured:
+(``--workers``, default 1) on a bench database. Then, for each N in ``--sizes`` and each ramp in
+``--ramps``: N users, each logged in with a real NetBox session, open N sockets and send one question
+each, spread over ``ramp`` seconds (0: all in the same instant, the worst case). Measured:
 
 - time to first token (TTFT: question sent → first ``delta``), p50 / p99
 - inter-token gap (between consecutive ``delta`` events of one answer), p50 / p99
 - errors (error events, missing ``complete``, socket failures)
-- server RSS: before the round and its peak during the round
+- server CPU per answer, server RSS (the server and its children) before the round and at its peak
+- the share of CPU the harness (fakes + clients, on the same machine) used during the round
 - a NetBox page (``/api/status/``) fetched every 0.2 s during the round: p50 / p99 latency
-- the control: the same N streams as bare ``litellm.acompletion`` calls in one process, same fake
+- the control: the same N streams as bare ``litellm.acompletion`` calls in one process, same fake,
+  so "server − control" is what NetBox, the socket, the sessions and storage add
 - model switch per path: ``model_change`` sent → ``model_changed`` received, and on to the first token
   of the next answer (which starts the new agent: for Claude a CLI process)
 
 Target: 200 concurrent path B streams with zero errors and p99 TTFT < 500 ms; switch < 2 s.
 
-    .venv/bin/python bench/ws_bench.py [--sizes 10 50 200] [--chunks 20] [--chunk-delay 0.02] [--json out.json]
+    .venv/bin/python bench/ws_bench.py [--sizes 10 50 200] [--ramps 0 2] [--chunks 60] [--chunk-delay 0.1]
+                                       [--workers 1] [--json artifacts/bench/ws_bench.json]
 
-Uses (and on first use creates from the NetBox schema snapshot) the database ``chatbox_bench``.
+Uses (and on first use creates from the NetBox schema snapshot) the database ``chatbox_bench`` and
+Redis database 14 (CHATBOX_BENCH_DB / CHATBOX_BENCH_REDIS_DB), with CONN_MAX_AGE = 300 as NetBox's
+example configuration has it.
 """
 import argparse
 import asyncio
@@ -262,7 +268,7 @@ async def probe_pages(base, stop, latencies):
             await asyncio.sleep(0.2)
 
 
-async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp):
+async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp, fakes_pid):
     chats = [Chat(ws_url, cookie, base) for cookie in cookies[:n]]
     await asyncio.gather(*(c.open() for c in chats))
     rss_before = rss_mb(server_pid)
@@ -281,8 +287,10 @@ async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp):
         return await chat.ask(f"Round {round_no}: how many sites?")
 
     started, cpu_before = time.perf_counter(), cpu_s(server_pid)
+    fakes_before, client_before = cpu_s(fakes_pid), time.process_time()
     results = await asyncio.gather(*(ask(i, c) for i, c in enumerate(chats)), return_exceptions=True)
     wall, cpu = time.perf_counter() - started, cpu_s(server_pid) - cpu_before
+    harness_cpu = cpu_s(fakes_pid) - fakes_before + time.process_time() - client_before
     stop.set()
     await asyncio.gather(*samplers)
     await asyncio.gather(*(c.close() for c in chats), return_exceptions=True)
@@ -300,6 +308,7 @@ async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp):
     return {
         "streams": n, "ramp_s": ramp, "errors": len(errors), "error_samples": errors[:3], "wall_s": round(wall, 2),
         "server_cpu_ms_per_turn": round(cpu / n * 1000, 1),
+        "harness_cpu_share": round(harness_cpu / (harness_cpu + cpu), 2),  # fakes + clients, same 2 cores
         "ttft_p50_ms": round(pct(ttfts, 50) * 1000, 1), "ttft_p99_ms": round(pct(ttfts, 99) * 1000, 1),
         "gap_p50_ms": round(pct(gaps, 50) * 1000, 1), "gap_p99_ms": round(pct(gaps, 99) * 1000, 1),
         "rss_before_mb": round(rss_before), "rss_peak_mb": round(max(peak)),
@@ -326,15 +335,17 @@ async def switches(ws_url, base, cookie, repeats):
     return {k: round(statistics.median(v) * 1000, 1) for k, v in times.items()}
 
 
-async def bench(args, cookies, ws_url, base, server_pid, ollama_url):
-    warm = Chat(ws_url, cookies[0], base)
-    await warm.open()
-    await warm.ask("warm up: the server imports litellm on first use")
-    await warm.close()
+async def bench(args, cookies, ws_url, base, server_pid, ollama_url, fakes_pid):
+    # Each worker imports litellm on its first path B turn (seconds): warm them all up first
+    # (the kernel spreads connections over the workers).
+    warm = [Chat(ws_url, cookie, base) for cookie in cookies[:4 * args.workers]]
+    await asyncio.gather(*(chat.open() for chat in warm))
+    await asyncio.gather(*(chat.ask("warm up") for chat in warm))
+    await asyncio.gather(*(chat.close() for chat in warm))
     rounds = []
     for i, n in enumerate(args.sizes):
         for ramp in args.ramps:
-            result = await round_(n, cookies, ws_url, base, server_pid, f"{i}/{ramp}", ramp)
+            result = await round_(n, cookies, ws_url, base, server_pid, f"{i}/{ramp}", ramp, fakes_pid)
             if args.baseline:
                 result["baseline_litellm_only"] = await asyncio.to_thread(baseline, ollama_url, n, ramp)
             rounds.append(result)
@@ -348,8 +359,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--chunks", type=int, default=60, help="tokens per answer")
-    parser.add_argument("--chunk-delay", type=float, default=0.03, help="seconds between tokens at the fake")
-    parser.add_argument("--ramps", type=float, nargs="+", default=[0.0, 1.0],
+    parser.add_argument("--chunk-delay", type=float, default=0.1,
+                        help="seconds between tokens at the fake (0.1: 10 tokens/s, a local 14B model under load)")
+    parser.add_argument("--ramps", type=float, nargs="+", default=[0.0, 2.0],
                         help="spread the N questions over this many seconds (0 = all in the same instant)")
     parser.add_argument("--switch-repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (the target is for 1)")
@@ -383,7 +395,7 @@ def main():
             except httpx.TransportError:
                 time.sleep(0.3)
         results = asyncio.run(bench(args, cookies, base.replace("http", "ws") + "/plugins/chatbox/ws/", base,
-                                    server.pid, ollama_url))
+                                    server.pid, ollama_url, fakes.pid))
         results["settings"] = {"chunks": args.chunks, "chunk_delay_s": args.chunk_delay, "workers": args.workers,
                                "ws_per_message_deflate": args.deflate, "cpus": os.cpu_count()}
         if args.json:
