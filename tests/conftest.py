@@ -26,6 +26,14 @@ def grant(user, model, actions, constraints=None, name=None):
     return perm
 
 
+@pytest.fixture(scope="session", autouse=True)
+def empty_cache():
+    """Start from an empty Redis cache: NetBox caches e.g. /api/schema/ for a day, across runs."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def superuser(db):
     return get_user_model().objects.create_user("admin", password="admin-pass-123", is_superuser=True)
