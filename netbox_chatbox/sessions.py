@@ -103,6 +103,8 @@ def check_rate(user) -> None:
 def check_message(text) -> str:
     if not isinstance(text, str) or not text.strip():
         raise Refused("bad_request", "'message' must be a non-empty string.")
+    if "\x00" in text:  # PostgreSQL text cannot hold it
+        raise Refused("bad_request", "'message' must not contain NUL characters.")
     limit = get_settings().max_message_chars
     if len(text) > limit:
         raise Refused("message_too_long", f"Your message has {len(text)} characters; the limit is {limit}.")
@@ -130,7 +132,9 @@ def own_conversation(user, conversation_id) -> Conversation:
     """The user's own, still active conversation (another user's is as missing as a deleted one)."""
     if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
         raise Refused("bad_request", "'conversation' must be a conversation id (an integer).")
-    conversation = Conversation.objects.filter(owner=user, pk=conversation_id).first()
+    conversation = None
+    if 0 < conversation_id < 2**63:  # beyond PostgreSQL's bigint no row can exist
+        conversation = Conversation.objects.filter(owner=user, pk=conversation_id).first()
     if conversation is None:
         raise Refused("not_found", f"Conversation {conversation_id} does not exist.")
     if conversation.archived:

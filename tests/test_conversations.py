@@ -73,6 +73,8 @@ def test_another_users_conversation_is_404_for_read_rename_and_delete(api, chat_
     assert theirs.title == "private"
     # Same answer as for an id that never existed: hidden == missing.
     assert client.get(detail_url(theirs.pk + 1000)).status_code == 404
+    assert client.get(detail_url(10**30)).status_code == 404
+    assert client.get(detail_url("abc")).status_code == 404
 
 
 def test_rename_changes_only_the_title(api, chat_user):

@@ -98,6 +98,7 @@ async def test_malformed_and_unknown_requests_get_errors_and_the_socket_stays_op
         ({"type": "chat", "message": "   "}, "'message' must be a non-empty string"),
         ({"type": "model_change"}, "'model' must be a model id"),
         ({"type": "resume", "conversation": "7"}, "must be a conversation id"),
+        ({"type": "chat", "message": "nul\u0000byte"}, "must not contain NUL characters"),
     ]:
         await socket.send(payload)
         event = await socket.event()
@@ -149,6 +150,8 @@ async def test_resuming_someone_elses_conversation_is_not_found(chat_user):
     assert event["code"] == "not_found" and event["message"] == f"Conversation {theirs} does not exist."
     await socket.send({"type": "resume", "conversation": theirs + 1000})
     assert (await socket.event())["message"] == f"Conversation {theirs + 1000} does not exist."
+    await socket.send({"type": "resume", "conversation": 10**30})  # beyond bigint: still just "not found"
+    assert (await socket.event())["code"] == "not_found"
     await socket.close()
 
 

@@ -136,6 +136,8 @@ def test_other_users_or_archived_conversation_cannot_be_continued(api, chat_user
     assert response.status_code == 404 and response.json()["code"] == "not_found"
     response = client.post(CHAT_URL, {"message": "hi", "conversation": archived.pk}, format="json")
     assert response.status_code == 400 and response.json()["code"] == "archived"
+    response = client.post(CHAT_URL, {"message": "hi", "conversation": 10**30}, format="json")
+    assert response.status_code == 404
     assert not Message.objects.exists()
 
 

@@ -37,6 +37,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     queryset = Conversation.objects.all()  # for the schema; requests use get_queryset()
     permission_classes = [ConversationPermission]
     http_method_names = ["get", "patch", "delete", "head", "options"]
+    lookup_value_regex = r"\d{1,18}"  # anything else is no conversation: 404, not a database error
     filterset_fields = ["archived", "model_id"]
 
     def get_queryset(self):
