@@ -243,7 +243,6 @@ class ChatSession:
     async def stream(self, text: str):
         """Run one turn: yield event dicts, store both messages. Call :meth:`check` first."""
         self._turn_done.clear()
-        self._stop_requested = False
         self._cancel_idle_timer()
         answer = events = None
         finished = False
@@ -282,6 +281,7 @@ class ChatSession:
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
+            self._stop_requested = False  # (not at the start: a Stop may come before the turn's task runs)
             self._turn_done.set()
             self._arm_idle_timer()
 

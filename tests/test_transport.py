@@ -400,3 +400,17 @@ async def test_model_change_refused_when_the_admin_disabled_selection(chat_user,
     await sync_to_async(chat_user.refresh_from_db)()
     assert await sync_to_async(lambda: chat_user.config.get(PREFERENCE_PATH))() is None
     await socket.close()
+
+
+async def test_stop_pressed_right_after_sending_stops_that_answer(chat_user, on_ollama):
+    on_ollama.reply(*[f"w{i} " for i in range(50)], chunk_delay=0.1)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    await socket.send({"type": "chat", "message": "never mind"})
+    await socket.send({"type": "interrupt"})
+    events = await socket.until("complete", "error", timeout=10)
+    assert events[-1]["type"] == "complete" and events[-1]["interrupted"] is True
+    assert len("".join(e["text"] for e in events if e["type"] == "delta").split()) < 50
+    stored = await sync_to_async(Message.objects.get)(pk=events[-1]["message"])
+    assert stored.interrupted is True
+    await socket.close()
