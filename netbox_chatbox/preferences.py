@@ -6,6 +6,7 @@ through ``user.config`` (UserConfig) by the API, the socket and the page alike.
 from users.preferences import UserPreference
 
 from . import catalog
+from .conf import get_settings
 
 PREFERENCE_PATH = "plugins.netbox_chatbox.model"
 
@@ -20,7 +21,9 @@ preferences = {
 
 
 def get_user_model(user) -> str:
-    """The user's chosen model, or the default when unset or no longer in the catalog."""
+    """The user's chosen model; the default when unset, no longer in the catalog, or selection is off."""
+    if not get_settings().enable_model_selection:
+        return catalog.default_model_id()
     wanted = user.config.get(PREFERENCE_PATH) if user.is_authenticated else None
     try:
         return catalog.get_model(wanted).id

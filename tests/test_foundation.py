@@ -234,6 +234,10 @@ def test_session_put_needs_csrf(api, chat_user):
 
 
 def test_selection_disabled_refuses_changes(api, chat_user):
+    chat_user.config.set(PREFERENCE_PATH, "claude-opus-4", commit=True)
     with chatbox_config(enable_model_selection=False):
+        # Everyone uses the default; a stored choice is ignored, not shown.
+        assert api(chat_user).get(PREF_URL).json() == {"model": "auto"}
+        assert api(chat_user).get(MODELS_URL).json()["selected"] == "auto"
         response = api(chat_user, token=True).put(PREF_URL, {"model": "claude-opus-4"}, format="json")
         assert response.status_code == 400 and "disabled" in response.json()["model"][0]
