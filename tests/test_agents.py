@@ -22,7 +22,7 @@ from tests.conftest import grant
 from tests.fakes import FakeAnthropic, OutsideTrafficTrap
 from tests.fakes.fixtures import FAKE_ANTHROPIC_KEY
 from tests.fakes.helpers import (
-    Complete, Delta, Error, ToolEnd, ToolStart, assert_one_terminal, chat, collect, of_type, run, text_of,
+    Complete, Delta, Error, ToolEnd, ToolStart, abandon_then_ask, assert_one_terminal, chat, collect, of_type, run, text_of,
 )
 
 OUR_TOOLS = {"mcp__netbox__list_object_types", "mcp__netbox__describe_object_type", "mcp__netbox__query_objects",
@@ -229,18 +229,7 @@ def test_an_abandoned_answer_does_not_leak_into_the_next(use_fake_anthropic, cha
     fake.reply(*[f"old{i} " for i in range(50)], chunk_delay=0.05)
     fake.reply("Fresh answer.")
 
-    async def scenario():
-        agent = await create_agent("auto", chat_user)
-        try:
-            abandoned = agent.stream("tell me a long story")
-            async for event in abandoned:
-                if isinstance(event, Delta):
-                    break
-            return await collect(agent, "new question")
-        finally:
-            await agent.close()
-
-    events = run(scenario)
+    events = run(abandon_then_ask, "auto", chat_user, "tell me a long story", "new question")
 
     assert text_of(events) == "Fresh answer."
     complete = assert_one_terminal(events)

@@ -13,7 +13,7 @@ from netbox_chatbox.events import Complete, Error
 from tests.conftest import grant
 from tests.fakes import FakeOllama
 from tests.fakes.ollama import ToolCalls
-from tests.fakes.helpers import Delta, ToolEnd, ToolStart, assert_one_terminal, chat, collect, of_type, run, text_of
+from tests.fakes.helpers import Delta, abandon_then_ask, ToolEnd, ToolStart, assert_one_terminal, chat, collect, of_type, run, text_of
 
 MODEL = "ollama-qwen2.5"
 
@@ -118,18 +118,7 @@ def test_an_abandoned_answer_does_not_leak_into_the_next(path_b, chat_user):
     path_b.reply(*[f"old{i} " for i in range(60)], chunk_delay=0.05)
     path_b.reply("Fresh answer.")
 
-    async def scenario():
-        agent = await create_agent(MODEL, chat_user)
-        try:
-            abandoned = agent.stream("a long answer please")
-            async for event in abandoned:
-                if isinstance(event, Delta):
-                    break
-            return await collect(agent, "new question")
-        finally:
-            await agent.close()
-
-    events = run(scenario)
+    events = run(abandon_then_ask, MODEL, chat_user, "a long answer please", "new question")
 
     assert text_of(events) == "Fresh answer." and isinstance(assert_one_terminal(events), Complete)
     roles = [m["role"] for m in path_b.chat_requests()[-1]["messages"]]

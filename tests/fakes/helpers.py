@@ -49,5 +49,19 @@ async def chat(model_id, user, *messages, history=()):
         await agent.close()
 
 
-__all__ = ("Complete", "Delta", "Error", "ToolEnd", "ToolStart", "assert_one_terminal", "chat", "collect", "of_type",
-           "run", "text_of")
+async def abandon_then_ask(model_id, user, first, second):
+    """Stop reading ``first``'s answer after its first delta, then ask ``second``; its events."""
+    from netbox_chatbox.agents import create_agent
+
+    agent = await create_agent(model_id, user)
+    try:
+        async for event in agent.stream(first):
+            if isinstance(event, Delta):
+                break
+        return await collect(agent, second)
+    finally:
+        await agent.close()
+
+
+__all__ = ("Complete", "Delta", "Error", "ToolEnd", "ToolStart", "abandon_then_ask", "assert_one_terminal", "chat",
+           "collect", "of_type", "run", "text_of")
