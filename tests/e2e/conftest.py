@@ -60,6 +60,7 @@ def e2e_data(django_db_setup, django_db_blocker):
     """e2e-alice may chat and view DCIM; e2e-bob may only view DCIM; e2e-admin is a superuser."""
     from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
 
     from netbox_chatbox.models import Conversation
     from tests.conftest import grant
@@ -67,9 +68,11 @@ def e2e_data(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         _delete_e2e_data()  # a previous run that died half-way
         User = get_user_model()
-        alice = User.objects.create_user("e2e-alice", password=PASSWORD)
-        bob = User.objects.create_user("e2e-bob", password=PASSWORD)
-        admin = User.objects.create_user("e2e-admin", password=PASSWORD, is_superuser=True)
+        # Hashed as the server process (NetBox's default hashers) checks it; the tests' settings use MD5.
+        password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+        alice = User.objects.create(username="e2e-alice", password=password)
+        bob = User.objects.create(username="e2e-bob", password=password)
+        admin = User.objects.create(username="e2e-admin", password=password, is_superuser=True)
         grant(alice, Conversation, ["chat"], name="e2e-alice-chat")
         for user in (alice, bob):
             grant(user, Device, ["view"], name=f"e2e-{user.username}-device")
