@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Run the whole test suite: bash scripts/test.sh [pytest args]
+# Run the whole test suite: bash scripts/test.sh [pytest args]  (CHATBOX_TEST_WORKERS=0: one process)
 # First run on a fresh machine: builds .venv (+ .venv-litellm for the LiteLLM proxy), installs
-# Chromium, and creates the test database from the committed NetBox schema snapshot.
+# Chromium, and creates the test databases from the committed NetBox schema snapshot.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_services
 ensure_venvs
 ensure_chromium
 
 export NETBOX_TEST_DB="${NETBOX_TEST_DB:-test_netbox_chatbox}"
-# The test database is reused between runs; it is rebuilt from the snapshot when the snapshot
-# or the plugin's migrations change (the plugin's migrations are then applied by pytest-django).
+# pytest-xdist workers (2 by default, one per core here); CHATBOX_TEST_WORKERS=0 runs in one process.
+workers="${CHATBOX_TEST_WORKERS:-2}"
+
+# Each worker has its own test database (<name>_gw0, <name>_gw1, …), reused between runs; all are
+# rebuilt from the snapshot when the snapshot or the plugin's migrations change (the plugin's
+# migrations are then applied by pytest-django).
 stamp="$(cat "$SNAPSHOT" "$ROOT"/netbox_chatbox/migrations/*.py 2>/dev/null | sha1sum | cut -c1-12)"
-stamp_file="$CACHE/$NETBOX_TEST_DB.stamp"
-if ! db_exists "$NETBOX_TEST_DB" || [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
-  restore_snapshot "$NETBOX_TEST_DB"
-  echo "$stamp" > "$stamp_file"
-fi
+databases=("$NETBOX_TEST_DB")
+for ((i = 0; i < workers; i++)); do databases+=("${NETBOX_TEST_DB}_gw$i"); done
+for db in "${databases[@]}"; do
+  if ! db_exists "$db" || [ "$(cat "$CACHE/$db.stamp" 2>/dev/null)" != "$stamp" ]; then
+    restore_snapshot "$db"
+    echo "$stamp" > "$CACHE/$db.stamp"
+  fi
+done
 
 mkdir -p "$ROOT/artifacts"
 cd "$ROOT"
-exec pytest "$@"
+# loadgroup: tests marked xdist_group (sharing a server, the proxy or the browser) stay on one worker.
+exec pytest -n "$workers" --dist loadgroup "$@"

@@ -4,6 +4,13 @@ import os
 os.environ.setdefault("NETBOX_CONFIGURATION", "configuration")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+# scripts/test.sh runs pytest-xdist workers (gw0, gw1, …). Each has its own PostgreSQL database
+# (pytest-django adds the worker to the name) and, set here, its own two Redis databases, for its
+# cache and rate limits and for the servers it starts (they inherit this environment).
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    first = int(os.environ.get("NETBOX_REDIS_DB", "0"))
+    os.environ["NETBOX_REDIS_DB"] = str(first + 2 * (int(worker.removeprefix("gw")) + 1))
+
 from netbox.settings import *  # noqa: E402,F401,F403
 from netbox.settings import INSTALLED_APPS  # noqa: E402
 

@@ -18,7 +18,7 @@ from tests.fakes.helpers import Delta, abandon_then_ask, ToolEnd, ToolStart, ass
 MODEL = "ollama-qwen2.5"
 
 
-@pytest.fixture(params=["direct", "proxy"])
+@pytest.fixture(params=["direct", pytest.param("proxy", marks=pytest.mark.xdist_group("litellm-proxy"))])
 def path_b(request, chatbox_config, fake_ollama):
     """Path B in both modes an admin can pick; yields the fake Ollama behind it."""
     if request.param == "direct":

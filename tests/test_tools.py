@@ -26,6 +26,9 @@ from netbox_chatbox.tools.types import object_types
 from tenancy.models import Tenant
 from tests.conftest import grant
 
+# One worker (pytest-xdist) runs this module: its tests share the data of the ``nb`` fixture.
+pytestmark = pytest.mark.xdist_group("tools-data")
+
 SITES = {"ams1": 6, "fra1": 5, "lon1": 4}
 
 

@@ -24,7 +24,8 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# One worker (pytest-xdist) runs this module: its tests share one server process.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("transport-server")]
 
 ROOT = Path(__file__).resolve().parent.parent
 

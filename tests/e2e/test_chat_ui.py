@@ -12,7 +12,8 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .conftest import CHAT_PATH, EVIL_NAME
 
-pytestmark = pytest.mark.usefixtures("e2e_data")
+# One worker runs all browser tests (pytest-xdist): one Chromium, servers started per module.
+pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
 
 QWEN = "Qwen 2.5 14B Instruct"
 

@@ -13,7 +13,8 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .conftest import CHAT_PATH
 
-pytestmark = pytest.mark.usefixtures("e2e_data")
+# One worker runs all browser tests (pytest-xdist): one Chromium, servers started per module.
+pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
 
 
 @pytest.fixture
