@@ -4,10 +4,15 @@ devices and site (plus all VLANs and the change log), and a user without permiss
 An object the user may not view must be indistinguishable from one that does not exist: absent
 from results, counts, groups, search and change log, and "not found" by id with the same message.
 """
+import json
+
 import pytest
+from django.contrib.auth import get_user_model
 
 from core.models import ObjectChange
-from dcim.models import Device, Site
+from dcim.models import Cable, Device, Interface, Site
+from ipam.models import IPAddress
+from tenancy.models import Tenant
 from tests.conftest import grant
 from tests.test_tools import admin, ams_user, call, nb, nobody  # noqa: F401 (fixtures)
 
@@ -71,6 +76,80 @@ def test_get_object_of_a_hidden_object_reads_exactly_like_a_missing_one(admin, a
     assert _not_found(nobody, "dcim.device", visible) == _not_found(nobody, "dcim.device", missing)
     site = Site.objects.get(slug="fra1").pk
     assert _not_found(ams_user, "dcim.site", site) == _not_found(ams_user, "dcim.site", missing)
+
+
+def _granted(user, model, actions, constraints=None):
+    grant(user, model, actions, constraints)
+    return get_user_model().objects.get(pk=user.pk)  # a fresh permission cache
+
+
+def _leaf1(user, fields=("site", "rack", "tenant", "device_type", "role", "tags", "primary_ip4")):
+    return call(user, "query_objects", object_type="dcim.device", filters={"name": "ams1-leaf1"},
+                fields=list(fields))["results"][0]
+
+
+def test_related_objects_the_user_may_not_view_read_like_missing_ones(admin, ams_user):
+    """NetBox's own API names a visible object's related objects whatever the permissions; the tools don't."""
+    full = _leaf1(admin)
+    assert (full["site"]["display"], full["rack"]["display"], full["tenant"]["display"]) == ("AMS1", "ams1-r1", "Acme")
+    assert [tag["display"] for tag in full["tags"]] == ["prod"] and full["primary_ip4"]["display"] == "10.1.0.1/24"
+    seen = _leaf1(ams_user)  # may view Amsterdam's devices and site, nothing else of theirs
+    assert seen["site"] == full["site"]
+    assert [seen[f] for f in ("rack", "tenant", "device_type", "role", "primary_ip4")] == [None] * 5
+    assert seen["tags"] == []
+    whole = json.dumps(call(ams_user, "get_object", object_type="dcim.device", id=Device.objects.get(name="ams1-leaf1").pk))
+    for name in ("Acme", "ams1-r1", "QFX5120", "Juniper", "Spine", "prod", "10.1.0.1"):
+        assert name not in whole
+    # The same relation appears as soon as the user may view it (and only the objects they may view).
+    ams_user = _granted(ams_user, Tenant, ["view"])
+    assert _leaf1(ams_user)["tenant"] == full["tenant"]
+
+
+def test_a_generic_relation_to_a_hidden_object_is_empty(ams_user):
+    ams_user = _granted(ams_user, IPAddress, ["view"])
+    fields = ["address", "assigned_object_type", "assigned_object_id", "assigned_object"]
+
+    def ip(user):
+        return call(user, "query_objects", object_type="ipam.ipaddress", filters={"address": "10.1.0.1/24"},
+                    fields=fields)["results"][0]
+
+    unassigned = IPAddress.objects.create(address="10.9.0.1/24")
+    loose = call(ams_user, "get_object", object_type="ipam.ipaddress", id=unassigned.pk, fields=fields)["object"]
+    hidden = ip(ams_user)
+    assert [hidden[f] for f in fields[1:]] == [loose[f] for f in fields[1:]] == [None, None, None]
+    ams_user = _granted(ams_user, Interface, ["view"], {"device__site__slug": "ams1"})
+    shown = ip(ams_user)
+    assert shown["assigned_object_type"] == "dcim.interface" and shown["assigned_object"]["display"] == "et-0/0/0"
+    assert shown["assigned_object"]["device"]["display"] == "ams1-leaf1"
+
+
+def test_cable_ends_the_user_may_not_view_are_left_out(admin, ams_user):
+    ams_end = Interface.objects.get(device__name="ams1-leaf2", name="et-0/0/1")
+    fra_end = Interface.objects.get(device__name="fra1-leaf2", name="et-0/0/1")
+    cable = Cable(a_terminations=[ams_end], b_terminations=[fra_end])
+    cable.save()
+    ams_user = _granted(ams_user, Cable, ["view"])
+    ams_user = _granted(ams_user, Interface, ["view"], {"device__site__slug": "ams1"})
+
+    def ends(user):
+        found = call(user, "get_object", object_type="dcim.cable", id=cable.pk, fields=["a_terminations", "b_terminations"])
+        return [[(end["object"]["device"]["display"], end["object"]["display"]) for end in found["object"][side]]
+                for side in ("a_terminations", "b_terminations")]
+
+    assert ends(admin) == [[("ams1-leaf2", "et-0/0/1")], [("fra1-leaf2", "et-0/0/1")]]
+    assert ends(ams_user) == [[("ams1-leaf2", "et-0/0/1")], []]
+
+
+def test_groups_of_hidden_related_objects_read_like_empty_ones(admin, ams_user):
+    def groups(user, field):
+        result = call(user, "count_objects", object_type="dcim.device", group_by=field)
+        return [(g.get("display"), g["value"] is None, g["count"]) for g in result["groups"]]
+
+    assert groups(admin, "tenant") == [("Acme", False, 14)]
+    assert groups(ams_user, "tenant") == groups(ams_user, "config_template") == [(None, True, 6)]
+    assert groups(ams_user, "device_type__manufacturer") == [(None, True, 6)]
+    assert sorted(groups(admin, "device_type__manufacturer")) == [("Cisco", False, 7), ("Juniper", False, 7)]
+    assert groups(ams_user, "site") == [("AMS1", False, 6)]
 
 
 def test_search_never_returns_hidden_objects(admin, ams_user, nobody):

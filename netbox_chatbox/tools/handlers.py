@@ -2,11 +2,13 @@
 
 Each handler takes ``(user, **arguments)`` and returns a JSON-ready dict, or raises ToolError
 with a message the model can act on. Every queryset starts from ``.restrict(user, 'view')``,
-so an object the user may not view is absent everywhere: results, counts, groups, search, change log.
+so an object the user may not view is absent everywhere: results, counts, groups, search, change log,
+and as a related object of one the user may view (an empty relation, as if it did not exist).
 """
 import difflib
 import json
 import re
+from collections import defaultdict
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 
@@ -14,7 +16,7 @@ import django_filters
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.http import QueryDict
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -54,6 +56,15 @@ def visible(info, user, for_serializer=False):
     return (info.queryset() if for_serializer else info.model.objects.all()).restrict(user, "view")
 
 
+def viewable(model, user):
+    """The model's objects this user may view, or None when that is all of them (no query needed)."""
+    everything = model.objects.all()
+    if not hasattr(everything, "restrict"):  # not a NetBox object type: nothing to show
+        return everything.none()
+    allowed = everything.restrict(user, "view")
+    return None if allowed is everything else allowed
+
+
 def _limit(limit):
     """The page size: 20 by default, at most ``tool_max_results`` (the schema already refuses < 1)."""
     maximum = get_settings().tool_max_results
@@ -78,7 +89,70 @@ def _ui_url(api_url):
     if not isinstance(api_url, str) or not api_url.startswith("/api/"):
         return None
     path = api_url[len("/api"):]
-    return path if _is_ui_path(re.sub(r"\d+", "0", path)) else None
+    return path if _is_ui_path(re.sub(r"\d+/$", "0/", path)) else None
+
+
+@lru_cache(maxsize=512)
+def _api_model(list_path):
+    """The model a REST list URL like /api/dcim/sites/ serves, or None."""
+    try:
+        view = resolve(f"{list_path}0/").func
+    except Resolver404:
+        return None
+    queryset = getattr(getattr(view, "cls", None), "queryset", None)
+    return queryset.model if queryset is not None else None
+
+
+def _nested_model(value):
+    """The model of a nested object in serializer output (a dict with an id and an API url), or None."""
+    if isinstance(value, dict) and "id" in value and isinstance(value.get("url"), str):
+        if match := re.fullmatch(r"(/api/.+/)\d+/", value["url"]):
+            return _api_model(match[1])
+    return None
+
+
+def _hidden_related(user, items):
+    """(model, id) of the related objects in serializer output that the user may not view.
+
+    One query per related type, and none for types the user may view entirely."""
+    found = defaultdict(set)
+
+    def collect(value):
+        if isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            if (model := _nested_model(value)) is not None:
+                found[model].add(value["id"])
+            for item in value.values():
+                collect(item)
+
+    for item in items:
+        for value in item.values():
+            collect(value)
+    hidden = set()
+    for model, ids in found.items():
+        if (allowed := viewable(model, user)) is not None:
+            shown = set(allowed.filter(pk__in=ids).values_list("pk", flat=True))
+            hidden.update((model, pk) for pk in ids - shown)
+    return hidden
+
+
+def _without(value, hidden):
+    """Serializer output with hidden related objects removed as if absent: a single relation becomes
+    empty (with its generic ``<name>_type``/``<name>_id``), a many relation loses the entry."""
+    def is_hidden(item):
+        if isinstance(item, dict) and {"object_type", "object_id", "object"} <= item.keys():
+            item = item["object"]  # a generic reference (e.g. a cable's terminations)
+        return (_nested_model(item), item.get("id") if isinstance(item, dict) else None) in hidden
+
+    if isinstance(value, list):
+        return [_without(item, hidden) for item in value if not is_hidden(item)]
+    if not isinstance(value, dict):
+        return value
+    gone = {key for key, item in value.items() if is_hidden(item)}
+    blank = gone | {f"{key}_{part}" for key in gone for part in ("type", "id")}
+    return {key: None if key in blank else _without(item, hidden) for key, item in value.items()}
 
 
 def _present(value):
@@ -104,9 +178,10 @@ def _field_list(info, fields, default):
     return list(fields)
 
 
-def serialize(info, queryset, fields):
+def serialize(info, queryset, fields, user):
     """Render objects with NetBox's REST serializer, prefetching what the chosen fields need (no N+1),
-    as NetBox's REST API does (declared and derived prefetches, count annotations, config context)."""
+    as NetBox's REST API does (declared and derived prefetches, count annotations, config context).
+    Unlike NetBox's API, related objects the user may not view are left out (``_without``)."""
     names = list(dict.fromkeys(["id", "display", "display_url", *fields]))
     derived = get_prefetches_for_serializer(info.serializer, fields=names)
     prefetch = info.declared_prefetches(names) + info.display_prefetches() + derived
@@ -121,6 +196,8 @@ def serialize(info, queryset, fields):
         queryset = queryset.annotate_config_context_data(only_invalidated=True) if "config_context" in names \
             else queryset.defer("_config_context_data")
     data = info.serializer(queryset, many=True, fields=names, context={"request": None}).data
+    if hidden := _hidden_related(user, data):
+        data = [_without(item, hidden) for item in data]
     return [_present(item) for item in data]
 
 
@@ -281,7 +358,7 @@ def query_objects(user, object_type, filters=None, fields=None, ordering=None, l
     names = _field_list(info, fields, info.brief_fields)
     queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters), ordering)
     total = queryset.count()
-    results = serialize(info, queryset[offset:offset + limit], names) if offset < total else []
+    results = serialize(info, queryset[offset:offset + limit], names, user) if offset < total else []
     return {
         "object_type": info.label,
         "count": total,
@@ -296,7 +373,7 @@ def get_object(user, object_type, id, fields=None):
     """One object by id; a hidden object reads exactly like a missing one."""
     info = get_object_type(object_type)
     names = _field_list(info, fields, [f for f in info.fields if f not in ON_REQUEST_FIELDS])
-    results = serialize(info, visible(info, user, for_serializer=True).filter(pk=id), names)
+    results = serialize(info, visible(info, user, for_serializer=True).filter(pk=id), names, user)
     if not results:
         raise ToolError(f"{info.label} with id {id} not found")
     return {"object_type": info.label, "object": results[0]}
@@ -329,17 +406,20 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         return result
     limit = _limit(limit)
     field = info.model_field(group_by)
-    rows = list(queryset.order_by().values(group_by).annotate(count=Count("pk", distinct=True))
-                .order_by("-count", group_by)[:limit + 1])
+    value = F(group_by)
+    if field.is_relation and (allowed := viewable(field.related_model, user)) is not None:
+        # Objects whose related object is hidden group with those that have none, as if it did not exist.
+        value = Case(When(**{f"{group_by}__in": allowed.values("pk")}, then=value), default=Value(None))
+    rows = list(queryset.order_by().values(grouped_by=value).annotate(count=Count("pk", distinct=True))
+                .order_by("-count", "grouped_by")[:limit + 1])
     related = {}
     if field.is_relation:
-        model = field.related_model
-        ids = [r[group_by] for r in rows if r[group_by] is not None]
-        related = {o.pk: o for o in model.objects.filter(pk__in=ids)}
+        ids = [r["grouped_by"] for r in rows if r["grouped_by"] is not None]
+        related = {o.pk: o for o in field.related_model.objects.filter(pk__in=ids)}
     choices = dict(field.flatchoices) if getattr(field, "choices", None) else {}
     groups = []
     for row in rows[:limit]:
-        value, group = row[group_by], {"value": row[group_by], "count": row["count"]}
+        value, group = row["grouped_by"], {"value": row["grouped_by"], "count": row["count"]}
         if isinstance(related.get(value), ContentType):
             group["display"] = f"{related[value].app_label}.{related[value].model}"
         elif value in related:
