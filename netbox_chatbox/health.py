@@ -6,7 +6,7 @@
 - Ollama: ``/api/tags`` lists the configured model.
 
 Results are cached per service for ``health_cache_ttl`` seconds; a check never takes longer than
-``health_check_timeout``. Reasons are written for users (no URLs or keys); details go to the log.
+``health_check_timeout``; concurrent callers (a burst of new chats) share one check under way. Reasons are written for users (no URLs or keys); details go to the log.
 """
 import asyncio
 import logging
@@ -31,6 +31,7 @@ class Status:
 OK = Status(True)
 _cache: dict[tuple, tuple[float, Status]] = {}  # key → (expires at, status)
 _last_state: dict[str, bool] = {}
+_running: dict[tuple, asyncio.Task] = {}  # (event loop, key) → the check under way
 
 
 def reset():
@@ -43,6 +44,14 @@ async def _cached(key: tuple, label: str, check) -> Status:
     hit = _cache.get(key)
     if hit and hit[0] > time.monotonic():
         return hit[1]
+    loop = asyncio.get_running_loop()  # a task can only be awaited on its own loop
+    if (task := _running.get((loop, key))) is None:
+        task = _running[(loop, key)] = loop.create_task(_check(key, label, check))
+        task.add_done_callback(lambda _: _running.pop((loop, key), None))
+    return await asyncio.shield(task)  # a caller that goes away doesn't cancel the others' check
+
+
+async def _check(key: tuple, label: str, check) -> Status:
     settings = get_settings()
     try:
         async with httpx.AsyncClient(timeout=settings.health_check_timeout) as client:

@@ -2,6 +2,7 @@
 
 Real HTTP against the fakes and the real LiteLLM proxy; the models API shows the outcome to users.
 """
+import asyncio
 import time
 
 import pytest
@@ -26,6 +27,14 @@ def dead_url():
 
 def test_ollama_up(use_fake_ollama):
     assert status_of(MODEL) == (True, "")
+    assert [r.path for r in use_fake_ollama.requests] == ["/api/tags"]
+
+
+def test_a_burst_of_cold_checks_asks_the_provider_once(use_fake_ollama):
+    async def burst():
+        return await asyncio.gather(*(health.model_status(catalog.get_model(MODEL)) for _ in range(20)))
+
+    assert run(burst) == [(True, "")] * 20
     assert [r.path for r in use_fake_ollama.requests] == ["/api/tags"]
 
 

@@ -19,6 +19,7 @@ logger = logging.getLogger("netbox_chatbox.agents")
 FALLBACK_MODEL = "auto"  # the plan's safe fallback: Claude with automatic model choice
 _MODULES = {catalog.PATH_SDK: ("netbox_chatbox.agents.claude", "ClaudeAgent"),
             catalog.PATH_LITELLM: ("netbox_chatbox.agents.litellm", "LiteLLMAgent")}
+_CLASSES: dict[str, type[BaseAgent]] = {}  # filled once each module is fully imported
 
 
 class AgentUnavailable(Exception):
@@ -26,10 +27,13 @@ class AgentUnavailable(Exception):
 
 
 async def agent_class(path: str) -> type[BaseAgent]:
-    """The agent class for a path; its SDK is imported in a worker thread so the event loop keeps going."""
-    module_name, class_name = _MODULES[path]
-    module = await asyncio.to_thread(importlib.import_module, module_name)
-    return getattr(module, class_name)
+    """The agent class for a path. Its SDK is imported in a worker thread so the event loop keeps
+    going, once: later calls (a burst of new chats) don't queue behind other threads' work."""
+    if (cls := _CLASSES.get(path)) is None:
+        module_name, class_name = _MODULES[path]
+        module = await asyncio.to_thread(importlib.import_module, module_name)
+        cls = _CLASSES[path] = getattr(module, class_name)
+    return cls
 
 
 async def create_agent(model_id: str, user, history=()) -> BaseAgent:
