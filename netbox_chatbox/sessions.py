@@ -34,6 +34,7 @@ logger = logging.getLogger("netbox_chatbox.sessions")
 
 TITLE_CHARS = 80
 STOP_WAIT = 10  # seconds an interrupted turn gets to finish before it is cancelled
+TURN_MARK_TTL = 1800  # seconds; outlives any turn, matters only if a worker dies mid-turn
 
 # HTTP status for each refusal/error code (the HTTP API answers with these; the socket sends the event).
 HTTP_STATUS = {
@@ -56,6 +57,15 @@ def db(func):
     agents' own thread work waited behind it (measured: seconds, then hundreds of ms).
     """
     return database_sync_to_async(func, thread_sensitive=False, executor=_blocking)
+
+
+def _turn_key(conversation_id) -> str:
+    return f"netbox_chatbox:turn:{conversation_id}"
+
+
+def turn_running(conversation_id) -> bool:
+    """Whether a turn is answering in this conversation (any worker: Redis), so archiving must wait."""
+    return bool(cache.get(_turn_key(conversation_id)))
 
 
 class Refused(Exception):
@@ -466,6 +476,7 @@ class ChatSession:
                 self.conversation = Conversation.objects.create(
                     owner=self.user, title=title, model_id=self.model.id, path=self.model.path)
             Message.objects.create(conversation=self.conversation, role="user", content=text)
+        cache.set(_turn_key(self.conversation.pk), True, TURN_MARK_TTL)  # until _store_answer
 
     def _store_answer(self, answer: _Answer, end) -> Message:
         """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""
@@ -495,6 +506,7 @@ class ChatSession:
             if cost is not None:
                 usage["cost_usd"] = Coalesce(F("cost_usd"), Value(Decimal(0))) + Value(cost)
             Conversation.objects.filter(pk=self.conversation.pk).update(**usage)
+        cache.delete(_turn_key(self.conversation.pk))
         return message
 
     def _archive(self) -> int:

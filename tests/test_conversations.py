@@ -1,4 +1,4 @@
-"""Issue 5: the conversations API — users list, read, rename and delete their own conversations only."""
+"""Issue 5: the conversations API — users list, filter, read, rename, archive and delete their own conversations."""
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -138,4 +138,159 @@ def test_openapi_schema_renders_with_the_chat_endpoints(api, superuser):
     paths = response.json()["paths"]
     assert "/api/plugins/chatbox/chat/" in paths
     assert "/api/plugins/chatbox/conversations/{id}/" in paths
+    assert "post" in paths["/api/plugins/chatbox/conversations/{id}/archive/"]
+    params = {p["name"] for p in paths["/api/plugins/chatbox/conversations/"]["get"]["parameters"]}
+    assert {"owner_id", "owner", "archived", "model_id"} <= params
     assert paths["/api/plugins/chatbox/chat/"]["post"]["operationId"] == "plugins_chatbox_chat_create"
+
+
+# --- filtering by owner ----------------------------------------------------------------------------
+
+def test_owner_filter_for_a_chat_user_only_ever_finds_their_own(api, chat_user, other_user):
+    mine = stored_conversation(chat_user, "mine")
+    stored_conversation(other_user, "carol's")
+    nobody = get_user_model().objects.create_user("dave", password="dave-pass-123")  # no conversations
+    client = api(chat_user, token=True)
+    for query in ({"owner_id": chat_user.pk}, {"owner": "alice"}):
+        assert [c["id"] for c in client.get(LIST_URL, query).json()["results"]] == [mine.pk]
+    # Another user's conversations, a user without any and a user that does not exist: the same empty list.
+    answers = [client.get(LIST_URL, query) for query in (
+        {"owner_id": other_user.pk}, {"owner_id": nobody.pk}, {"owner_id": 999999},
+        {"owner": "carol"}, {"owner": "dave"}, {"owner": "nobody-at-all"})]
+    assert {(r.status_code, r.content) for r in answers} == {
+        (200, b'{"count":0,"next":null,"previous":null,"results":[]}')}
+
+
+def test_owner_filter_for_auditor_and_superuser(api, superuser, chat_user, other_user):
+    auditor = get_user_model().objects.create_user("auditor", password="auditor-pass-123")
+    grant(auditor, Conversation, ["view"])
+    alices = stored_conversation(chat_user, "alice's")
+    carols = stored_conversation(other_user, "carol's")
+    archived = stored_conversation(other_user, "carol's old", archived=True)
+    for client in (api(auditor, token=True), api(superuser)):
+        def ids(query):
+            response = client.get(LIST_URL, query)
+            assert response.status_code == 200
+            return sorted(c["id"] for c in response.json()["results"])
+
+        assert ids({"owner_id": other_user.pk}) == sorted([carols.pk, archived.pk])
+        assert ids({"owner": "alice"}) == [alices.pk]
+        assert ids({"owner_id": [chat_user.pk, other_user.pk]}) == sorted([alices.pk, carols.pk, archived.pk])
+        assert ids({"owner_id__n": other_user.pk}) == [alices.pk]  # NetBox's lookups come with the filterset
+        assert ids({"owner_id": other_user.pk, "archived": "false"}) == [carols.pk]
+        assert ids({"owner": "carol", "model_id": "auto"}) == []
+        assert ids({"owner_id": auditor.pk}) == []  # their own: none
+
+
+def test_bad_filter_values_are_a_clear_400(api, chat_user):
+    stored_conversation(chat_user)
+    client = api(chat_user, token=True)
+    response = client.get(LIST_URL, {"owner_id": "alice"})
+    assert response.status_code == 400 and response.json() == {"owner_id": ["Enter a whole number."]}
+    response = client.get(LIST_URL, {"id": "1.5"})
+    assert response.status_code == 400 and "id" in response.json()
+    # model_id and archived keep working as before.
+    assert client.get(LIST_URL, {"model_id": "ollama-qwen2.5"}).json()["count"] == 1
+    assert client.get(LIST_URL, {"model_id": "auto"}).json()["count"] == 0
+    assert client.get(LIST_URL, {"archived": "true"}).json()["count"] == 0
+
+
+# --- archiving over HTTP ---------------------------------------------------------------------------
+
+def archive_url(pk):
+    return f"{detail_url(pk)}archive/"
+
+
+def test_owner_archives_a_conversation_and_a_second_archive_changes_nothing(api, chat_user):
+    conversation = stored_conversation(chat_user, messages=("Q1", "A1", "Q2"))
+    client = api(chat_user, token=True)
+    response = client.post(archive_url(conversation.pk))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == conversation.pk and body["archived"] is True and body["message_count"] == 3
+    conversation.refresh_from_db()
+    assert conversation.archived
+    archived_at = conversation.last_updated
+    assert body["last_updated"] == client.get(detail_url(conversation.pk)).json()["last_updated"]
+
+    again = client.post(archive_url(conversation.pk))
+    assert again.status_code == 200 and again.json() == body  # idempotent: same answer, nothing changed
+    conversation.refresh_from_db()
+    assert conversation.last_updated == archived_at
+    assert [c["id"] for c in client.get(LIST_URL, {"archived": "true"}).json()["results"]] == [conversation.pk]
+
+
+def test_archive_with_session_needs_csrf(chat_user):
+    from django.test import Client
+
+    conversation = stored_conversation(chat_user)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(chat_user)
+    assert client.post(archive_url(conversation.pk)).status_code == 403
+    client.get("/plugins/chatbox/")  # the chat page sets the CSRF cookie, as in a browser
+    response = client.post(archive_url(conversation.pk), HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    assert response.status_code == 200 and response.json()["archived"] is True
+
+
+def test_another_users_conversation_cannot_be_archived_and_looks_missing(api, chat_user, other_user):
+    theirs = stored_conversation(other_user)
+    client = api(chat_user, token=True)
+    hidden = client.post(archive_url(theirs.pk))
+    missing = client.post(archive_url(theirs.pk + 1000))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json() == missing.json()
+    assert client.post(archive_url(10**30)).status_code == 404
+    # An auditor who may only view others' conversations cannot archive them either.
+    auditor = get_user_model().objects.create_user("auditor", password="auditor-pass-123")
+    grant(auditor, Conversation, ["view"])
+    assert api(auditor, token=True).post(archive_url(theirs.pk)).status_code == 404
+    theirs.refresh_from_db()
+    assert not theirs.archived
+    # POST on the list is no way to create conversations.
+    assert client.post(LIST_URL, {"title": "x"}, format="json").status_code == 405
+
+
+def test_change_permission_allows_archiving_others_conversations(api, chat_user, other_user):
+    moderator = get_user_model().objects.create_user("moderator", password="moderator-pass-123")
+    grant(moderator, Conversation, ["view", "change"])
+    theirs = stored_conversation(other_user)
+    response = api(moderator, token=True).post(archive_url(theirs.pk))
+    assert response.status_code == 200 and response.json()["owner"]["username"] == "carol"
+    theirs.refresh_from_db()
+    assert theirs.archived
+
+
+def test_read_only_token_cannot_archive(api, chat_user):
+    conversation = stored_conversation(chat_user)
+    response = api(chat_user, token=True, write_enabled=False).post(archive_url(conversation.pk))
+    assert response.status_code == 403 and "read-only" in response.json()["detail"]
+    conversation.refresh_from_db()
+    assert not conversation.archived
+
+
+@pytest.mark.django_db(transaction=True)
+def test_archive_waits_for_a_running_answer_and_then_the_conversation_is_read_only(api, chat_user, use_fake_ollama):
+    from netbox_chatbox.preferences import PREFERENCE_PATH
+
+    from .test_transport_http import CHAT_URL, SSE, parse_sse
+
+    chat_user.config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    client = api(chat_user, token=True)
+    use_fake_ollama.reply("First.")
+    conversation = client.post(CHAT_URL, {"message": "Hi"}, format="json").json()["conversation"]
+
+    use_fake_ollama.reply(*[f"w{i} " for i in range(20)], chunk_delay=0.1)
+    streaming = client.post(CHAT_URL, {"message": "Talk a while", "conversation": conversation}, format="json", **SSE)
+    chunks = iter(streaming.streaming_content)
+    assert parse_sse(next(chunks).decode())[0]["type"] == "delta"
+    refused = client.post(archive_url(conversation))
+    assert refused.status_code == 409 and "still answering" in refused.json()["detail"]
+    assert not Conversation.objects.get(pk=conversation).archived
+    assert parse_sse(b"".join(chunks).decode())[-1]["type"] == "complete"
+
+    archived = client.post(archive_url(conversation))
+    assert archived.status_code == 200 and archived.json()["message_count"] == 4
+    # Archived: read-only, as after a model switch on the socket.
+    response = client.post(CHAT_URL, {"message": "More?", "conversation": conversation}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "archived"
+    assert Message.objects.filter(conversation_id=conversation).count() == 4

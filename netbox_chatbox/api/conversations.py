@@ -1,19 +1,27 @@
-"""/api/plugins/chatbox/conversations/: list, read, rename and delete stored conversations.
+"""/api/plugins/chatbox/conversations/: list, read, rename, archive and delete stored conversations.
 
 Users see and change their own; NetBox ObjectPermissions on "Chatbox | conversation" (view, change,
 delete; constraints honoured) extend that to other users' conversations, e.g. for auditors. Anything
 else is a 404, exactly like a conversation that does not exist.
 """
 from django.db.models import Count, Q
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
 from users.models import Token
 
+from ..filtersets import ConversationFilterSet
 from ..models import Conversation
 from ..permissions import can_chat
+from ..sessions import turn_running
 from .serializers import ConversationDetailSerializer, ConversationSerializer
 
-_ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "PATCH": "change", "DELETE": "delete"}
+_ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "PATCH": "change", "POST": "change",
+            "DELETE": "delete"}
 
 
 class ConversationPermission(BasePermission):
@@ -30,15 +38,21 @@ class ConversationPermission(BasePermission):
                     and (can_chat(user) or user.has_perm("netbox_chatbox.view_conversation")))
 
 
+class TurnInProgress(APIException):
+    status_code = 409
+    default_detail = "The assistant is still answering in this conversation; wait for it or stop it, then archive."
+    default_code = "in_progress"
+
+
 class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                           mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Your chat conversations (newest first); one with its messages; rename (PATCH title); delete."""
+    """Your chat conversations (newest first); one with its messages; rename (PATCH title); archive; delete."""
 
     queryset = Conversation.objects.all()  # for the schema; requests use get_queryset()
     permission_classes = [ConversationPermission]
-    http_method_names = ["get", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = r"\d{1,18}"  # anything else is no conversation: 404, not a database error
-    filterset_fields = ["archived", "model_id"]
+    filterset_class = ConversationFilterSet
 
     def get_queryset(self):
         user = self.request.user
@@ -52,3 +66,21 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
 
     def get_serializer_class(self):
         return ConversationDetailSerializer if self.action == "retrieve" else ConversationSerializer
+
+    @extend_schema(request=None, responses={
+        200: ConversationSerializer,
+        409: OpenApiResponse(description="A turn is still answering in this conversation")})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def archive(self, request, pk=None):
+        """Archive the conversation (read-only from now on), as a model switch or reset does on the WebSocket.
+
+        For clients without a socket. Archiving an archived conversation changes nothing and answers the same.
+        """
+        conversation = self.get_object()
+        if not conversation.archived:
+            if turn_running(conversation.pk):
+                raise TurnInProgress()
+            conversation.archived, conversation.last_updated = True, timezone.now()
+            Conversation.objects.filter(pk=conversation.pk).update(
+                archived=True, last_updated=conversation.last_updated)
+        return Response(self.get_serializer(conversation).data)

@@ -597,7 +597,8 @@
   }
 
   function apiFailed(error) {
-    append(alertBox(error.status === 403 ? 'forbidden' : error.status === 404 ? 'not_found' : 'connection',
+    const codes = {403: 'forbidden', 404: 'not_found', 409: 'in_progress'};
+    append(alertBox(codes[error.status] || 'connection',
       error.message || 'The request failed.'));
   }
 
@@ -673,17 +674,39 @@
     else if (state.abort) state.abort.abort();
   }
 
-  function newChat() {
+  async function newChat() {
     if (state.turn) return;
     state.viewing = null;
     if (state.transport === 'ws') {
       send({type: 'reset'});
       state.shown = undefined;  // the session event that follows shows the new (empty) conversation
     } else {
+      try {
+        await archiveActive();
+      } catch (error) {
+        apiFailed(error);
+        return;
+      }
       state.conversation = null;
       showActive();
     }
     refreshHistory();
+  }
+
+  /** Without a socket: archive the active conversation through the API, as the socket's reset does; its message count. */
+  async function archiveActive() {
+    const id = state.conversation;
+    if (!id) return 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await api('POST', `conversations/${id}/archive/`)).message_count;
+      } catch (error) {
+        if (error.status === 404) return 0;  // deleted meanwhile: nothing left to archive
+        // 409: a just-stopped answer is still being stored; the server notices the aborted request soon.
+        if (error.status !== 409 || attempt >= 20) throw error;
+        await new Promise((resolve) => window.setTimeout(resolve, 500));
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -779,8 +802,7 @@
     let conversations;
     try {
       // Auditors may read other users' conversations through the API; this page lists one's own.
-      conversations = (await api('GET', 'conversations/?limit=100')).results
-        .filter((conversation) => conversation.owner.id === config.userId);
+      conversations = (await api('GET', `conversations/?limit=100&owner_id=${config.userId}`)).results;
     } catch (error) {
       ui.history.replaceChildren(el('div', {class: 'list-group-item text-danger'}, `History is unavailable: ${error.message}`));
       return;
@@ -896,10 +918,9 @@
     byId('chatbox-switch-title').textContent = modelName(chosen.value);
     byId('chatbox-switch-current').textContent = modelName(state.activeModel.id);
     byId('chatbox-switch-new').textContent = modelName(chosen.value);
-    const messages = `${state.messageCount} message${state.messageCount === 1 ? '' : 's'}`;
-    // Over the socket the server archives the conversation; the HTTP API only starts a new one.
-    byId('chatbox-switch-count').textContent = state.transport === 'ws'
-      ? `${messages} will be archived` : `${messages}, kept in History`;
+    // Both transports archive it: the socket's server itself, without a socket switchModel() through the API.
+    byId('chatbox-switch-count').textContent =
+      `${state.messageCount} message${state.messageCount === 1 ? '' : 's'} will be archived`;
     byId('chatbox-model-modal').addEventListener('hidden.bs.modal', () => modal('chatbox-switch-modal').show(), {once: true});
     selector.hide();
   }
@@ -915,13 +936,21 @@
     }
     stop();
     try {
-      await api('PUT', 'preference/', {model});
+      await api('PUT', 'preference/', {model});  // validates the model first, as the socket's switch does
     } catch (error) {
       apiFailed(error);
       return;
     }
+    let archived = 0;
+    let failure = null;
+    try {
+      archived = await archiveActive();
+    } catch (error) {
+      failure = error;  // switched all the same (the preference is stored); say the old one was not archived
+    }
     handlers.model_changed({old_model: state.activeModel.id, new_model: model, conversation: null,
-      archived_message_count: 0});
+      archived_message_count: archived});
+    if (failure) apiFailed(failure);
   }
 
   // ---------------------------------------------------------------------------------------------
