@@ -189,6 +189,8 @@ def test_bad_filter_values_are_a_clear_400(api, chat_user):
     assert response.status_code == 400 and response.json() == {"owner_id": ["Enter a whole number."]}
     response = client.get(LIST_URL, {"id": "1.5"})
     assert response.status_code == 400 and "id" in response.json()
+    # No user can have an id beyond bigint: an empty list, not a database error.
+    assert client.get(LIST_URL, {"owner_id": 10**30}).json()["count"] == 0
     # model_id and archived keep working as before.
     assert client.get(LIST_URL, {"model_id": "ollama-qwen2.5"}).json()["count"] == 1
     assert client.get(LIST_URL, {"model_id": "auto"}).json()["count"] == 0
