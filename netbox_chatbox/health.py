@@ -128,13 +128,13 @@ async def model_status(entry: ModelEntry) -> tuple[bool, str]:
         return status.ok, status.reason
     if not is_configured(entry):
         return False, "LiteLLM is not enabled on this NetBox."
-    checks = []
+    # One after the other, not gathered: usually both are cached, and every new chat passes here
+    # (a burst of 200 spent most of this function creating and registering tasks).
     if get_settings().litellm_proxy_url:
-        checks.append(check_litellm_proxy(entry.litellm_model))
+        if not (status := await check_litellm_proxy(entry.litellm_model)).ok:
+            return False, status.reason
     if ollama_name := ollama_model_name(entry.litellm_model):
-        checks.append(check_ollama(ollama_name))
-    for status in await asyncio.gather(*checks):
-        if not status.ok:
+        if not (status := await check_ollama(ollama_name)).ok:
             return False, status.reason
     return True, ""
 
