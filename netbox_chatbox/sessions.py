@@ -266,8 +266,18 @@ class ChatSession:
             if fallback:
                 yield fallback.as_dict()
             answer = _Answer()
-            # Stored while the model starts answering: the first token never waits for the database.
+            continuing = self.conversation is not None
+            # A new conversation's question is stored while the model starts answering (the first token
+            # never waits for the database). A continued one may have been archived or deleted meanwhile
+            # (another tab, the HTTP API): that is known before the model is asked.
             self._question = asyncio.ensure_future(db(self._store_question)(text))
+            if continuing:
+                try:
+                    await self._question
+                except Refused as exc:
+                    finished = True
+                    yield exc.event.as_dict()
+                    return
             if self._stop_requested:  # stopped while the agent was starting: nothing to ask it
                 finished = True
                 yield await self._finish(answer, Complete(model=self.agent.model.id, interrupted=True))
@@ -475,8 +485,13 @@ class ChatSession:
                 title = " ".join(text.split())[:TITLE_CHARS]
                 self.conversation = Conversation.objects.create(
                     owner=self.user, title=title, model_id=self.model.id, path=self.model.path)
+            # The row lock orders this against an archive of the same conversation (the API's archive
+            # takes it too): either the archive comes first and this refuses, or it finds the turn mark.
+            elif not Conversation.objects.select_for_update().filter(pk=self.conversation.pk, archived=False):
+                raise Refused("archived", "This conversation was archived or deleted meanwhile (read-only); "
+                                          "start a new chat to continue.")
             Message.objects.create(conversation=self.conversation, role="user", content=text)
-        cache.set(_turn_key(self.conversation.pk), True, TURN_MARK_TTL)  # until _store_answer
+            cache.set(_turn_key(self.conversation.pk), True, TURN_MARK_TTL)  # until _store_answer
 
     def _store_answer(self, answer: _Answer, end) -> Message:
         """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""

@@ -370,6 +370,29 @@ async def test_archived_conversation_cannot_be_resumed(chat_user, on_ollama):
     await socket.close()
 
 
+async def test_a_conversation_archived_elsewhere_is_not_continued(chat_user, on_ollama, api):
+    """Another tab or a script archives (or deletes) the conversation a socket is in: it stays read-only."""
+    on_ollama.reply("One.")
+    on_ollama.reply("Two.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    conversation = (await socket.chat("question"))[-1]["conversation"]
+    script = await sync_to_async(api)(chat_user, token=True)
+    archived = await sync_to_async(script.post)(f"/api/plugins/chatbox/conversations/{conversation}/archive/")
+    assert archived.status_code == 200 and archived.json()["archived"] is True
+    events = await socket.chat("another question")
+    assert [(e["type"], e["code"]) for e in events] == [("error", "archived")]
+    assert "read-only" in events[0]["message"]
+    assert await stored_messages(conversation) == [("user", "question"), ("assistant", "One.")]
+    assert len(on_ollama.chat_requests()) == 1  # the model was not asked
+    # A new chat on the same socket works.
+    await socket.send({"type": "reset"})
+    await socket.event()
+    complete = (await socket.chat("another question"))[-1]
+    assert complete["type"] == "complete" and complete["conversation"] != conversation
+    await socket.close()
+
+
 async def test_provider_failure_is_an_error_event_stored_and_the_socket_stays(chat_user, on_ollama):
     on_ollama.error(500, "model runner has unexpectedly stopped")
     on_ollama.error(500, "model runner has unexpectedly stopped")

@@ -4,6 +4,7 @@ Users see and change their own; NetBox ObjectPermissions on "Chatbox | conversat
 delete; constraints honoured) extend that to other users' conversations, e.g. for auditors. Anything
 else is a 404, exactly like a conversation that does not exist.
 """
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -77,10 +78,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         For clients without a socket. Archiving an archived conversation changes nothing and answers the same.
         """
         conversation = self.get_object()
-        if not conversation.archived:
-            if turn_running(conversation.pk):
-                raise TurnInProgress()
-            conversation.archived, conversation.last_updated = True, timezone.now()
-            Conversation.objects.filter(pk=conversation.pk).update(
-                archived=True, last_updated=conversation.last_updated)
+        with transaction.atomic():  # the row lock orders this against a turn storing its question
+            if not Conversation.objects.select_for_update().get(pk=conversation.pk).archived:
+                if turn_running(conversation.pk):
+                    raise TurnInProgress()
+                conversation.archived, conversation.last_updated = True, timezone.now()
+                Conversation.objects.filter(pk=conversation.pk).update(
+                    archived=True, last_updated=conversation.last_updated)
         return Response(self.get_serializer(conversation).data)
