@@ -94,6 +94,7 @@ def sites(db):
         Site.objects.create(name="hidden-site", slug="hidden-site")
 
 
+@pytest.mark.django_db(transaction=True)  # tools run in their own threads: committed data
 def test_tool_call_runs_as_the_user(use_fake_anthropic, chat_user, sites):
     """The model's tool call runs our tool in-process with the user's permissions; hidden objects never leave."""
     grant(chat_user, Site, ["view"], constraints={"name": "visible-site"})
@@ -117,6 +118,7 @@ def test_tool_call_runs_as_the_user(use_fake_anthropic, chat_user, sites):
     assert "visible-site" in result and "hidden-site" not in result
 
 
+@pytest.mark.django_db(transaction=True)  # tools run in their own threads: committed data
 def test_large_tool_results_reach_the_model_inline(use_fake_anthropic, chatbox_config, chat_user):
     """The CLI would save results over ~50k characters to a file and show the model a path instead."""
     chatbox_config(tool_max_chars=200000, tool_max_results=500)
@@ -251,6 +253,7 @@ def test_prompts_are_delivered_verbatim(use_fake_anthropic, chat_user, tmp_path)
     assert question in str(user_texts) and "/cost" in str(user_texts)
 
 
+@pytest.mark.django_db(transaction=True)  # tools run in their own threads: committed data
 def test_cli_leaves_nothing_behind(use_fake_anthropic, chat_user):
     before = {p.name for p in Path(tempfile.gettempdir()).glob("netbox-chatbox-claude-*")}
 

@@ -55,6 +55,7 @@ def test_streaming_answer_with_memory(path_b, chat_user, caplog):
     assert (response["path"], response["input_tokens"], response["output_tokens"]) == ("litellm", 20, 3)
 
 
+@pytest.mark.django_db(transaction=True)  # tools run in their own threads: committed data
 def test_tool_round_trip_as_the_user(path_b, chat_user):
     Site.objects.create(name="visible-site", slug="visible-site")
     Site.objects.create(name="hidden-site", slug="hidden-site")

@@ -1,15 +1,23 @@
 """Running NetBox tools for an agent, and the ToolStart/ToolEnd events both paths emit."""
 import json
 
-from asgiref.sync import sync_to_async
+from concurrent.futures import ThreadPoolExecutor
+
+from channels.db import database_sync_to_async
 
 from ..events import ToolEnd, ToolStart
 from ..tools import TOOLS, result_objects, run_tool
 
+# Tool calls have threads of their own, not the one thread that thread-sensitive sync_to_async
+# shares across every chat on the server: there, one slow query (up to tool_statement_timeout_ms)
+# held up every other user's tool calls.
+_tool_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="netbox-chatbox-tools")
+
 
 async def call_tool(name: str, arguments, user) -> dict:
-    """Run a tool as ``user``; the ORM work runs in Django's sync thread, briefly."""
-    return await sync_to_async(run_tool)(name, arguments, user)
+    """Run a tool as ``user``, off the event loop (each call is its own read-only transaction)."""
+    return await database_sync_to_async(run_tool, thread_sensitive=False, executor=_tool_threads)(
+        name, arguments, user)
 
 
 def result_text(result: dict) -> str:
