@@ -115,6 +115,8 @@ def _hidden_related(user, items):
     """(model, id) of the related objects in serializer output that the user may not view.
 
     One query per related type, and none for types the user may view entirely."""
+    if user.is_superuser:
+        return set()
     found = defaultdict(set)
 
     def collect(value):
