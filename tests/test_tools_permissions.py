@@ -150,6 +150,10 @@ def test_groups_of_hidden_related_objects_read_like_empty_ones(admin, ams_user):
     assert groups(ams_user, "device_type__manufacturer") == [(None, True, 6)]
     assert sorted(groups(admin, "device_type__manufacturer")) == [("Cisco", False, 7), ("Juniper", False, 7)]
     assert groups(ams_user, "site") == [("AMS1", False, 6)]
+    # Types are not objects under permissions: grouping by one shows it.
+    ams_user = _granted(ams_user, IPAddress, ["view"])
+    per_type = call(ams_user, "count_objects", object_type="ipam.ipaddress", group_by="assigned_object_type")
+    assert [(g.get("display"), g["count"]) for g in per_type["groups"]] == [("dcim.interface", 2)]
 
 
 def test_search_never_returns_hidden_objects(admin, ams_user, nobody):

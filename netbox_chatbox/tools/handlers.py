@@ -57,10 +57,13 @@ def visible(info, user, for_serializer=False):
 
 
 def viewable(model, user):
-    """The model's objects this user may view, or None when that is all of them (no query needed)."""
+    """The model's objects this user may view, or None when that is all of them (no query needed).
+
+    Models outside NetBox's permissions (content/object types, e.g. ``assigned_object_type``) have no
+    hidden objects; types the tools don't expose never get here (their fields are refused)."""
     everything = model.objects.all()
-    if not hasattr(everything, "restrict"):  # not a NetBox object type: nothing to show
-        return everything.none()
+    if not hasattr(everything, "restrict"):
+        return None
     allowed = everything.restrict(user, "view")
     return None if allowed is everything else allowed
 
