@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from core.models import ObjectChange
-from dcim.models import Cable, Device, Interface, Site
+from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, Site
 from ipam.models import IPAddress
 from tenancy.models import Tenant
 from tests.conftest import grant
@@ -150,6 +150,11 @@ def test_groups_of_hidden_related_objects_read_like_empty_ones(admin, ams_user):
     assert groups(ams_user, "device_type__manufacturer") == [(None, True, 6)]
     assert sorted(groups(admin, "device_type__manufacturer")) == [("Cisco", False, 7), ("Juniper", False, 7)]
     assert groups(ams_user, "site") == [("AMS1", False, 6)]
+    # Through a hidden step (the device type), a visible manufacturer is not shown either.
+    ams_user = _granted(ams_user, Manufacturer, ["view"])
+    assert groups(ams_user, "device_type__manufacturer") == [(None, True, 6)]
+    ams_user = _granted(ams_user, DeviceType, ["view"])
+    assert sorted(groups(ams_user, "device_type__manufacturer")) == [("Cisco", False, 3), ("Juniper", False, 3)]
     # Types are not objects under permissions: grouping by one shows it.
     ams_user = _granted(ams_user, IPAddress, ["view"])
     per_type = call(ams_user, "count_objects", object_type="ipam.ipaddress", group_by="assigned_object_type")

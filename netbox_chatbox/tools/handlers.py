@@ -412,9 +412,10 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     limit = _limit(limit)
     field = info.model_field(group_by)
     value = F(group_by)
-    if field.is_relation and (allowed := viewable(field.related_model, user)) is not None:
-        # Objects whose related object is hidden group with those that have none, as if it did not exist.
-        value = Case(When(**{f"{group_by}__in": allowed.values("pk")}, then=value), default=Value(None))
+    if shown := _related_visible(info.model, group_by, user):
+        # Objects whose related object (at any step of the path) is hidden group with those that
+        # have none, as if it did not exist.
+        value = Case(When(shown, then=value), default=Value(None))
     rows = list(queryset.order_by().values(grouped_by=value).annotate(count=Count("pk", distinct=True))
                 .order_by("-count", "grouped_by")[:limit + 1])
     related = {}
@@ -435,6 +436,21 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         groups.append(group)
     result.update(group_by=group_by, groups=groups, has_more=len(rows) > limit)
     return result
+
+
+def _related_visible(model, path, user) -> Q:
+    """The condition that every related object along ``path`` (``device_type__manufacturer``) is one
+    the user may view; empty when they may view all of them."""
+    condition, steps = Q(), []
+    for part in path.split("__"):
+        field = model._meta.get_field(part)
+        steps.append(part)
+        if not field.is_relation:
+            break
+        model = field.related_model
+        if (allowed := viewable(model, user)) is not None:
+            condition &= Q(**{f"{'__'.join(steps)}__in": allowed.values("pk")})
+    return condition
 
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
