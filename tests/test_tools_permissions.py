@@ -5,9 +5,12 @@ An object the user may not view must be indistinguishable from one that does not
 from results, counts, groups, search and change log, and "not found" by id with the same message.
 """
 import json
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import RequestFactory
+from netbox.context_managers import event_tracking
 
 from core.models import ObjectChange
 from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, Site
@@ -205,6 +208,27 @@ def test_changelog_of_a_hidden_object_reads_like_a_missing_one(ams_user):
     assert first == second and first["count"] == 0
     assert call(ams_user, "get_changelog", object_type="dcim.device", action="delete")["count"] == 0
     assert call(ams_user, "get_changelog", object_type="extras.webhook")["count"] == 0
+
+
+def test_changes_of_a_hidden_objects_children_do_not_reveal_it(ams_user):
+    """Changes of a visible interface name its (hidden) device as related object: asking for that
+    device's changes still reads like asking for a device that does not exist."""
+    hidden = Device.objects.get(name="fra1-leaf1")
+    request = RequestFactory().get("/")
+    request.user, request.id = get_user_model().objects.get(username="tools-admin"), uuid.uuid4()
+    with event_tracking(request):
+        interface = Interface.objects.get(device=hidden, name="et-0/0/0")
+        interface.snapshot()
+        interface.description = "uplink"
+        interface.save()
+    viewer = _granted(ams_user, Interface, ["view"])
+    assert "uplink" in json.dumps(call(viewer, "get_changelog", object_type="dcim.interface"))
+    missing = Device.objects.order_by("-pk").first().pk + 1000
+    assert call(viewer, "get_changelog", object_type="dcim.device", object_id=hidden.pk) == \
+        call(viewer, "get_changelog", object_type="dcim.device", object_id=missing)
+    # Who may view the device sees its interface's change with it.
+    admin_view = call(request.user, "get_changelog", object_type="dcim.device", object_id=hidden.pk)
+    assert "uplink" in json.dumps(admin_view)
 
 
 def test_changelog_needs_netbox_changelog_permission_and_honours_its_constraints(nb, db):

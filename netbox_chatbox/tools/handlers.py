@@ -494,6 +494,14 @@ def changelog_queryset(user):
     return queryset.filter(condition | Q(changed_object_type_id__in=unconstrained))
 
 
+def _may_view_id(info, user, object_id) -> bool:
+    """The object is one the user may view; a deleted one only for users who may view the whole type
+    (as for changes of deleted objects, its constraints cannot be checked)."""
+    if visible(info, user).filter(pk=object_id).exists():
+        return True
+    return viewable(info.model, user) is None and not info.model.objects.filter(pk=object_id).exists()
+
+
 def _change(change):
     model = change.changed_object_type.model_class()
     info = object_type_for_model(model)
@@ -531,8 +539,10 @@ def get_changelog(user, object_type=None, object_id=None, since=None, until=None
         info = get_object_type(object_type)
         type_id = ContentType.objects.get_for_model(info.model).pk
         if object_id is not None:
-            queryset = queryset.filter(Q(changed_object_type_id=type_id, changed_object_id=object_id)
-                                       | Q(related_object_type_id=type_id, related_object_id=object_id))
+            changes = Q(changed_object_type_id=type_id, changed_object_id=object_id)
+            if _may_view_id(info, user, object_id):  # its children's changes name it: only then
+                changes |= Q(related_object_type_id=type_id, related_object_id=object_id)
+            queryset = queryset.filter(changes)
         else:
             queryset = queryset.filter(changed_object_type_id=type_id)
     start, end = _when(since, "since"), _when(until, "until", end=True)
