@@ -62,6 +62,20 @@ def test_filtering_by_a_hidden_related_object_reads_like_a_missing_one(ams_user)
         call(ams_user, "count_objects", object_type="dcim.device", filters={"site_id": nowhere})
 
 
+def test_filtering_by_a_hidden_related_object_of_visible_objects_matches_nothing(admin, ams_user):
+    """Amsterdam's devices belong to tenant Acme, which this user may not view: filtering by it must
+    read like filtering by a tenant that does not exist (not list the devices, naming Acme)."""
+    acme = Tenant.objects.get(slug="acme").pk
+    assert call(admin, "count_objects", object_type="dcim.device", filters={"tenant": "acme"})["count"] == 14
+    for filters, missing in (({"tenant": "acme"}, {"tenant": "atlantis"}), ({"tenant_id": acme}, {"tenant_id": 987654}),
+                             ({"manufacturer": "juniper"}, {"manufacturer": "atlantis"})):
+        assert call(ams_user, "query_objects", object_type="dcim.device", filters=filters) == \
+            call(ams_user, "query_objects", object_type="dcim.device", filters=missing)
+        assert call(ams_user, "count_objects", object_type="dcim.device", filters=filters)["count"] == 0
+    viewer = _granted(ams_user, Tenant, ["view"])
+    assert call(viewer, "count_objects", object_type="dcim.device", filters={"tenant": "acme"})["count"] == 6
+
+
 def _not_found(user, object_type, pk):
     result = call(user, "get_object", object_type=object_type, id=pk)
     assert set(result) == {"error"}

@@ -245,11 +245,12 @@ def _filter_values(name, value):
     return out
 
 
-def apply_filters(info, queryset, filters):
+def apply_filters(info, queryset, filters, user):
     """Filter with the type's own NetBox FilterSet; unknown names and bad values are errors, never ignored.
 
-    A related object that does not exist and one the user may not view must read the same, so a
-    model-choice filter value matching nothing simply matches nothing (it is not an error).
+    A related object that does not exist and one the user may not view must read the same: model-choice
+    filters choose only among objects the user may view, and a value matching none of them simply
+    matches nothing (it is not an error).
     """
     if not filters:
         return queryset
@@ -272,6 +273,9 @@ def apply_filters(info, queryset, filters):
         # Only the filters in use (custom field filters are added to every instance): django-filters
         # otherwise builds a form field for, and runs, each of them.
         filterset.filters = {name: filt for name, filt in filterset.filters.items() if name in data}
+        for filt in filterset.filters.values():  # the instance's own copies: the class keeps its querysets
+            if isinstance(filt, MODEL_CHOICE_FILTERS) and hasattr(filt.queryset, "restrict"):
+                filt.queryset = filt.queryset.restrict(user, "view")
         if filterset.is_valid():
             return filterset.qs
         errors = filterset.form.errors.as_data()
@@ -361,7 +365,7 @@ def query_objects(user, object_type, filters=None, fields=None, ordering=None, l
     info = get_object_type(object_type)
     limit = _limit(limit)
     names = _field_list(info, fields, info.brief_fields)
-    queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters), ordering)
+    queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters, user), ordering)
     total = queryset.count()
     results = serialize(info, queryset[offset:offset + limit], names, user) if offset < total else []
     return {
@@ -405,7 +409,7 @@ def search(user, query, object_types=None, limit=None):
 def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     """How many objects match, optionally per value of one field ("devices per site")."""
     info = get_object_type(object_type)
-    queryset = apply_filters(info, visible(info, user), filters)
+    queryset = apply_filters(info, visible(info, user), filters, user)
     result = {"object_type": info.label, "count": queryset.count()}
     if not group_by:
         return result
