@@ -122,6 +122,19 @@ def test_related_objects_the_user_may_not_view_read_like_missing_ones(admin, ams
     assert _leaf1(ams_user)["tenant"] == full["tenant"]
 
 
+def test_related_object_counts_count_only_what_the_user_may_view(admin, ams_user):
+    fields = ["name", "device_count", "rack_count", "vlan_count", "prefix_count"]
+
+    def ams1(user):
+        return call(user, "get_object", object_type="dcim.site", id=Site.objects.get(slug="ams1").pk, fields=fields)["object"]
+
+    assert {k: v for k, v in ams1(admin).items() if k in fields} == \
+        {"name": "AMS1", "device_count": 6, "rack_count": 1, "vlan_count": 1, "prefix_count": 1}
+    # This user may view Amsterdam's devices and all VLANs, but no racks and no prefixes.
+    assert {k: v for k, v in ams1(ams_user).items() if k in fields} == \
+        {"name": "AMS1", "device_count": 6, "rack_count": 0, "vlan_count": 1, "prefix_count": 0}
+
+
 def test_a_generic_relation_to_a_hidden_object_is_empty(ams_user):
     ams_user = _granted(ams_user, IPAddress, ["view"])
     fields = ["address", "assigned_object_type", "assigned_object_id", "assigned_object"]

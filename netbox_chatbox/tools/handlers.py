@@ -16,7 +16,8 @@ import django_filters
 from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -195,7 +196,7 @@ def serialize(info, queryset, fields, user):
             prefetch += [f"{path}__{lookup}" for lookup in related.display_prefetches()]
     if prefetch:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetch))
-    if annotations := get_annotations_for_serializer(info.serializer, fields=names):
+    if annotations := _visible_counts(info, names, user):
         queryset = queryset.annotate(**annotations)
     if hasattr(queryset, "annotate_config_context_data"):
         queryset = queryset.annotate_config_context_data(only_invalidated=True) if "config_context" in names \
@@ -204,6 +205,20 @@ def serialize(info, queryset, fields, user):
     if hidden := _hidden_related(user, data):
         data = [_without(item, hidden) for item in data]
     return [_present(item) for item in data]
+
+
+def _visible_counts(info, names, user):
+    """NetBox's related-object counts (``device_count``…) as queryset annotations, like NetBox's
+    ``count_related`` but counting only the related objects this user may view."""
+    annotations = {}
+    for name in get_annotations_for_serializer(info.serializer, fields=names):
+        relation = getattr(info.model, info.serializer._declared_fields[name].relation).field
+        children = relation.model.objects.all()
+        if (allowed := viewable(relation.model, user)) is not None:
+            children = allowed
+        counted = children.filter(**{relation.name: OuterRef("pk")}).order_by().values(relation.name)
+        annotations[name] = Coalesce(Subquery(counted.annotate(c=Count("*")).values("c")), 0)
+    return annotations
 
 
 def _related_type(model, path):
