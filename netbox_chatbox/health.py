@@ -32,27 +32,31 @@ OK = Status(True)
 _cache: dict[tuple, tuple[float, Status]] = {}  # key → (expires at, status)
 _last_state: dict[str, bool] = {}
 _running: dict[tuple, asyncio.Task] = {}  # (event loop, key) → the check under way
+_generation = 0  # a check started before reset() must not store its result after it
 
 
 def reset():
     """Forget cached results (tests; an admin changing settings restarts NetBox anyway)."""
+    global _generation
+    _generation += 1
     _cache.clear()
     _last_state.clear()
+    _running.clear()
 
 
 async def _cached(key: tuple, label: str, check) -> Status:
     hit = _cache.get(key)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    loop = asyncio.get_running_loop()  # a task can only be awaited on its own loop
-    if (task := _running.get((loop, key))) is None:
-        task = _running[(loop, key)] = loop.create_task(_check(key, label, check))
-        task.add_done_callback(lambda _: _running.pop((loop, key), None))
+    running = (asyncio.get_running_loop(), key)  # a task can only be awaited on its own loop
+    if (task := _running.get(running)) is None:
+        task = _running[running] = asyncio.get_running_loop().create_task(_check(key, label, check))
+        task.add_done_callback(lambda done: _running.pop(running) if _running.get(running) is done else None)
     return await asyncio.shield(task)  # a caller that goes away doesn't cancel the others' check
 
 
 async def _check(key: tuple, label: str, check) -> Status:
-    settings = get_settings()
+    generation, settings = _generation, get_settings()
     try:
         async with httpx.AsyncClient(timeout=settings.health_check_timeout) as client:
             status = await asyncio.wait_for(check(client), settings.health_check_timeout)
@@ -66,6 +70,8 @@ async def _check(key: tuple, label: str, check) -> Status:
     except (ValueError, AttributeError) as exc:  # not the JSON we expect: something else answers there
         logger.info("%s health check got an unexpected answer: %s", label, telemetry.redact(exc))
         status = Status(False, f"The {label} gave an unexpected answer.")
+    if generation != _generation:  # reset() meanwhile: this result may be stale
+        return status
     _cache[key] = (time.monotonic() + settings.health_cache_ttl, status)
     if _last_state.get(key[0]) != status.ok:
         _last_state[key[0]] = status.ok

@@ -38,6 +38,22 @@ def test_a_burst_of_cold_checks_asks_the_provider_once(use_fake_ollama):
     assert [r.path for r in use_fake_ollama.requests] == ["/api/tags"]
 
 
+def test_a_check_under_way_at_a_reset_is_not_cached_after_it(use_fake_ollama, chatbox_config):
+    """Settings changed (tests reset health) while a check ran: its result is not kept."""
+    entry = catalog.get_model(MODEL)
+    use_fake_ollama.delay = 1
+
+    async def scenario():
+        before = asyncio.ensure_future(health.model_status(entry))
+        await asyncio.sleep(0.3)  # the check is under way
+        health.reset()
+        assert await before == (True, "")
+        use_fake_ollama.delay, use_fake_ollama.models = 0, []
+        return await health.model_status(entry)
+
+    assert run(scenario)[0] is False
+
+
 def test_ollama_down(use_fake_ollama, chatbox_config):
     chatbox_config(ollama_base_url=dead_url())
     assert status_of(MODEL) == (False, "The Ollama server is not reachable.")
