@@ -133,6 +133,14 @@ def test_related_object_counts_count_only_what_the_user_may_view(admin, ams_user
     # This user may view Amsterdam's devices and all VLANs, but no racks and no prefixes.
     assert {k: v for k, v in ams1(ams_user).items() if k in fields} == \
         {"name": "AMS1", "device_count": 6, "rack_count": 0, "vlan_count": 1, "prefix_count": 0}
+    # Counters NetBox stores on the object (interface_count…) too.
+    leaf1 = Device.objects.get(name="ams1-leaf1").pk
+
+    def interfaces(user):
+        return call(user, "get_object", object_type="dcim.device", id=leaf1, fields=["interface_count"])["object"]
+
+    assert interfaces(admin)["interface_count"] == 2 and interfaces(ams_user)["interface_count"] == 0
+    assert interfaces(_granted(ams_user, Interface, ["view"], {"name": "et-0/0/1"}))["interface_count"] == 1
 
 
 def test_a_generic_relation_to_a_hidden_object_is_empty(ams_user):

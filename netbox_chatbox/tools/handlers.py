@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import django_filters
 from django import forms
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
@@ -26,6 +27,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from core.models import ObjectChange, ObjectType
 from netbox.search.backends import search_backend
 from utilities.api import get_annotations_for_serializer, get_prefetches_for_serializer
+from utilities.fields import CounterCacheField
 from utilities.views import get_viewname
 
 from ..conf import get_settings
@@ -196,29 +198,49 @@ def serialize(info, queryset, fields, user):
             prefetch += [f"{path}__{lookup}" for lookup in related.display_prefetches()]
     if prefetch:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetch))
-    if annotations := _visible_counts(info, names, user):
-        queryset = queryset.annotate(**annotations)
+    counts, stored = _visible_counts(info, names, user)
+    if counts:
+        queryset = queryset.annotate(**counts)
     if hasattr(queryset, "annotate_config_context_data"):
         queryset = queryset.annotate_config_context_data(only_invalidated=True) if "config_context" in names \
             else queryset.defer("_config_context_data")
-    data = info.serializer(queryset, many=True, fields=names, context={"request": None}).data
+    objects = list(queryset)
+    for obj in objects:
+        for name in stored:
+            setattr(obj, name, getattr(obj, f"visible_{name}"))
+    data = info.serializer(objects, many=True, fields=names, context={"request": None}).data
     if hidden := _hidden_related(user, data):
         data = [_without(item, hidden) for item in data]
     return [_present(item) for item in data]
 
 
 def _visible_counts(info, names, user):
-    """NetBox's related-object counts (``device_count``…) as queryset annotations, like NetBox's
-    ``count_related`` but counting only the related objects this user may view."""
-    annotations = {}
+    """Counts of related objects, counting only those this user may view: annotations for NetBox's
+    counted fields (``device_count``…, as its ``count_related``), and the names of its stored counters
+    (``interface_count``…, which count every object) that get a ``visible_<name>`` annotation instead."""
+    counts, stored = {}, []
+
+    def count(model, field_name):
+        children = model.objects.all()
+        if (allowed := viewable(model, user)) is not None:
+            children = allowed
+        counted = children.filter(**{field_name: OuterRef("pk")}).order_by().values(field_name)
+        return Coalesce(Subquery(counted.annotate(c=Count("*")).values("c")), 0)
+
     for name in get_annotations_for_serializer(info.serializer, fields=names):
         relation = getattr(info.model, info.serializer._declared_fields[name].relation).field
-        children = relation.model.objects.all()
-        if (allowed := viewable(relation.model, user)) is not None:
-            children = allowed
-        counted = children.filter(**{relation.name: OuterRef("pk")}).order_by().values(relation.name)
-        annotations[name] = Coalesce(Subquery(counted.annotate(c=Count("*")).values("c")), 0)
-    return annotations
+        counts[name] = count(relation.model, relation.name)
+    for name in names:
+        try:
+            field = info.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if isinstance(field, CounterCacheField):
+            model = apps.get_model(field.to_model_name)
+            if viewable(model, user) is not None:
+                counts[f"visible_{name}"] = count(model, field.to_field_name)
+                stored.append(name)
+    return counts, stored
 
 
 def _related_type(model, path):
