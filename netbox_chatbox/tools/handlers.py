@@ -189,7 +189,8 @@ def _field_list(info, fields, default):
 def serialize(info, queryset, fields, user):
     """Render objects with NetBox's REST serializer, prefetching what the chosen fields need (no N+1),
     as NetBox's REST API does (declared and derived prefetches, count annotations, config context).
-    Unlike NetBox's API, related objects the user may not view are left out (``_without``)."""
+    Unlike NetBox's API, related objects the user may not view are left out (``_without``) and
+    not counted (``_visible_counts``)."""
     names = list(dict.fromkeys(["id", "display", "display_url", *fields]))
     derived = get_prefetches_for_serializer(info.serializer, fields=names)
     prefetch = info.declared_prefetches(names) + info.display_prefetches() + derived
