@@ -76,6 +76,30 @@ def test_filtering_by_a_hidden_related_object_of_visible_objects_matches_nothing
     assert call(viewer, "count_objects", object_type="dcim.device", filters={"tenant": "acme"})["count"] == 6
 
 
+def test_ordering_through_a_hidden_related_object_tells_nothing_about_it(admin, ams_user):
+    """Tenants this user may not view sort as if the devices had none (by id, as ties do)."""
+    Device.objects.filter(name="ams1-leaf1").update(tenant=Tenant.objects.create(name="Zeta", slug="zeta"))
+    by_id = names_in_order(call(ams_user, "query_objects", object_type="dcim.device", ordering=["id"]))
+    for ordering in (["tenant__name"], ["-tenant__name"], ["tenant"], ["-tenant"]):
+        assert names_in_order(call(ams_user, "query_objects", object_type="dcim.device", ordering=ordering)) == by_id
+    # Who may view tenants sees Zeta's device last (first when descending).
+    shown = call(admin, "query_objects", object_type="dcim.device", ordering=["tenant__name"], limit=50)
+    assert names_in_order(shown)[-1] == "ams1-leaf1"
+    # Only Zeta visible: Acme's devices sort as if they had no tenant, after Zeta's.
+    zeta_only = _granted(ams_user, Tenant, ["view"], {"slug": "zeta"})
+    for ordering in (["tenant__name"], ["tenant"]):
+        found = names_in_order(call(zeta_only, "query_objects", object_type="dcim.device", ordering=ordering))
+        assert found == ["ams1-leaf1"] + [name for name in by_id if name != "ams1-leaf1"]
+    viewer = _granted(ams_user, Tenant, ["view"])
+    for ordering in (["tenant__name"], ["tenant"]):
+        assert names_in_order(call(viewer, "query_objects", object_type="dcim.device", ordering=ordering))[-1] == "ams1-leaf1"
+    assert names_in_order(call(viewer, "query_objects", object_type="dcim.device", ordering=["-tenant"]))[0] == "ams1-leaf1"
+
+
+def names_in_order(result):
+    return [r["display"] for r in result["results"]]
+
+
 def _not_found(user, object_type, pk):
     result = call(user, "get_object", object_type=object_type, id=pk)
     assert set(result) == {"error"}

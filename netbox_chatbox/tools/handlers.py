@@ -332,14 +332,29 @@ def apply_filters(info, queryset, filters, user):
     return queryset.none()
 
 
-def _ordering(info, queryset, ordering):
+def _ordering(info, queryset, ordering, user):
+    """Order by the given field paths. Through a related object the user may not view, a value sorts as
+    if the relation were empty (the order would otherwise tell something about the hidden object)."""
     if ordering is None:
         return queryset.order_by(*(queryset.query.order_by or info.model._meta.ordering), "pk")
-    names = []
+    terms = []
     for name in ordering:
-        info.model_field(name.lstrip("-"))
-        names.append(name)
-    return queryset.order_by(*names, "pk")
+        path, descending = name.lstrip("-"), name.startswith("-")
+        field = info.model_field(path)
+        if (shown := _related_visible(info.model, path, user)) is None:
+            continue  # all hidden: all sort alike (and SQL refuses to order by a constant)
+        if not shown:
+            terms.append(name)
+            continue
+        # A relation sorts by its model's own ordering, as Django does for a string path.
+        paths = [(path, descending)]
+        if field.is_relation:
+            own = [o for o in field.related_model._meta.ordering if isinstance(o, str)] or ["pk"]
+            paths = [(f"{path}__{o.lstrip('-')}", descending != o.startswith("-")) for o in own]
+        for value_path, desc in paths:
+            value = Case(When(shown, then=F(value_path)), default=Value(None))
+            terms.append(value.desc() if desc else value.asc())
+    return queryset.order_by(*terms, "pk")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -403,7 +418,7 @@ def query_objects(user, object_type, filters=None, fields=None, ordering=None, l
     info = get_object_type(object_type)
     limit = _limit(limit)
     names = _field_list(info, fields, info.brief_fields)
-    queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters, user), ordering)
+    queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters, user), ordering, user)
     total = queryset.count()
     results = serialize(info, queryset[offset:offset + limit], names, user) if offset < total else []
     return {
@@ -453,10 +468,12 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         return result
     limit = _limit(limit)
     field = info.model_field(group_by)
+    # Objects whose related object (at any step of the path) is hidden group with those that have
+    # none, as if it did not exist.
     value = F(group_by)
-    if shown := _related_visible(info.model, group_by, user):
-        # Objects whose related object (at any step of the path) is hidden group with those that
-        # have none, as if it did not exist.
+    if (shown := _related_visible(info.model, group_by, user)) is None:
+        value = Value(None, output_field=field)
+    elif shown:
         value = Case(When(shown, then=value), default=Value(None))
     rows = list(queryset.order_by().values(grouped_by=value).annotate(count=Count("pk", distinct=True))
                 .order_by("-count", "grouped_by")[:limit + 1])
@@ -480,9 +497,9 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     return result
 
 
-def _related_visible(model, path, user) -> Q:
+def _related_visible(model, path, user) -> Q | None:
     """The condition that every related object along ``path`` (``device_type__manufacturer``) is one
-    the user may view; empty when they may view all of them."""
+    the user may view: empty when they may view all of them, None when they may view none."""
     condition, steps = Q(), []
     for part in path.split("__"):
         field = model._meta.get_field(part)
@@ -491,6 +508,8 @@ def _related_visible(model, path, user) -> Q:
             break
         model = field.related_model
         if (allowed := viewable(model, user)) is not None:
+            if allowed.query.is_empty():
+                return None
             condition &= Q(**{f"{'__'.join(steps)}__in": allowed.values("pk")})
     return condition
 
