@@ -2,6 +2,7 @@
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from utilities.querysets import RestrictedQuerySet
 
 
@@ -30,6 +31,12 @@ class Conversation(models.Model):
 
     def get_absolute_url(self):
         return reverse("plugins:netbox_chatbox:chat") + f"?conversation={self.pk}"
+
+    def archive(self):
+        """Make it read-only (a model switch, a reset, the API's archive). Only these two columns are
+        written: a turn may be adding its usage to the same row."""
+        self.archived, self.last_updated = True, timezone.now()
+        Conversation.objects.filter(pk=self.pk).update(archived=True, last_updated=self.last_updated)
 
 
 class Message(models.Model):

@@ -527,5 +527,5 @@ class ChatSession:
     def _archive(self) -> int:
         if self.conversation is None:
             return 0
-        Conversation.objects.filter(pk=self.conversation.pk).update(archived=True, last_updated=timezone.now())
+        self.conversation.archive()
         return self.conversation.messages.count()

@@ -23,6 +23,14 @@ def session_cookie(user) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
+@sync_to_async
+def only_answer(user):
+    """The one assistant message stored in ``user``'s conversations."""
+    from netbox_chatbox.models import Message
+
+    return Message.objects.filter(conversation__owner=user, role="assistant").get()
+
+
 class Socket:
     """A connected chat WebSocket (ASGI messages, as a server would pass them) with small helpers.
 

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from netbox_chatbox.models import Conversation, Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .chat_clients import child_pids, open_socket
+from .chat_clients import child_pids, only_answer, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,10 +115,7 @@ async def test_disconnect_mid_answer_interrupts_stores_partial_and_ends_the_cli(
     await socket.close()
     assert await wait_until_gone(cli) == set(), "no CLI process may outlive its socket"
 
-    def answer():
-        return Message.objects.filter(conversation__owner=chat_user, role="assistant").get()
-
-    stored = await sync_to_async(answer)()
+    stored = await only_answer(chat_user)
     assert stored.interrupted is True and stored.content.startswith("w0 ") and len(stored.content.split()) < 100
 
 

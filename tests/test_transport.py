@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from netbox_chatbox.models import Conversation, Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .chat_clients import open_socket
+from .chat_clients import only_answer, open_socket
 from .conftest import grant, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -245,10 +245,7 @@ async def test_disconnect_mid_answer_stores_the_partial_answer(chat_user, on_oll
     await socket.until("delta")
     await socket.close()  # returns once the server side has finished with the connection
 
-    def last_answer():
-        return Message.objects.filter(conversation__owner=chat_user, role="assistant").get()
-
-    answer = await sync_to_async(last_answer)()
+    answer = await only_answer(chat_user)
     assert answer.interrupted is True and answer.content.startswith("w0 ") and len(answer.content.split()) < 100
 
 

@@ -6,7 +6,6 @@ else is a 404, exactly like a conversation that does not exist.
 """
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -82,7 +81,5 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
             if not Conversation.objects.select_for_update().get(pk=conversation.pk).archived:
                 if turn_running(conversation.pk):
                     raise TurnInProgress()
-                conversation.archived, conversation.last_updated = True, timezone.now()
-                Conversation.objects.filter(pk=conversation.pk).update(
-                    archived=True, last_updated=conversation.last_updated)
+                conversation.archive()
         return Response(self.get_serializer(conversation).data)

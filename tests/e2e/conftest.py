@@ -307,3 +307,31 @@ def browsing(browser, request):
         item.close()
     errors = [e for item in opened for e in item.errors]
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+# --- the chat page -----------------------------------------------------------------------------
+
+@pytest.fixture
+def alice_on_qwen(e2e_data, db_access):
+    """Alice's stored preference is the local model (path B: no Claude CLI, quick turns)."""
+    from netbox_chatbox.preferences import PREFERENCE_PATH
+
+    e2e_data["alice"].config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+
+
+def alices_chat(browsing, server, status="live"):
+    """Alice's chat page, connected (``status``: "live" over the socket, "http" without one)."""
+    b = browsing(server)
+    b.login("e2e-alice", CHAT_PATH)
+    b.wait_connected(status)
+    return b.page
+
+
+def send(page, text):
+    page.fill("#chatbox-input", text)
+    page.press("#chatbox-input", "Enter")
+
+
+def wait_answered(page):
+    expect(page.locator("#chatbox-send")).to_be_visible()
+    expect(page.locator("#chatbox-stop")).to_be_hidden()

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from netbox_chatbox.models import Conversation, Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .conftest import CHAT_PATH, EVIL_NAME
+from .conftest import CHAT_PATH, EVIL_NAME, alices_chat, send, wait_answered
 
 # One worker runs all browser tests (pytest-xdist): one Chromium, servers started per module.
 pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
@@ -23,24 +23,8 @@ def server(asgi_server):
     return asgi_server
 
 
-@pytest.fixture
-def alice_on_qwen(e2e_data, db_access):
-    """Alice's stored preference is the local model (path B: no Claude CLI, quick turns)."""
-    e2e_data["alice"].config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
-
-
 def answers(page):
     return page.locator("#chatbox-messages .chatbox-msg-assistant")
-
-
-def send(page, text):
-    page.fill("#chatbox-input", text)
-    page.press("#chatbox-input", "Enter")
-
-
-def wait_answered(page):
-    expect(page.locator("#chatbox-send")).to_be_visible()
-    expect(page.locator("#chatbox-stop")).to_be_hidden()
 
 
 # --- the main flow -----------------------------------------------------------------------------
@@ -153,10 +137,7 @@ def test_navbar_stream_switch_archive_and_preference(server, browsing, fake_anth
 
 
 def test_cancel_in_the_switch_warning_changes_nothing(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
-    b = browsing(server)
-    b.login("e2e-alice", CHAT_PATH)
-    b.wait_connected()
-    page = b.page
+    page = alices_chat(browsing, server)
     fake_ollama.reply("Sure.")
     send(page, "Hi")
     wait_answered(page)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from netbox_chatbox.models import Conversation, Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .conftest import CHAT_PATH
+from .conftest import CHAT_PATH, alices_chat, send, wait_answered
 
 # One worker runs all browser tests (pytest-xdist): one Chromium, servers started per module.
 pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
@@ -23,30 +23,9 @@ def server(wsgi_server):
     return wsgi_server
 
 
-@pytest.fixture
-def alice_on_qwen(e2e_data, db_access):
-    e2e_data["alice"].config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
-
-
 def answer_text(page):
     return page.locator("#chatbox-messages .chatbox-msg-assistant .chatbox-answer").last
 
-
-def send(page, text):
-    page.fill("#chatbox-input", text)
-    page.press("#chatbox-input", "Enter")
-
-
-def wait_answered(page):
-    expect(page.locator("#chatbox-send")).to_be_visible()
-
-
-def alices_chat(browsing, server):
-    """Alice's chat page, connected over HTTP (the server has no socket)."""
-    b = browsing(server)
-    b.login("e2e-alice", CHAT_PATH)
-    b.wait_connected("http")
-    return b.page
 
 
 def test_without_a_socket_answers_stream_over_http(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
@@ -76,7 +55,7 @@ def test_without_a_socket_answers_stream_over_http(server, browsing, fake_ollama
 
 
 def test_stop_aborts_the_streamed_request(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
-    page = alices_chat(browsing, server)
+    page = alices_chat(browsing, server, "http")
     fake_ollama.reply(*[f"word{i} " for i in range(60)], chunk_delay=0.25)
     send(page, "Tell me a long story")
     expect(answer_text(page)).to_contain_text("word1 ")
@@ -102,7 +81,7 @@ def switch_to(page, model_id):
 
 def test_model_switch_without_a_socket_archives_the_old_conversation(
         server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access):
-    page = alices_chat(browsing, server)
+    page = alices_chat(browsing, server, "http")
     fake_ollama.reply("Qwen answer.")
     send(page, "First")
     expect(answer_text(page)).to_have_text("Qwen answer.")
@@ -135,7 +114,7 @@ def test_model_switch_without_a_socket_archives_the_old_conversation(
 
 def test_switch_while_answering_archives_once_the_partial_answer_is_stored(
         server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access):
-    page = alices_chat(browsing, server)
+    page = alices_chat(browsing, server, "http")
     fake_ollama.reply("Short.")
     send(page, "First")
     wait_answered(page)
@@ -156,7 +135,7 @@ def test_switch_while_answering_archives_once_the_partial_answer_is_stored(
 
 def test_new_chat_without_a_socket_archives_the_previous_conversation(
         server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
-    page = alices_chat(browsing, server)
+    page = alices_chat(browsing, server, "http")
     fake_ollama.reply("One.")
     send(page, "First")
     wait_answered(page)
