@@ -25,9 +25,10 @@ DATABASES = {
     }
 }
 _redis_db = int(os.environ.get("NETBOX_REDIS_DB", "0"))
+_redis_port = int(os.environ.get("NETBOX_REDIS_PORT", "6379"))  # another Redis server, e.g. for a parallel suite
 REDIS = {
-    "tasks": {"HOST": "127.0.0.1", "PORT": 6379, "DATABASE": _redis_db, "SSL": False},
-    "caching": {"HOST": "127.0.0.1", "PORT": 6379, "DATABASE": _redis_db + 1, "SSL": False},
+    "tasks": {"HOST": "127.0.0.1", "PORT": _redis_port, "DATABASE": _redis_db, "SSL": False},
+    "caching": {"HOST": "127.0.0.1", "PORT": _redis_port, "DATABASE": _redis_db + 1, "SSL": False},
 }
 
 DEBUG = os.environ.get("NETBOX_DEBUG", "0") == "1"
