@@ -11,7 +11,6 @@ conversation and starts a new one; context never crosses conversations.
 """
 import asyncio
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -29,6 +28,7 @@ from .conf import get_settings
 from .events import Complete, Delta, Error, ToolEnd, ToolStart
 from .models import Conversation, Message
 from .preferences import get_user_model, set_user_model
+from .resources import sdk_slots
 
 logger = logging.getLogger("netbox_chatbox.sessions")
 
@@ -75,28 +75,6 @@ class Refused(Exception):
         super().__init__(message)
         self.event = Error(code, message)
         self.status = HTTP_STATUS.get(code, 400)
-
-
-class _SdkSlots:
-    """Live path A agents in this process; each one is a Claude CLI process of ~250 MB."""
-
-    def __init__(self):
-        self._lock = threading.Lock()  # the WSGI transport runs sessions in several threads
-        self.in_use = 0
-
-    def acquire(self) -> bool:
-        with self._lock:
-            if self.in_use >= get_settings().max_active_sessions:
-                return False
-            self.in_use += 1
-            return True
-
-    def release(self):
-        with self._lock:
-            self.in_use -= 1
-
-
-sdk_slots = _SdkSlots()
 
 
 def check_rate(user) -> None:
@@ -404,12 +382,13 @@ class ChatSession:
 
     async def _close_agent(self):
         agent, self.agent = self.agent, None
-        if agent is not None:
-            try:
+        try:
+            if agent is not None:
                 await agent.close()
-            except Exception:
-                logger.exception("closing the agent for model %s failed", self.model.id)
-        self._release_slot()
+        except Exception:
+            logger.exception("closing the agent for model %s failed", self.model.id)
+        finally:  # even when cancelled: a slot held by nobody is a "busy" for everybody
+            self._release_slot()
 
     def _arm_idle_timer(self):
         """Close an unused agent after ``session_idle_timeout`` (the conversation stays; it resumes)."""
@@ -459,10 +438,28 @@ class ChatSession:
         self.model, self.conversation = entry, conversation
 
     async def close(self):
-        """End the session: stop any turn (its partial answer is stored) and free the agent."""
+        """End the session: stop any turn (its partial answer is stored) and free the agent.
+
+        Runs to its end even if the caller is cancelled meanwhile (an HTTP client that hung up): the
+        cancellation is passed on once the agent, its CLI process and its slot are gone.
+        """
         self._cancel_idle_timer()
-        await self._stop_turn()
-        await self._close_agent()
+        closing = asyncio.ensure_future(self._close())
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        closing.result()
+
+    async def _close(self):
+        try:
+            await self._stop_turn()
+        finally:
+            await self._close_agent()
 
     # -- storage (sync; called through db()) ---------------------------------------------------
 

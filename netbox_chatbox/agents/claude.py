@@ -19,7 +19,7 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk import ToolAnnotations
 
-from .. import telemetry
+from .. import resources, telemetry
 from ..conf import get_settings
 from ..events import Complete, Delta, Error
 from ..prompts import system_prompt
@@ -46,6 +46,7 @@ class ClaudeAgent(BaseAgent):
         super().__init__(model, user, fallback)
         self.history = list(history)
         self._client = None
+        self._process = None  # the CLI process, once started
         self.home = None  # the CLI's private HOME, config dir and cwd; removed on close
         self._cli_model = None  # the model the CLI chose (reported at start; matters for "auto")
         self._cost_so_far = 0.0  # the CLI reports the session's running cost
@@ -58,7 +59,9 @@ class ClaudeAgent(BaseAgent):
 
     def options(self) -> ClaudeAgentOptions:
         settings = get_settings()
-        self.home = self.home or tempfile.mkdtemp(prefix="netbox-chatbox-claude-")
+        if not self.home:
+            self.home = tempfile.mkdtemp(prefix="netbox-chatbox-claude-")
+            resources.temp_homes.add(self.home)
         env = {
             "ANTHROPIC_API_KEY": settings.anthropic_api_key,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # else the CLI calls out (measured)
@@ -109,6 +112,10 @@ class ClaudeAgent(BaseAgent):
         except BaseException:
             await self.close()
             raise
+        # The CLI's process (the SDK keeps it on its transport), so close() can make sure it ends.
+        self._process = getattr(getattr(self._client, "_transport", None), "_process", None)
+        if self._process is not None:
+            resources.cli_processes[self._process.pid] = self._process
 
     async def close(self):
         if self._closed:
@@ -119,8 +126,19 @@ class ClaudeAgent(BaseAgent):
             if client is not None:
                 await client.disconnect()
         finally:
+            # The SDK's own escalation is skipped when an asyncio cancellation reaches disconnect()
+            # (e.g. a client that hung up): then the CLI would live on. Killing is synchronous.
+            process = self._process
+            if process is not None and process.returncode is None:
+                try:
+                    process.kill()
+                except ProcessLookupError:
+                    pass
+            if process is not None:
+                resources.cli_processes.pop(process.pid, None)
             if self.home:
                 shutil.rmtree(self.home, ignore_errors=True)
+                resources.temp_homes.discard(self.home)
 
     async def interrupt(self):
         if self._current is not None and self._client is not None:

@@ -24,6 +24,14 @@ class ModelListSerializer(serializers.Serializer):
     models = ModelSerializer(many=True)
 
 
+class StatusSerializer(serializers.Serializer):
+    pid = serializers.IntegerField(help_text="The NetBox process that answered (each worker counts its own)")
+    cli_slots_in_use = serializers.IntegerField(help_text="Claude sessions open (max_active_sessions slots)")
+    cli_slots_max = serializers.IntegerField()
+    cli_processes = serializers.IntegerField(help_text="Claude CLI processes running")
+    temp_homes = serializers.IntegerField(help_text="The CLI processes' temporary home folders on disk")
+
+
 class PreferenceSerializer(serializers.Serializer):
     model = serializers.CharField(help_text="A model id from GET models/")
 

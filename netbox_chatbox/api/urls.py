@@ -12,5 +12,6 @@ urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="models"),
     path("preference/", views.PreferenceView.as_view(), name="preference"),
     path("chat/", chat.ChatView.as_view(), name="chat"),
+    path("status/", views.StatusView.as_view(), name="status"),
     *router.urls,
 ]
