@@ -266,6 +266,8 @@ class ChatSession:
                     answer.add(event)
                     if isinstance(event, (Complete, Error)):
                         finished = True
+                        if isinstance(event, Error) and (self.agent.broken or self.agent.keeps_failed_turns):
+                            await self._close_agent(keep_slot=True)  # the next turn starts a fresh one
                         yield await self._finish(answer, event)
                         return
                     yield event.as_dict()
@@ -371,6 +373,8 @@ class ChatSession:
         return agent.fallback
 
     def _take_slot(self, why="All Claude chat sessions on this server are in use"):
+        if self._slot:
+            return
         if not sdk_slots.acquire():
             raise Refused("busy", f"{why}; please try again in a minute.")
         self._slot = True
@@ -380,7 +384,8 @@ class ChatSession:
             self._slot = False
             sdk_slots.release()
 
-    async def _close_agent(self):
+    async def _close_agent(self, keep_slot=False):
+        """Close the agent; ``keep_slot``: for the agent that replaces it (a user is never refused mid-chat)."""
         agent, self.agent = self.agent, None
         try:
             if agent is not None:
@@ -388,7 +393,8 @@ class ChatSession:
         except Exception:
             logger.exception("closing the agent for model %s failed", self.model.id)
         finally:  # even when cancelled: a slot held by nobody is a "busy" for everybody
-            self._release_slot()
+            if not keep_slot:
+                self._release_slot()
 
     def _arm_idle_timer(self):
         """Close an unused agent after ``session_idle_timeout`` (the conversation stays; it resumes)."""
@@ -473,8 +479,17 @@ class ChatSession:
     def _history(self) -> list[dict]:
         if self.conversation is None:
             return []
-        messages = self.conversation.messages.filter(role__in=("user", "assistant")).exclude(content="")
-        return [{"role": m.role, "content": m.content} for m in messages]
+        # A turn that ended in an error is left out, as the agents forget it: asked again, it is asked once.
+        history, turn, failed = [], [], False
+        for role, content in self.conversation.messages.values_list("role", "content"):
+            if role == "user":
+                history += [] if failed else turn
+                turn, failed = [], False
+            if role == "error":
+                failed = True
+            elif role in ("user", "assistant") and content:
+                turn.append({"role": role, "content": content})
+        return history + ([] if failed else turn)
 
     def _store_question(self, text):
         with transaction.atomic():

@@ -4,14 +4,20 @@ Real claude-agent-sdk + its CLI and real litellm against the fake providers, whi
 the HTTP edge. One test per defect of the issue (numbered as there).
 """
 import glob
+import json
 import os
+import signal
 import tempfile
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from netbox_chatbox import resources
 from netbox_chatbox.models import Message
+from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .test_sessions import cli_processes
+from .chat_clients import open_socket
+from .test_sessions import asked, cli_processes, wait_until_gone
 from .test_transport_http import CHAT_URL, SSE, parse_sse
 
 STATUS_URL = "/api/plugins/chatbox/status/"
@@ -66,7 +72,7 @@ def test_status_is_for_superusers_only(api, chat_user, superuser, use_fake_anthr
     assert api(chat_user, token=True).get(STATUS_URL).status_code == 403
     assert api().get(STATUS_URL).status_code == 403
     use_fake_anthropic.reply("Hi.")
-    from asgiref.sync import async_to_sync, sync_to_async
+    from asgiref.sync import async_to_sync
 
     from netbox_chatbox.sessions import ChatSession
 
@@ -81,3 +87,72 @@ def test_status_is_for_superusers_only(api, chat_user, superuser, use_fake_anthr
     assert events[-1]["type"] == "complete"
     assert (held["cli_slots_in_use"], held["cli_processes"], held["temp_homes"]) == (1, 1, 1)
     assert (freed["cli_slots_in_use"], freed["cli_processes"], freed["temp_homes"]) == (0, 0, 0)
+
+
+# -- 5: a Claude CLI killed mid-answer ------------------------------------------------------------------------
+
+@pytest.fixture
+def on_claude(chat_user, use_fake_anthropic):
+    chat_user.config.set(PREFERENCE_PATH, "claude-haiku-4-5", commit=True)
+    return use_fake_anthropic
+
+
+async def test_killed_cli_is_replaced_and_the_conversation_continues(chat_user, on_claude):
+    before = cli_processes()
+    on_claude.reply("Three sites.")
+    on_claude.reply(*[f"w{i} " for i in range(100)], chunk_delay=0.1)
+    on_claude.reply("Berlin-1, Berlin-2, Berlin-3.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    conversation = (await socket.chat("How many sites in Berlin?"))[-1]["conversation"]
+    await socket.send({"type": "chat", "message": "Talk for a while"})
+    await socket.until("delta", timeout=60)
+    (killed,) = cli_processes() - before
+    os.kill(killed, signal.SIGKILL)  # the OOM killer, an admin
+    error = (await socket.until("complete", "error", timeout=30))[-1]
+    assert error["type"] == "error" and "new conversation" not in error["message"]
+
+    complete = (await socket.chat("Name them."))[-1]
+    assert complete["type"] == "complete" and complete["conversation"] == conversation
+    assert len(cli_processes() - before - {killed}) == 1, "a new CLI answers"
+    assert "How many sites in Berlin?" in json.dumps(asked(on_claude, "Name them.")[-1]), "with the history"
+    await socket.close()
+    assert await wait_until_gone(cli_processes() - before) == set()
+    assert resources.sdk_slots.in_use == 0
+
+
+# -- 16: a question that failed is not remembered twice -------------------------------------------------------
+
+def times_asked(requests, question) -> int:
+    """How often ``question`` is in the last request's messages (as the user's text)."""
+    text = json.dumps([m for m in requests[-1]["messages"] if m["role"] == "user"])
+    return text.count(question)
+
+
+async def test_a_failed_question_asked_again_is_sent_once_on_claude(chat_user, on_claude):
+    on_claude.error(401, "authentication_error", "invalid x-api-key", always=True)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    assert (await socket.chat("Is core-sw1 up?"))[-1]["type"] == "error"
+    on_claude.reset()
+    on_claude.reply("It is up.")
+    assert (await socket.chat("Is core-sw1 up?"))[-1]["type"] == "complete"
+    assert times_asked(on_claude.conversation_requests(), "Is core-sw1 up?") == 1
+    await socket.close()
+    assert resources.sdk_slots.in_use == 0
+
+
+async def test_a_failed_question_asked_again_is_sent_once_on_ollama(chat_user, use_fake_ollama, chatbox_config):
+    chatbox_config(litellm_max_retries=0)
+    await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    use_fake_ollama.reply("Hello.")
+    use_fake_ollama.error(500)
+    use_fake_ollama.reply("It is up.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    assert (await socket.chat("hi"))[-1]["type"] == "complete"
+    assert (await socket.chat("Is core-sw1 up?"))[-1]["type"] == "error"
+    assert (await socket.chat("Is core-sw1 up?"))[-1]["type"] == "complete"
+    sent = [(m["role"], m["content"]) for m in use_fake_ollama.chat_requests()[-1]["messages"][1:]]
+    assert sent == [("user", "hi"), ("assistant", "Hello."), ("user", "Is core-sw1 up?")]
+    await socket.close()

@@ -16,6 +16,15 @@ class BaseAgent:
     CLI process; safe to call twice). The conversation memory lives in the agent; one turn at a time.
     """
 
+    # Whether the agent's memory keeps a turn that ended in an error (the Claude CLI's does): the session
+    # then replaces the agent, from the stored history, so a retried question is not asked twice.
+    keeps_failed_turns = False
+
+    @property
+    def broken(self) -> bool:
+        """The agent cannot answer any more (e.g. its process died): the session replaces it."""
+        return False
+
     def __init__(self, model: ModelEntry, user, fallback: Fallback | None = None):
         self.model = model  # the catalog entry that will answer (after any fallback)
         self.user = user  # the NetBox user whose permissions every tool call runs under

@@ -42,6 +42,8 @@ def mcp_tool_names() -> list[str]:
 class ClaudeAgent(BaseAgent):
     """One Claude conversation: a connected ClaudeSDKClient holds its memory."""
 
+    keeps_failed_turns = True  # the CLI's memory cannot drop a question that failed
+
     def __init__(self, model, user, fallback=None, history=()):
         super().__init__(model, user, fallback)
         self.history = list(history)
@@ -54,6 +56,10 @@ class ClaudeAgent(BaseAgent):
         self._awaiting_result = False  # a question was sent and its result not read yet
         self._broken = False
         self._closed = False
+
+    @property
+    def broken(self) -> bool:
+        return self._broken or self._closed
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -178,12 +184,12 @@ class ClaudeAgent(BaseAgent):
             if self._closed or turn.interrupted:
                 yield self._complete(turn, started, interrupted=True)
             else:
-                yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; start a new "
-                                  "conversation.", started, "CLI exited without a result")
+                yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.",
+                                  started, "CLI exited without a result")
         except (ClaudeSDKError, TimeoutError) as exc:
             self._broken = True
-            yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; start a new "
-                              "conversation.", started, repr(exc))
+            yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.",
+                              started, repr(exc))
         except Exception as exc:
             logger.exception("path A turn failed")
             yield self._error(turn, "internal_error", "Something went wrong while answering; please try again.",

@@ -95,15 +95,20 @@ class LiteLLMAgent(BaseAgent):
     async def _turn(self, message, queue):
         started = time.monotonic()
         turn = _Usage()
+        before = len(self.messages)
         self.messages.append({"role": "user", "content": message})
         telemetry.model_request(self.model.id, self.model.path, self.user)
         try:
-            await queue.put(await self._answer(queue, turn, started))
+            end = await self._answer(queue, turn, started)
+            if isinstance(end, Error):
+                del self.messages[before:]  # a failed turn leaves no trace: asking again is not asked twice
+            await queue.put(end)
         except asyncio.CancelledError:
             if turn.text:  # keep what was said, so the next question has that context
                 self.messages.append({"role": "assistant", "content": turn.text})
             await queue.put(self._complete(turn, started, interrupted=True))
         except Exception as exc:
+            del self.messages[before:]
             code, text = _describe_failure(exc)
             if code == "internal_error":
                 logger.exception("path B turn failed")
