@@ -3,11 +3,15 @@
 Real claude-agent-sdk + its CLI and real litellm against the fake providers, which inject each fault at
 the HTTP edge. One test per defect of the issue (numbered as there).
 """
+import asyncio
 import glob
 import json
 import os
 import signal
+import subprocess
+import sys
 import tempfile
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -156,3 +160,53 @@ async def test_a_failed_question_asked_again_is_sent_once_on_ollama(chat_user, u
     sent = [(m["role"], m["content"]) for m in use_fake_ollama.chat_requests()[-1]["messages"][1:]]
     assert sent == [("user", "hi"), ("assistant", "Hello."), ("user", "Is core-sw1 up?")]
     await socket.close()
+
+
+# -- 6: CLI processes die with the worker that started them ---------------------------------------------------
+
+async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropic, tmp_path):
+    """A real uvicorn worker on the test database answers on Claude; it is SIGKILLed mid-answer."""
+    from django.conf import settings
+    from websockets.asyncio.client import connect
+
+    from .chat_clients import WS_PATH, child_pids, process_alive, session_cookie
+    from .fakes.fixtures import FAKE_ANTHROPIC_KEY
+    from .test_transport_server import ROOT, _free_port
+
+    await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "claude-haiku-4-5", commit=True)
+    fake_anthropic.reply(*[f"w{i} " for i in range(300)], chunk_delay=0.1)
+    port = _free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
+           "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+           "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": fake_anthropic.url, "NETBOX_DEBUG": "0"}
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host",
+                                   "127.0.0.1", "--port", str(port), "--lifespan", "off"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        cookie = await sync_to_async(session_cookie)(chat_user)
+        for _ in range(300):
+            try:
+                ws = await connect(url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie},
+                                   origin=url)
+                break
+            except OSError:
+                await asyncio.sleep(0.3)
+        async with ws:
+            await ws.recv()  # session
+            await ws.send(json.dumps({"type": "chat", "message": "Talk for a while"}))
+            while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "delta":
+                pass
+            cli = {pid for pid in child_pids(server.pid) if b"claude" in open(f"/proc/{pid}/cmdline", "rb").read()}
+            assert len(cli) == 1
+            server.kill()
+            server.wait(10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+    deadline = time.monotonic() + 10
+    while any(map(process_alive, cli)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not any(map(process_alive, cli)), "the CLI must die with its worker"

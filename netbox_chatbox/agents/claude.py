@@ -9,9 +9,14 @@ Importing this module imports claude_agent_sdk (1–2 s): the factory does that 
 import asyncio
 import json
 import logging
+import os
 import shutil
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+import claude_agent_sdk
 
 from claude_agent_sdk import (
     AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, ClaudeSDKError, ResultMessage, SdkMcpTool, StreamEvent,
@@ -32,6 +37,37 @@ logger = logging.getLogger("netbox_chatbox.agents")
 MCP_SERVER = "netbox"
 TOOL_PREFIX = f"mcp__{MCP_SERVER}__"
 CLI_RETRIES = 2  # CLI-side retries per API call; 3 overloaded answers in a row switch to fallback_model
+
+
+# The CLI is started through this launcher: it asks Linux to kill it when the thread that started it ends
+# (prctl PR_SET_PDEATHSIG; the SDK's subprocess options offer no preexec hook), so a NetBox worker that
+# dies (OOM killer, SIGKILL, a crash) takes its CLI processes with it instead of leaving ~250 MB orphans
+# that keep reading the provider's stream. The check of the parent closes the race with a parent that died
+# before prctl ran.
+_LAUNCHER = """#!{python} -IS
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+if os.getppid() != {parent}:
+    sys.exit("netbox-chatbox: the NetBox process that started the Claude CLI is gone")
+os.execv({cli!r}, [{cli!r}, *sys.argv[1:]])
+"""
+
+
+def bundled_cli() -> str | None:
+    """The CLI that claude-agent-sdk's wheel bundles (None: the SDK looks for one itself)."""
+    path = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    return str(path) if path.is_file() else shutil.which("claude")
+
+
+def cli_launcher(home: str) -> str | None:
+    """Write the launcher into the CLI's private home; its path is the SDK's ``cli_path`` (Linux only)."""
+    cli = bundled_cli()
+    if cli is None or not sys.platform.startswith("linux"):
+        return None
+    path = Path(home) / "claude-launcher"
+    path.write_text(_LAUNCHER.format(python=sys.executable, parent=os.getpid(), cli=cli))
+    path.chmod(0o700)
+    return str(path)
 
 
 def mcp_tool_names() -> list[str]:
@@ -93,6 +129,7 @@ class ClaudeAgent(BaseAgent):
             setting_sources=[],
             strict_mcp_config=True,
             cwd=self.home,
+            cli_path=cli_launcher(self.home),
             env=env,
             extra_args={"no-session-persistence": None},
             include_partial_messages=True,
