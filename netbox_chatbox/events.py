@@ -22,6 +22,13 @@ class Delta(Event):
 
 
 @dataclass(frozen=True)
+class Retract(Event):
+    """Withdraw the last ``chars`` characters of the answer's text: the provider retried and said otherwise."""
+    chars: int
+    type = "retract"
+
+
+@dataclass(frozen=True)
 class ToolStart(Event):
     """The model asked for a NetBox tool; ``summary`` is safe to show ("querying dcim.device")."""
     id: str

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from . import catalog
 from .conf import get_settings
-from .events import Complete, Delta, Error, ToolEnd, ToolStart
+from .events import Complete, Delta, Error, Retract, ToolEnd, ToolStart
 from .models import Conversation, Message
 from .preferences import get_user_model, set_user_model
 from .resources import sdk_slots
@@ -141,6 +141,8 @@ class _Answer:
     def add(self, event):
         if isinstance(event, Delta):
             self.parts.append(event.text)
+        elif isinstance(event, Retract):
+            self.parts = [self.text[:-event.chars]]
         elif isinstance(event, ToolStart):
             self.tools[event.id] = {"id": event.id, "tool": event.tool, "summary": event.summary}
         elif isinstance(event, ToolEnd):

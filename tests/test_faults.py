@@ -210,3 +210,52 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
     while any(map(process_alive, cli)) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert not any(map(process_alive, cli)), "the CLI must die with its worker"
+
+
+# -- 2: a request the CLI retries mid-stream ------------------------------------------------------------------
+
+def client_text(events) -> str:
+    """The answer as a client shows it: deltas appended, ``retract`` withdrawing the last characters."""
+    text = ""
+    for event in events:
+        if event["type"] == "delta":
+            text += event["text"]
+        elif event["type"] == "retract":
+            text = text[:len(text) - event["chars"]]
+    return text
+
+
+def stored_answers(user):
+    return list(Message.objects.filter(conversation__owner=user).exclude(role="user")
+                .values_list("role", "content", "interrupted"))
+
+
+@pytest.mark.parametrize("retry, shown", [
+    (("PART-A ", "PART-B ", "REST."), "PART-A PART-B REST."),  # the retry says the same
+    (("PART-A ", "PART-C ", "REST."), "PART-A PART-C REST."),  # the retry says something else
+    (("PART-A",), "PART-A"),  # the retry says less
+])
+async def test_a_retried_request_is_streamed_and_stored_once(chat_user, on_claude, retry, shown):
+    on_claude.reply("PART-A ", "PART-B ", "REST.", drop_after=2, chunk_delay=0.2)
+    on_claude.reply(*retry)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    events = await socket.chat("hi")
+    assert events[-1]["type"] == "complete" and len(on_claude.conversation_requests()) == 2
+    assert client_text(events) == shown
+    assert (await sync_to_async(stored_answers)(chat_user)) == [("assistant", shown, False)]
+    await socket.close()
+
+
+async def test_a_stream_broken_on_every_attempt_shows_its_text_once_then_the_error(chat_user, on_claude):
+    for _ in range(3):  # the first request and the CLI's two retries
+        on_claude.reply("PART-A ", "PART-B ", "REST.", drop_after=2, chunk_delay=0.2)
+    on_claude.error(500, always=True)  # and its last try, not streamed
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    events = await socket.chat("hi", timeout=90)
+    assert events[-1]["type"] == "error", (events, [r.json.get("stream") for r in on_claude.requests])
+    assert client_text(events) == "PART-A PART-B "
+    assert (await sync_to_async(stored_answers)(chat_user)) == [
+        ("assistant", "PART-A PART-B ", True), ("error", events[-1]["message"], False)]
+    await socket.close()

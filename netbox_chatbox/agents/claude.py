@@ -30,6 +30,7 @@ from ..events import Complete, Delta, Error
 from ..prompts import system_prompt
 from ..tools import TOOLS
 from .base import BaseAgent
+from .retries import RetriedText
 from .tooling import call_tool, result_text, tool_end, tool_start
 
 logger = logging.getLogger("netbox_chatbox.agents")
@@ -288,6 +289,8 @@ class _Turn:
         self.tool_calls = 0
         self._tools = {}  # tool_use id → our tool name
         self._streamed = set()  # API message ids whose text arrived as deltas
+        self.text = RetriedText()
+        self.stop_reason = None  # of the last API message that ended as its protocol ends
 
     def handle(self, message):
         if isinstance(message, StreamEvent):
@@ -300,7 +303,11 @@ class _Turn:
             self.model = message.model
             for block in message.content:
                 if isinstance(block, TextBlock) and block.text and message.message_id not in self._streamed:
-                    yield Delta(block.text)  # not streamed (e.g. the CLI's non-streaming retry)
+                    # not streamed (e.g. the CLI's non-streaming retry): a whole message at once
+                    self._streamed.add(message.message_id)
+                    self.text.start()
+                    yield from self.text.text(block.text)
+                    yield from self.text.stop()
                 elif isinstance(block, ToolUseBlock):
                     name = block.name.removeprefix(TOOL_PREFIX)
                     self._tools[block.id] = name
@@ -317,8 +324,12 @@ class _Turn:
         kind = event.get("type")
         if kind == "message_start":
             self._streamed.add(event["message"].get("id"))
+            self.text.start()
         elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
-            yield Delta(event["delta"]["text"])
+            yield from self.text.text(event["delta"]["text"])
+        elif kind == "message_delta" and event.get("delta", {}).get("stop_reason"):
+            self.stop_reason = event["delta"]["stop_reason"]
+            yield from self.text.stop()
 
 
 def _parse_result(block: ToolResultBlock):

@@ -8,6 +8,9 @@ says ``"stream": true``, a JSON message otherwise), so the real claude-agent-sdk
     fake.tool_call("mcp__netbox__get", {"id": 1}) # the model asks for a tool …
     fake.reply("Done")                           # … and answers after seeing its result
     fake.error(401, "authentication_error", "invalid x-api-key")
+    fake.reply("PART-A ", "PART-B ", drop_after=2)  # the connection drops after two pieces (the CLI retries)
+    fake.reply("Hi", error_after=1)              # an ``event: error`` (overloaded) after HTTP 200 and one piece
+    fake.reply("Cut", stop_reason="max_tokens")  # an answer cut by the output limit
     fake.conversation_requests()                 # what the model was sent, turn by turn
 
 The response's ``model`` echoes the request's (as Anthropic does) unless a reply sets it.
@@ -16,18 +19,26 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
-from .server import FakeServer, Hang, HttpError
+from .server import DROP, FakeServer, Hang, HttpError
 
 _ids = itertools.count(1)
 
 
 @dataclass
 class Text:
-    """A text answer, streamed as ``chunks`` with ``chunk_delay`` seconds between them."""
+    """A text answer, streamed as ``chunks`` with ``chunk_delay`` seconds between them.
+
+    Faults: ``drop_after`` pieces the connection is cut; ``error_after`` pieces an ``event: error`` ends the
+    stream (HTTP 200 already sent); ``stop_reason`` "max_tokens" is an answer cut by the output limit.
+    """
     chunks: list
     chunk_delay: float = 0.0
     model: str | None = None
     input_tokens: int = 12
+    stop_reason: str = "end_turn"
+    drop_after: int | None = None
+    error_after: int | None = None
+    cache_read_input_tokens: int = 0
 
 
 @dataclass
@@ -53,8 +64,8 @@ class FakeAnthropic(FakeServer):
         self.default_text = "OK"
 
     # scripting helpers
-    def reply(self, *chunks, chunk_delay=0.0, model=None, input_tokens=12):
-        return self.enqueue(Text(list(chunks), chunk_delay, model, input_tokens))
+    def reply(self, *chunks, chunk_delay=0.0, model=None, input_tokens=12, **faults):
+        return self.enqueue(Text(list(chunks), chunk_delay, model, input_tokens, **faults))
 
     def tool_call(self, name, input, text="", id=None, model=None):
         use = ToolUse(name, input, text=text, model=model)
@@ -121,9 +132,11 @@ class FakeAnthropic(FakeServer):
         tool = isinstance(reply, ToolUse)
         return {
             "id": f"msg_fake{next(_ids):04d}", "type": "message", "role": "assistant", "model": model,
-            "content": self._blocks(reply), "stop_reason": "tool_use" if tool else "end_turn",
+            "content": self._blocks(reply), "stop_reason": "tool_use" if tool else reply.stop_reason,
             "stop_sequence": None,
-            "usage": {"input_tokens": reply.input_tokens, "output_tokens": self._output_tokens(reply)},
+            "usage": {"input_tokens": reply.input_tokens, "output_tokens": self._output_tokens(reply),
+                      "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": getattr(reply, "cache_read_input_tokens", 0)},
         }
 
     @staticmethod
@@ -141,7 +154,14 @@ class FakeAnthropic(FakeServer):
             chunks = reply.chunks if isinstance(reply, Text) else [reply.text]
             yield _sse("content_block_start", {"type": "content_block_start", "index": index,
                                                "content_block": {"type": "text", "text": ""}})
-            for chunk in chunks:
+            for i, chunk in enumerate(chunks):
+                if i == getattr(reply, "drop_after", None):
+                    yield DROP
+                    return
+                if i == getattr(reply, "error_after", None):
+                    yield _sse("error", {"type": "error", "error": {"type": "overloaded_error",
+                                                                     "message": "Overloaded"}})
+                    return
                 yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
                                                    "delta": {"type": "text_delta", "text": chunk}})
             yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -47,6 +47,9 @@ class Hang:
     seconds: float = 300
 
 
+DROP = object()  # a chunk that cuts the connection mid-body (no terminating chunk): a dropped stream
+
+
 @dataclass
 class HttpError:
     """Answer with an HTTP error status and a JSON body."""
@@ -125,7 +128,7 @@ class _Responder:
         self.handler.close_connection = True
 
     def stream(self, content_type, chunks, chunk_delay=0.0):
-        """Send ``chunks`` (bytes) as a chunked HTTP body, flushing each one."""
+        """Send ``chunks`` (bytes) as a chunked HTTP body, flushing each one; :data:`DROP` cuts it there."""
         self.handler.send_response(200)
         self.handler.send_header("Content-Type", content_type)
         self.handler.send_header("Cache-Control", "no-cache")
@@ -137,6 +140,10 @@ class _Responder:
                 if self.fake._release.wait(chunk_delay):
                     self.handler.close_connection = True
                     return
+            if chunk is DROP:
+                self.handler.close_connection = True
+                wfile.flush()
+                return
             wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             wfile.flush()
         wfile.write(b"0\r\n\r\n")
