@@ -21,6 +21,7 @@ from netbox_chatbox.models import Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import open_socket
+from .fakes.server import Hang
 from .test_sessions import asked, cli_processes, wait_until_gone
 from .test_transport_http import CHAT_URL, SSE, parse_sse
 
@@ -259,3 +260,22 @@ async def test_a_stream_broken_on_every_attempt_shows_its_text_once_then_the_err
     assert (await sync_to_async(stored_answers)(chat_user)) == [
         ("assistant", "PART-A PART-B ", True), ("error", events[-1]["message"], False)]
     await socket.close()
+
+
+# -- 3: the Claude timeout holds for the whole request, the CLI's retries included ----------------------------
+
+async def test_a_silent_provider_is_a_timeout_within_the_configured_time(chat_user, on_claude, chatbox_config):
+    chatbox_config(anthropic_timeout=4)
+    on_claude.always(Hang(60))  # every attempt stalls
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    events = await socket.chat("hi", timeout=120)
+    elapsed = time.monotonic() - on_claude.requests[0].received_at  # from the first request to the error
+    assert events[-1]["type"] == "error" and events[-1]["code"] == "timeout", events
+    assert "4 s" in events[-1]["message"]
+    assert elapsed < 4 + 2, f"answered {elapsed:.1f} s after the first request"
+    on_claude.reset()  # the CLI was replaced: the next question is answered
+    on_claude.reply("Back.")
+    assert (await socket.chat("again?"))[-1]["type"] == "complete"
+    await socket.close()
+    assert resources.sdk_slots.in_use == 0

@@ -166,23 +166,27 @@ class ClaudeAgent(BaseAgent):
             return
         self._closed = True
         client, self._client = self._client, None
+        if self._broken:  # mid-request or dead: nothing to end gracefully (the SDK would wait 5 s for it)
+            self._kill()
         try:
             if client is not None:
                 await client.disconnect()
         finally:
             # The SDK's own escalation is skipped when an asyncio cancellation reaches disconnect()
             # (e.g. a client that hung up): then the CLI would live on. Killing is synchronous.
-            process = self._process
-            if process is not None and process.returncode is None:
-                try:
-                    process.kill()
-                except ProcessLookupError:
-                    pass
-            if process is not None:
-                resources.cli_processes.pop(process.pid, None)
+            self._kill()
+            if self._process is not None:
+                resources.cli_processes.pop(self._process.pid, None)
             if self.home:
                 shutil.rmtree(self.home, ignore_errors=True)
                 resources.temp_homes.discard(self.home)
+
+    def _kill(self):
+        if self._process is not None and self._process.returncode is None:
+            try:
+                self._process.kill()
+            except ProcessLookupError:
+                pass
 
     async def interrupt(self):
         if self._current is not None and self._client is not None:
@@ -210,7 +214,7 @@ class ClaudeAgent(BaseAgent):
             self._awaiting_result = True
             if turn.interrupted:  # the user stopped before the question reached the CLI
                 await self._client.interrupt()
-            async for sdk_message in self._client.receive_response():
+            async for sdk_message in self._provider_messages(turn):
                 for event in turn.handle(sdk_message):
                     yield event
                 if isinstance(sdk_message, ResultMessage):
@@ -224,6 +228,10 @@ class ClaudeAgent(BaseAgent):
             else:
                 yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.",
                                   started, "CLI exited without a result")
+        except _ProviderSilent:
+            self._broken = True  # mid-request: the session replaces this CLI
+            yield self._error(turn, "timeout", f"Claude did not answer within {get_settings().anthropic_timeout} s. "
+                              "Try again.", started, "no answer within anthropic_timeout, retries included")
         except (ClaudeSDKError, TimeoutError) as exc:
             self._broken = True
             yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.",
@@ -235,6 +243,26 @@ class ClaudeAgent(BaseAgent):
         finally:
             if self._current is turn:
                 self._current = None
+
+    async def _provider_messages(self, turn):
+        """The CLI's messages for this turn, ending in _ProviderSilent when the provider has been silent
+        for ``anthropic_timeout`` s: the CLI's retries included (its retry notes are no answer; its own
+        timeout is per attempt), the time our tools take excepted."""
+        limit = get_settings().anthropic_timeout
+        loop = asyncio.get_running_loop()
+        messages = aiter(self._client.receive_response())
+        deadline = loop.time() + limit
+        while True:
+            try:
+                async with asyncio.timeout_at(None if turn.tools_running else deadline):
+                    message = await anext(messages)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise _ProviderSilent from None
+            if not (isinstance(message, SystemMessage) and message.subtype in ("api_retry", "status")):
+                deadline = loop.time() + limit
+            yield message
 
     async def _drain_abandoned_turn(self):
         """Stop a turn whose listener went away before its end; skip its messages (else they'd open this one)."""
@@ -278,6 +306,10 @@ class ClaudeAgent(BaseAgent):
         return Error(code=code, message=message)
 
 
+class _ProviderSilent(Exception):
+    """The provider did not answer within ``anthropic_timeout``."""
+
+
 class _Turn:
     """Turns the SDK's messages for one answer into chat events."""
 
@@ -287,6 +319,7 @@ class _Turn:
         self.model = None  # the model that answered (from the API's own messages)
         self.api_error = None  # the CLI's error category, from its synthetic error message
         self.tool_calls = 0
+        self.tools_running = 0  # tool calls whose result is not back yet
         self._tools = {}  # tool_use id → our tool name
         self._streamed = set()  # API message ids whose text arrived as deltas
         self.text = RetriedText()
@@ -312,10 +345,12 @@ class _Turn:
                     name = block.name.removeprefix(TOOL_PREFIX)
                     self._tools[block.id] = name
                     self.tool_calls += 1
+                    self.tools_running += 1
                     yield tool_start(block.id, name, block.input)
         elif isinstance(message, UserMessage) and isinstance(message.content, list):
             for block in message.content:
                 if isinstance(block, ToolResultBlock) and block.tool_use_id in self._tools:
+                    self.tools_running = max(self.tools_running - 1, 0)
                     yield tool_end(block.tool_use_id, self._tools[block.tool_use_id], _parse_result(block))
         elif isinstance(message, SystemMessage) and message.subtype == "init":
             self.agent._cli_model = message.data.get("model")
