@@ -164,6 +164,8 @@ class LiteLLMAgent(BaseAgent):
                 entry["id"] = entry["id"] or call.id
                 entry["name"] += call.function.name or ""
                 entry["arguments"] += call.function.arguments or ""
+        if not _provider_finished(response):  # e.g. a crash after HTTP 200, or a line litellm skipped
+            raise StreamBroken("the stream ended without the provider's finish reason")
         result = []
         for index, call in sorted(calls.items()):
             try:
@@ -225,8 +227,25 @@ class _Usage:
             self.cost = (self.cost or 0.0) + cost
 
 
+class StreamBroken(Exception):
+    """A stream that started did not end the way its protocol ends: an error, not an answer."""
+
+
+def _provider_finished(response) -> bool:
+    """Whether the provider itself ended the stream (Ollama's ``done`` record, an OpenAI finish_reason).
+
+    litellm's stream wrapper adds ``finish_reason: "stop"`` to a stream that just stopped; what the
+    provider really sent is in its ``received_finish_reason``/``intermittent_finish_reason``. (Behind a
+    LiteLLM proxy the proxy's own litellm has already added it: there the cut is not visible.)
+    """
+    if not hasattr(response, "received_finish_reason"):
+        return True  # not litellm's wrapper: nothing to tell
+    return bool(response.received_finish_reason or getattr(response, "intermittent_finish_reason", None))
+
+
 async def _with_idle_timeout(response, seconds):
-    """The stream's chunks, failing with litellm.Timeout if the provider goes silent for ``seconds``."""
+    """The stream's chunks, failing with litellm.Timeout if the provider goes silent for ``seconds``
+    and with StreamBroken if it fails once it has started (an error line, a cut connection)."""
     iterator = response.__aiter__()
     while True:
         try:
@@ -236,6 +255,8 @@ async def _with_idle_timeout(response, seconds):
             return
         except TimeoutError:
             raise litellm.Timeout(f"no data for {seconds} s", model="", llm_provider="") from None
+        except (openai.APIError, litellm.exceptions.APIError, ValueError, OSError) as exc:
+            raise StreamBroken(repr(exc)) from exc
         yield chunk
 
 
@@ -253,6 +274,8 @@ def _describe_failure(exc) -> tuple[str, str]:
     """(code, user message) for a failed call; never the raw provider text (it may name hosts or keys)."""
     settings = get_settings()
     server = "The LiteLLM proxy" if settings.litellm_proxy_url else "The model server"
+    if isinstance(exc, StreamBroken):
+        return "provider_error", "The model's answer broke off before its end. Try again."
     if isinstance(exc, litellm.Timeout):
         return "timeout", f"The model did not answer within {settings.litellm_timeout} s. Try again."
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or (

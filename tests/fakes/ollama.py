@@ -8,13 +8,19 @@ against it unchanged.
     fake.reply("The answer", " is 42")
     fake.tool_call("get_object", {"object_type": "dcim.site", "id": 1})
     fake.error(500, "model runner has unexpectedly stopped")
+    fake.reply("Half", " an answer", done=False)          # the stream ends without Ollama's final ``done`` record
+    fake.reply("Hi", " there", error_after=1)             # an ``{"error": …}`` line mid-stream (HTTP 200 sent)
+    fake.reply("Hi", " there", garbage_after=1)           # a malformed line mid-stream, then no ``done``
+    fake.reply("Hi", drop_after=1)                        # the connection is cut mid-stream
+    fake.reply("Cut", done_reason="length")               # the answer was cut by the output limit
+    fake.tool_calls(("a", {}), ("b", {}), separate=True)  # parallel calls, each in its own chunk
     fake.models = []            # /api/tags no longer lists the configured model
     fake.chat_requests()        # what the model was sent
 """
 import json
 from dataclasses import dataclass
 
-from .server import FakeServer, Hang, HttpError
+from .server import DROP, FakeServer, Hang, HttpError
 
 DEFAULT_MODEL = "qwen2.5:14b-instruct-8k"
 _CREATED = "2026-11-23T12:00:00.000000000Z"
@@ -22,17 +28,29 @@ _CREATED = "2026-11-23T12:00:00.000000000Z"
 
 @dataclass
 class Text:
+    """A text answer; the fault fields (see the module docstring) default to an answer that ends well."""
     chunks: list
     chunk_delay: float = 0.0
     prompt_eval_count: int = 20
+    done: bool = True
+    done_reason: str = "stop"
+    error_after: int | None = None
+    garbage_after: int | None = None
+    drop_after: int | None = None
 
 
 @dataclass
 class ToolCalls:
-    """The model calls tools: ``calls`` is a list of (name, arguments)."""
+    """The model calls tools: ``calls`` is a list of (name, arguments); ``separate``: one chunk each."""
     calls: list
     text: str = ""
     prompt_eval_count: int = 20
+    separate: bool = False
+    done: bool = True
+    done_reason: str = "stop"
+    error_after: int | None = None
+    garbage_after: int | None = None
+    drop_after: int | None = None
 
 
 class FakeOllama(FakeServer):
@@ -42,14 +60,14 @@ class FakeOllama(FakeServer):
         self.default_text = "OK"
 
     # scripting helpers
-    def reply(self, *chunks, chunk_delay=0.0, prompt_eval_count=20):
-        return self.enqueue(Text(list(chunks), chunk_delay, prompt_eval_count))
+    def reply(self, *chunks, chunk_delay=0.0, prompt_eval_count=20, **faults):
+        return self.enqueue(Text(list(chunks), chunk_delay, prompt_eval_count, **faults))
 
-    def tool_call(self, name, arguments, text=""):
-        return self.enqueue(ToolCalls([(name, arguments)], text))
+    def tool_call(self, name, arguments, text="", **faults):
+        return self.enqueue(ToolCalls(calls=[(name, arguments)], text=text, **faults))
 
-    def tool_calls(self, *calls, text=""):
-        return self.enqueue(ToolCalls(list(calls), text))
+    def tool_calls(self, *calls, text="", separate=False, **faults):
+        return self.enqueue(ToolCalls(calls=list(calls), text=text, separate=separate, **faults))
 
     def error(self, status, message="model runner has unexpectedly stopped", always=False):
         error = HttpError(status, {"error": message})
@@ -97,14 +115,32 @@ class FakeOllama(FakeServer):
             return respond.hang(reply)
         chunks = self._chunks(reply, model)
         if body.get("stream", True):
-            return respond.stream("application/x-ndjson", (_line(c) for c in chunks),
+            return respond.stream("application/x-ndjson", self._lines(reply, chunks),
                                   getattr(reply, "chunk_delay", 0.0))
         final = dict(chunks[-1])
         final["message"] = {"role": "assistant", "content": "".join(c["message"]["content"] for c in chunks)}
-        calls = [c["message"]["tool_calls"] for c in chunks if c["message"].get("tool_calls")]
+        calls = [call for c in chunks for call in c["message"].get("tool_calls", ())]
         if calls:
-            final["message"]["tool_calls"] = calls[0]
+            final["message"]["tool_calls"] = calls
         return respond.json(final)
+
+    @staticmethod
+    def _lines(reply, chunks):
+        """The NDJSON lines of a streamed answer, with the reply's faults."""
+        final = chunks.pop()
+        for i, chunk in enumerate(chunks):
+            if i == reply.drop_after:
+                yield DROP
+                return
+            if i == reply.error_after:
+                yield _line({"error": "an error was encountered while running the model: unexpected EOF"})
+                return
+            if i == reply.garbage_after:
+                yield b'{"model": "qwen2.5", "message": {"role": "assis\n'
+                return
+            yield _line(chunk)
+        if reply.done:
+            yield _line(final)
 
     def _chunks(self, reply, model):
         def chunk(message, done=False, **extra):
@@ -116,10 +152,11 @@ class FakeOllama(FakeServer):
             eval_count = len(reply.chunks)
         else:
             parts = [chunk({"content": reply.text})] if reply.text else []
-            parts.append(chunk({"content": "", "tool_calls": [
-                {"function": {"name": name, "arguments": arguments}} for name, arguments in reply.calls]}))
+            calls = [{"function": {"name": name, "arguments": arguments}} for name, arguments in reply.calls]
+            for group in ([[call] for call in calls] if reply.separate else [calls]):
+                parts.append(chunk({"content": "", "tool_calls": group}))
             eval_count = 5
-        parts.append(chunk({"content": ""}, done=True, done_reason="stop", total_duration=1_000_000,
+        parts.append(chunk({"content": ""}, done=True, done_reason=reply.done_reason, total_duration=1_000_000,
                            load_duration=100_000, prompt_eval_count=reply.prompt_eval_count,
                            prompt_eval_duration=200_000, eval_count=eval_count, eval_duration=500_000))
         return parts
