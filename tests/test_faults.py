@@ -348,3 +348,62 @@ async def test_a_broken_stream_is_stored_as_kept_text_and_an_error(chat_user, us
     assert await sync_to_async(stored_answers)(chat_user) == [
         ("assistant", "Half an answer", True), ("error", events[-1]["message"], False)]
     await socket.close()
+
+
+# -- 8, 12: tool calls as real servers stream them ------------------------------------------------------------
+
+@pytest.fixture
+def sites(db):
+    from dcim.models import Site
+
+    Site.objects.create(name="ams1", slug="ams1", status="active")
+    Site.objects.create(name="ber1", slug="ber1", status="planned")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_tool_calls_in_separate_chunks_are_two_calls(path_b, chat_user, sites):
+    """8: Ollama sends each parallel call in its own chunk; litellm numbers each call 0."""
+    from dcim.models import Site
+
+    from .conftest import grant
+
+    grant(chat_user, Site, ["view"])
+    path_b.tool_calls(("count_objects", {"object_type": "dcim.site"}), ("search", {"query": "ams1"}),
+                      separate=True)
+    path_b.reply("Two sites.")
+    _, (events,) = run(chat, "ollama-qwen2.5", chat_user, "Sites?")
+    starts = [e for e in events if type(e).__name__ == "ToolStart"]
+    ends = [e for e in events if type(e).__name__ == "ToolEnd"]
+    assert [e.tool for e in starts] == ["count_objects", "search"]
+    assert [e.ok for e in ends] == [True, True], ends
+    tool_messages = [m for m in path_b.chat_requests()[-1]["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 2 and '"count":2' in tool_messages[0]["content"]
+    assert "ams1" in tool_messages[1]["content"]
+    assert isinstance(assert_one_terminal(events), Complete)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tool_names_repeated_in_every_chunk_are_one_name(use_fake_ollama, chat_user, sites, monkeypatch):
+    """12: llama.cpp's OpenAI-compatible servers repeat the name in each chunk of a call."""
+    from dcim.models import Site
+
+    from netbox_chatbox.agents.litellm import LiteLLMAgent
+
+    from .conftest import grant
+
+    grant(chat_user, Site, ["view"])
+    monkeypatch.setattr(LiteLLMAgent, "call_arguments", lambda self: {
+        "model": "openai/qwen2.5", "api_base": f"{use_fake_ollama.url}/v1", "api_key": "none", "timeout": 30,
+        "num_retries": 0})
+    use_fake_ollama.tool_calls(("count_objects", {"object_type": "dcim.site"}),
+                               ("search", {"query": "ams1"}), repeat_names=True)
+    use_fake_ollama.reply("Two sites.")
+    _, (events,) = run(chat, "ollama-qwen2.5", chat_user, "How many sites?")
+    starts = [e for e in events if type(e).__name__ == "ToolStart"]
+    assert [e.tool for e in starts] == ["count_objects", "search"]
+    ends = [e for e in events if type(e).__name__ == "ToolEnd"]
+    assert [e.ok for e in ends] == [True, True], ends
+    sent = use_fake_ollama.chat_requests()[-1]["messages"]
+    assert [c["function"]["name"] for m in sent if m.get("tool_calls") for c in m["tool_calls"]] == [
+        "count_objects", "search"]
+    assert text_of(events) == "Two sites."

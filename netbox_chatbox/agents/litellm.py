@@ -7,7 +7,6 @@ model string (``ollama_chat/…`` calls ``ollama_base_url``). The tool loop runs
 Importing this module imports litellm (4–6 s): the factory does that in a worker thread.
 """
 import asyncio
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from ..health import ollama_model_name  # noqa: E402
 from ..prompts import system_prompt  # noqa: E402
 from ..tools import TOOLS  # noqa: E402
 from .base import BaseAgent  # noqa: E402
+from .streamed_calls import StreamedCalls  # noqa: E402
 from .tooling import call_tool, result_text, tool_end, tool_start  # noqa: E402
 
 litellm.suppress_debug_info = True
@@ -148,7 +148,7 @@ class LiteLLMAgent(BaseAgent):
         """One streamed completion: text goes out as deltas; returns (text, tool calls)."""
         arguments = self.call_arguments()
         response = await self._open_stream(tools, arguments)
-        calls = {}
+        calls = StreamedCalls()
         async for chunk in _with_idle_timeout(response, arguments["timeout"]):
             turn.model = turn.model or getattr(chunk, "model", None)
             if usage := getattr(chunk, "usage", None):
@@ -159,21 +159,11 @@ class LiteLLMAgent(BaseAgent):
             if delta.content:
                 turn.text += delta.content
                 await queue.put(Delta(delta.content))
-            for call in delta.tool_calls or ():
-                entry = calls.setdefault(call.index or 0, {"id": None, "name": "", "arguments": ""})
-                entry["id"] = entry["id"] or call.id
-                entry["name"] += call.function.name or ""
-                entry["arguments"] += call.function.arguments or ""
+            for piece in delta.tool_calls or ():
+                calls.add(piece)
         if not _provider_finished(response):  # e.g. a crash after HTTP 200, or a line litellm skipped
             raise StreamBroken("the stream ended without the provider's finish reason")
-        result = []
-        for index, call in sorted(calls.items()):
-            try:
-                parsed = json.loads(call["arguments"] or "{}")
-            except ValueError:
-                parsed = None
-            result.append({**call, "id": call["id"] or f"call_{index}", "parsed": parsed})
-        return turn.text, result
+        return turn.text, calls.result()
 
     async def _open_stream(self, tools, arguments):
         """Start a streamed completion, retrying ``litellm_max_retries`` times what failed before streaming.

@@ -14,6 +14,10 @@ against it unchanged.
     fake.reply("Hi", drop_after=1)                        # the connection is cut mid-stream
     fake.reply("Cut", done_reason="length")               # the answer was cut by the output limit
     fake.tool_calls(("a", {}), ("b", {}), separate=True)  # parallel calls, each in its own chunk
+
+Ollama's OpenAI-compatible ``/v1/chat/completions`` streams the same replies as OpenAI chunks (SSE);
+``repeat_names=True`` on a tool-call reply repeats the function name in every chunk of a call, as
+llama.cpp's servers do, with its arguments split over several chunks.
     fake.models = []            # /api/tags no longer lists the configured model
     fake.chat_requests()        # what the model was sent
 """
@@ -46,6 +50,7 @@ class ToolCalls:
     text: str = ""
     prompt_eval_count: int = 20
     separate: bool = False
+    repeat_names: bool = False
     done: bool = True
     done_reason: str = "stop"
     error_after: int | None = None
@@ -66,8 +71,9 @@ class FakeOllama(FakeServer):
     def tool_call(self, name, arguments, text="", **faults):
         return self.enqueue(ToolCalls(calls=[(name, arguments)], text=text, **faults))
 
-    def tool_calls(self, *calls, text="", separate=False, **faults):
-        return self.enqueue(ToolCalls(calls=list(calls), text=text, separate=separate, **faults))
+    def tool_calls(self, *calls, text="", separate=False, repeat_names=False, **faults):
+        return self.enqueue(ToolCalls(calls=list(calls), text=text, separate=separate, repeat_names=repeat_names,
+                                      **faults))
 
     def error(self, status, message="model runner has unexpectedly stopped", always=False):
         error = HttpError(status, {"error": message})
@@ -80,8 +86,8 @@ class FakeOllama(FakeServer):
         return Text([self.default_text])
 
     def chat_requests(self):
-        """The ``/api/chat`` request bodies, oldest first."""
-        return [r.json for r in self.requests if r.path == "/api/chat"]
+        """The ``/api/chat`` and ``/v1/chat/completions`` request bodies, oldest first."""
+        return [r.json for r in self.requests if r.path in ("/api/chat", "/v1/chat/completions")]
 
     # protocol
     def handle(self, request, respond):
@@ -101,6 +107,8 @@ class FakeOllama(FakeServer):
             })
         if request.path == "/api/chat" and request.method == "POST":
             return self._chat(request, respond)
+        if request.path == "/v1/chat/completions" and request.method == "POST":
+            return self._openai_chat(request, respond)
         return respond.error(HttpError(404, {"error": "404 page not found"}))
 
     def _chat(self, request, respond):
@@ -141,6 +149,46 @@ class FakeOllama(FakeServer):
             yield _line(chunk)
         if reply.done:
             yield _line(final)
+
+    def _openai_chat(self, request, respond):
+        body = request.json
+        reply = self.next_reply(request)
+        if isinstance(reply, HttpError):
+            return respond.error(HttpError(reply.status, {"error": {"message": reply.body.get("error"),
+                                                                    "type": "api_error"}}))
+        if isinstance(reply, Hang):
+            return respond.hang(reply)
+        model = body.get("model")
+
+        def chunk(delta, finish_reason=None, **extra):
+            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1764417600, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra}
+
+        chunks = [chunk({"role": "assistant", "content": ""})]
+        if isinstance(reply, Text):
+            chunks += [chunk({"content": text}) for text in reply.chunks]
+            output = len(reply.chunks)
+        else:
+            if reply.text:
+                chunks.append(chunk({"content": reply.text}))
+            for index, (name, arguments) in enumerate(reply.calls):
+                text = json.dumps(arguments)
+                pieces = [text[:len(text) // 2], text[len(text) // 2:]]
+                for i, piece in enumerate(pieces):
+                    call = {"index": index, "function": {"arguments": piece}}
+                    if i == 0 or reply.repeat_names:
+                        call.update(id=f"call_{index}", type="function")
+                        call["function"]["name"] = name
+                    chunks.append(chunk({"tool_calls": [call]}))
+            output = 5
+        finish = "tool_calls" if isinstance(reply, ToolCalls) else ("length" if reply.done_reason == "length"
+                                                                      else "stop")
+        chunks.append(chunk({}, finish))
+        chunks.append({**chunk({}), "choices": [], "usage": {
+            "prompt_tokens": reply.prompt_eval_count, "completion_tokens": output,
+            "total_tokens": reply.prompt_eval_count + output}})
+        lines = [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
+        return respond.stream("text/event-stream", lines, getattr(reply, "chunk_delay", 0.0))
 
     def _chunks(self, reply, model):
         def chunk(message, done=False, **extra):
