@@ -28,6 +28,7 @@ DEFAULT_SETTINGS = {
     "litellm_timeout": 120,
     "litellm_max_retries": 1,
     "max_tool_rounds": 8,
+    "max_output_tokens": 4096,  # longest answer per model call (both paths); longer ones are cut and marked
     # Health and telemetry
     "health_cache_ttl": 30,
     "health_check_timeout": 2.0,
@@ -50,7 +51,7 @@ _INT_KEYS = {
     "anthropic_timeout": 1, "litellm_timeout": 1, "litellm_max_retries": 0, "max_tool_rounds": 1,
     "health_cache_ttl": 0, "session_idle_timeout": 10, "max_active_sessions": 1,
     "max_message_chars": 1, "rate_limit_per_minute": 0, "tool_max_results": 1,
-    "tool_max_chars": 1000, "tool_statement_timeout_ms": 100,
+    "tool_max_chars": 1000, "tool_statement_timeout_ms": 100, "max_output_tokens": 1,
 }
 _BOOL_KEYS = ("enable_model_selection", "allow_anthropic_via_litellm", "litellm_enabled", "log_model_usage")
 _STR_KEYS = ("default_model", "anthropic_api_key", "anthropic_base_url", "fallback_model",

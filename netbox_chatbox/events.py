@@ -50,13 +50,15 @@ class ToolEnd(Event):
 
 @dataclass(frozen=True)
 class Complete(Event):
-    """The answer is finished. ``model`` is the model that actually answered."""
+    """The answer is finished. ``model`` is the model that actually answered; a ``truncated`` one was cut."""
     model: str
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
     duration_ms: int | None = None
     interrupted: bool = False
+    truncated: bool = False  # cut by the output limit (max_output_tokens)
+    usage_estimated: bool = False  # the provider reported no usage: the tokens are an estimate
     type = "complete"
 
 

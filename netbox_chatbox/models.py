@@ -48,6 +48,8 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The model that actually answered")
     tool_calls = models.JSONField(default=list, blank=True)
     interrupted = models.BooleanField(default=False)
+    truncated = models.BooleanField(default=False, help_text="The answer was cut by the output limit")
+    usage_estimated = models.BooleanField(default=False, help_text="The token counts are an estimate")
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)

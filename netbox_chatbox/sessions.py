@@ -520,6 +520,8 @@ class ChatSession:
                     model=complete.model if complete else (self.agent.model.id if self.agent else self.model.id),
                     tool_calls=list(answer.tools.values()),
                     interrupted=complete.interrupted if complete else True,
+                    truncated=bool(complete and complete.truncated),
+                    usage_estimated=bool(complete and complete.usage_estimated),
                     input_tokens=complete.input_tokens if complete else None,
                     output_tokens=complete.output_tokens if complete else None,
                     cost_usd=cost, duration_ms=duration,

@@ -407,3 +407,44 @@ def test_tool_names_repeated_in_every_chunk_are_one_name(use_fake_ollama, chat_u
     assert [c["function"]["name"] for m in sent if m.get("tool_calls") for c in m["tool_calls"]] == [
         "count_objects", "search"]
     assert text_of(events) == "Two sites."
+
+
+# -- 9, 14: a bounded output, and an answer cut by it is marked ----------------------------------------------
+
+def test_path_b_sends_the_output_cap_and_marks_a_cut_answer(path_b, chatbox_config, chat_user):
+    chatbox_config(max_output_tokens=321)
+    path_b.reply("A long answer that", done_reason="length")
+    _, (events,) = run(chat, "ollama-qwen2.5", chat_user, "Tell me everything")
+    complete = assert_one_terminal(events)
+    assert isinstance(complete, Complete) and complete.truncated is True
+    assert path_b.chat_requests()[-1]["options"]["num_predict"] == 321
+
+
+def test_claude_gets_the_output_cap_and_a_cut_answer_is_marked(use_fake_anthropic, chatbox_config, chat_user):
+    """The CLI asks the model to resume a cut answer a few times; when every part is cut, the answer is."""
+    from .fakes.anthropic import Text
+
+    chatbox_config(max_output_tokens=321)
+    use_fake_anthropic.reply("A long answer ", stop_reason="max_tokens")
+    use_fake_anthropic.reply("resumed.")
+    _, (resumed,) = run(chat, "claude-haiku-4-5", chat_user, "Tell me everything")
+    assert assert_one_terminal(resumed).truncated is False and text_of(resumed) == "A long answer resumed."
+    use_fake_anthropic.always(Text(["and on "], stop_reason="max_tokens"))
+    _, (events,) = run(chat, "claude-haiku-4-5", chat_user, "Tell me everything")
+    complete = assert_one_terminal(events)
+    assert isinstance(complete, Complete) and complete.truncated is True
+    assert {r["max_tokens"] for r in use_fake_anthropic.conversation_requests()} == {321}
+
+
+async def test_a_cut_answer_is_stored_and_sent_as_truncated(chat_user, use_fake_ollama):
+    await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    use_fake_ollama.reply("A long answer that", done_reason="length")
+    use_fake_ollama.reply("Short.")
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    cut, whole = (await socket.chat("Tell me everything"))[-1], (await socket.chat("Briefly?"))[-1]
+    assert (cut["type"], cut["truncated"], whole["truncated"]) == ("complete", True, False)
+    stored = await sync_to_async(lambda: list(Message.objects.filter(role="assistant").values_list("truncated",
+                                                                                                   flat=True)))()
+    assert stored == [True, False]
+    await socket.close()

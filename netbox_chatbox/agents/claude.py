@@ -114,6 +114,7 @@ class ClaudeAgent(BaseAgent):
             "CLAUDE_CONFIG_DIR": self.home,
             "API_TIMEOUT_MS": str(int(settings.anthropic_timeout * 1000)),
             "CLAUDE_CODE_MAX_RETRIES": str(CLI_RETRIES),
+            "CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(settings.max_output_tokens),
         }
         if settings.anthropic_base_url:
             env["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url
@@ -280,20 +281,21 @@ class ClaudeAgent(BaseAgent):
             self._cost_so_far = result.total_cost_usd
         if turn.interrupted or (result.terminal_reason or "").startswith("aborted"):
             return self._complete(turn, started, interrupted=True, cost=cost)
-        if not result.is_error:
-            return self._complete(turn, started, usage=result.usage or {}, cost=cost)
+        truncated = "max_tokens" in (result.stop_reason, turn.stop_reason)
+        if not result.is_error or truncated:  # (the CLI resumes a cut answer a few times, then calls it an error)
+            return self._complete(turn, started, usage=result.usage or {}, cost=cost, truncated=truncated)
         code, message = _describe_failure(result, turn.api_error)
         return self._error(turn, code, message, started,
                            f"subtype={result.subtype} status={result.api_error_status} {result.result or ''}")
 
-    def _complete(self, turn, started, interrupted=False, usage=None, cost=None):
+    def _complete(self, turn, started, interrupted=False, usage=None, cost=None, truncated=False):
         usage = usage or {}
         input_tokens = sum(usage.get(k) or 0 for k in
                            ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")) or None
         event = Complete(
             model=turn.model or self._cli_model or self.model.sdk_model or self.model.id,
             input_tokens=input_tokens, output_tokens=usage.get("output_tokens"), cost_usd=cost,
-            duration_ms=_ms_since(started), interrupted=interrupted,
+            duration_ms=_ms_since(started), interrupted=interrupted, truncated=truncated,
         )
         telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
                                  input_tokens=event.input_tokens, output_tokens=event.output_tokens,

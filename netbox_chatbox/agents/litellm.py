@@ -163,6 +163,7 @@ class LiteLLMAgent(BaseAgent):
                 calls.add(piece)
         if not _provider_finished(response):  # e.g. a crash after HTTP 200, or a line litellm skipped
             raise StreamBroken("the stream ended without the provider's finish reason")
+        turn.truncated = turn.truncated or _finish_reason(response) == "length"
         return turn.text, calls.result()
 
     async def _open_stream(self, tools, arguments):
@@ -175,7 +176,8 @@ class LiteLLMAgent(BaseAgent):
         for attempt in range(retries + 1):
             try:
                 return await litellm.acompletion(messages=self.messages, tools=tools, stream=True,
-                                                 stream_options={"include_usage": True}, **arguments)
+                                                 stream_options={"include_usage": True},
+                                                 max_tokens=get_settings().max_output_tokens, **arguments)
             except openai.APIError as exc:
                 if attempt == retries or not _retryable(exc):
                     raise
@@ -185,7 +187,7 @@ class LiteLLMAgent(BaseAgent):
     def _complete(self, turn, started, interrupted=False):
         event = Complete(model=turn.model or self.model.litellm_model, input_tokens=turn.input_tokens,
                          output_tokens=turn.output_tokens, cost_usd=turn.cost, duration_ms=_ms_since(started),
-                         interrupted=interrupted)
+                         interrupted=interrupted, truncated=turn.truncated)
         telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
                                  input_tokens=event.input_tokens, output_tokens=event.output_tokens,
                                  cost_usd=event.cost_usd, tool_calls=turn.tool_calls, interrupted=interrupted,
@@ -203,6 +205,7 @@ class _Usage:
         self.output_tokens = None
         self.cost = None
         self.tool_calls = 0
+        self.truncated = False
 
     def add_usage(self, usage, entry):
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
@@ -221,6 +224,10 @@ class StreamBroken(Exception):
     """A stream that started did not end the way its protocol ends: an error, not an answer."""
 
 
+def _finish_reason(response):
+    return getattr(response, "received_finish_reason", None) or getattr(response, "intermittent_finish_reason", None)
+
+
 def _provider_finished(response) -> bool:
     """Whether the provider itself ended the stream (Ollama's ``done`` record, an OpenAI finish_reason).
 
@@ -230,7 +237,7 @@ def _provider_finished(response) -> bool:
     """
     if not hasattr(response, "received_finish_reason"):
         return True  # not litellm's wrapper: nothing to tell
-    return bool(response.received_finish_reason or getattr(response, "intermittent_finish_reason", None))
+    return bool(_finish_reason(response))
 
 
 async def _with_idle_timeout(response, seconds):

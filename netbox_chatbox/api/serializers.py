@@ -52,7 +52,8 @@ class ChatResponseSerializer(serializers.Serializer):
 class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
-        fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "input_tokens", "output_tokens",
+        fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "truncated", "usage_estimated",
+                  "input_tokens", "output_tokens",
                   "cost_usd", "duration_ms", "created")
 
 
