@@ -35,6 +35,7 @@ logger = logging.getLogger("netbox_chatbox.sessions")
 TITLE_CHARS = 80
 STOP_WAIT = 10  # seconds an interrupted turn gets to finish before it is cancelled
 TURN_MARK_TTL = 1800  # seconds; outlives any turn, matters only if a worker dies mid-turn
+IN_PROGRESS = "The assistant is still answering in this conversation; wait for it or press Stop."
 
 # HTTP status for each refusal/error code (the HTTP API answers with these; the socket sends the event).
 HTTP_STATUS = {
@@ -213,8 +214,8 @@ class ChatSession:
     def check(self, text) -> str:
         """Refuse a message before anything is stored: size, a turn already running, rate (sync: Redis)."""
         text = check_message(text)
-        if self.in_turn:
-            raise Refused("in_progress", "The assistant is still answering; wait for it or press Stop.")
+        if self.in_turn or (self.conversation is not None and turn_running(self.conversation.pk)):
+            raise Refused("in_progress", IN_PROGRESS)
         check_rate(self.user)
         return text
 
@@ -504,8 +505,14 @@ class ChatSession:
             elif not Conversation.objects.select_for_update().filter(pk=self.conversation.pk, archived=False):
                 raise Refused("archived", "This conversation was archived or deleted meanwhile (read-only); "
                                           "start a new chat to continue.")
-            Message.objects.create(conversation=self.conversation, role="user", content=text)
-            cache.set(_turn_key(self.conversation.pk), True, TURN_MARK_TTL)  # until _store_answer
+            # One turn at a time per conversation, across requests, sockets and workers (until _store_answer).
+            if not cache.add(_turn_key(self.conversation.pk), True, TURN_MARK_TTL):
+                raise Refused("in_progress", IN_PROGRESS)
+            try:
+                Message.objects.create(conversation=self.conversation, role="user", content=text)
+            except BaseException:
+                cache.delete(_turn_key(self.conversation.pk))
+                raise
 
     def _store_answer(self, answer: _Answer, end) -> Message:
         """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""

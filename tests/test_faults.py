@@ -448,3 +448,50 @@ async def test_a_cut_answer_is_stored_and_sent_as_truncated(chat_user, use_fake_
                                                                                                    flat=True)))()
     assert stored == [True, False]
     await socket.close()
+
+
+# -- 10: one turn at a time per conversation, across requests (and workers: the mark is in Redis) -----------
+
+def test_a_second_http_turn_on_a_busy_conversation_is_refused(api, chat_user, use_fake_ollama):
+    use_fake_ollama.reply("First.")
+    use_fake_ollama.reply(*[f"w{i} " for i in range(50)], chunk_delay=0.1)
+    client = api(chat_user, token=True)
+    conversation = client.post(CHAT_URL, {"message": "one", "model": "ollama-qwen2.5"}, format="json").json()[
+        "conversation"]
+    running = client.post(CHAT_URL, {"message": "two", "conversation": conversation}, format="json", **SSE)
+    chunks = iter(running.streaming_content)
+    assert parse_sse(next(chunks).decode())[0]["type"] == "delta"  # the second turn is answering
+    refused = client.post(CHAT_URL, {"message": "three", "conversation": conversation}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "in_progress"
+    events = parse_sse(b"".join(chunks).decode())
+    assert events[-1]["type"] == "complete"
+    again = client.post(CHAT_URL, {"message": "three", "conversation": conversation}, format="json")
+    assert again.status_code == 200, "the conversation is free again after the turn"
+    assert list(Message.objects.filter(role="user").values_list("content", flat=True)) == ["one", "two", "three"]
+
+
+def test_the_turn_mark_refuses_a_racing_turn_that_passed_the_first_check(chat_user, use_fake_ollama):
+    """Two requests that both passed ``check()``: storing the second question is refused (cache.add)."""
+    from asgiref.sync import async_to_sync
+    from django.core.cache import cache
+
+    from netbox_chatbox.sessions import ChatSession, _turn_key
+
+    async def turn(session, text):
+        try:
+            return [e async for e in session.stream(text)]
+        finally:
+            await session.close()
+
+    use_fake_ollama.reply("First.")
+    first = ChatSession.for_request(chat_user, "ollama-qwen2.5")
+    async_to_sync(turn)(first, "one")
+    second = ChatSession.for_request(chat_user, conversation_id=first.conversation.pk)
+    second.check("two")
+    cache.set(_turn_key(first.conversation.pk), True, 60)  # another worker's turn started meanwhile
+    try:
+        events = async_to_sync(turn)(second, "two")
+    finally:
+        cache.delete(_turn_key(first.conversation.pk))
+    assert [(e["type"], e["code"]) for e in events] == [("error", "in_progress")]
+    assert not Message.objects.filter(content="two").exists()
