@@ -20,7 +20,7 @@ from netbox_chatbox import resources
 from netbox_chatbox.models import Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
-from .chat_clients import open_socket
+from .chat_clients import only_answer, open_socket
 from .fakes.server import Hang
 from .fakes.helpers import Complete, Error, assert_one_terminal, chat, run, text_of
 from .test_agents_litellm import path_b  # noqa: F401  (the fixture: path B direct and through the proxy)
@@ -495,3 +495,65 @@ def test_the_turn_mark_refuses_a_racing_turn_that_passed_the_first_check(chat_us
         cache.delete(_turn_key(first.conversation.pk))
     assert [(e["type"], e["code"]) for e in events] == [("error", "in_progress")]
     assert not Message.objects.filter(content="two").exists()
+
+
+# -- 11, 15: usage adds up, across turns; estimates are said to be; interrupted turns keep their tokens --------
+
+def conversation_usage(conversation_id):
+    from netbox_chatbox.models import Conversation
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    messages = list(conversation.messages.filter(role="assistant").values_list(
+        "input_tokens", "output_tokens", "cost_usd", "usage_estimated"))
+    return conversation, messages
+
+
+def test_usage_sums_across_claude_turns_with_cache_tokens(api, chat_user, use_fake_anthropic):
+    use_fake_anthropic.reply("One.", input_tokens=12)
+    use_fake_anthropic.reply("Two.", input_tokens=12, cache_read_input_tokens=300)
+    client = api(chat_user, token=True)
+    first = client.post(CHAT_URL, {"message": "a", "model": "claude-haiku-4-5"}, format="json").json()
+    client.post(CHAT_URL, {"message": "b", "conversation": first["conversation"]}, format="json")
+    conversation, messages = conversation_usage(first["conversation"])
+    assert len(messages) == 2 and messages[1][0] >= messages[0][0] + 300, "cache reads are input tokens"
+    assert conversation.input_tokens == sum(m[0] for m in messages)
+    assert conversation.output_tokens == sum(m[1] for m in messages)
+    assert conversation.cost_usd == sum(m[2] for m in messages) and all(m[2] > 0 for m in messages)
+
+
+def test_usage_sums_across_path_b_turns_and_estimates_are_flagged(api, chat_user, use_fake_ollama):
+    use_fake_ollama.reply("One.", prompt_eval_count=1500)
+    use_fake_ollama.reply("Two.", usage=False)  # the backend reports no usage: it is estimated
+    client = api(chat_user, token=True)
+    first = client.post(CHAT_URL, {"message": "a", "model": "ollama-qwen2.5"}, format="json").json()
+    second = client.post(CHAT_URL, {"message": "b", "conversation": first["conversation"]}, format="json").json()
+    assert (first["events"][-1]["usage_estimated"], second["events"][-1]["usage_estimated"]) == (False, True)
+    conversation, messages = conversation_usage(first["conversation"])
+    assert [m[0] for m in messages][0] == 1500
+    assert messages[1][0] > 1000, "the estimate counts the tool schemas sent with every request"
+    assert [m[3] for m in messages] == [False, True]
+    assert conversation.input_tokens == messages[0][0] + messages[1][0]
+    assert conversation.cost_usd == 0 and [m[2] for m in messages] == [0, 0], "a local model costs nothing"
+
+
+def test_a_local_model_of_another_provider_costs_nothing(path_b, chatbox_config, chat_user):
+    chatbox_config(models={"local-qwen": {"name": "Qwen on vLLM", "provider": "vllm",
+                                          "litellm_model": "ollama_chat/qwen2.5:14b-instruct-8k"}})
+    path_b.reply("Hi.")
+    _, (events,) = run(chat, "local-qwen", chat_user, "hi")
+    complete = assert_one_terminal(events)
+    assert isinstance(complete, Complete) and complete.cost_usd == 0.0
+
+
+async def test_an_interrupted_claude_turn_keeps_its_tokens(chat_user, on_claude):
+    on_claude.reply(*[f"w{i} " for i in range(100)], chunk_delay=0.1, input_tokens=40)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    await socket.send({"type": "chat", "message": "Talk for a while"})
+    await socket.until("delta", timeout=60)
+    await socket.send({"type": "interrupt"})
+    complete = (await socket.until("complete", "error", timeout=30))[-1]
+    assert complete["type"] == "complete" and complete["interrupted"] is True
+    stored = await only_answer(chat_user)
+    assert stored.interrupted and stored.input_tokens and stored.input_tokens >= 40
+    await socket.close()

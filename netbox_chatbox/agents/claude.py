@@ -280,7 +280,9 @@ class ClaudeAgent(BaseAgent):
             cost = max(result.total_cost_usd - self._cost_so_far, 0.0)
             self._cost_so_far = result.total_cost_usd
         if turn.interrupted or (result.terminal_reason or "").startswith("aborted"):
-            return self._complete(turn, started, interrupted=True, cost=cost)
+            # an aborted request may have no usage in the result: what its stream reported then
+            usage = result.usage if (result.usage or {}).get("input_tokens") else turn.streamed_usage()
+            return self._complete(turn, started, interrupted=True, usage=usage, cost=cost)
         truncated = "max_tokens" in (result.stop_reason, turn.stop_reason)
         if not result.is_error or truncated:  # (the CLI resumes a cut answer a few times, then calls it an error)
             return self._complete(turn, started, usage=result.usage or {}, cost=cost, truncated=truncated)
@@ -325,6 +327,8 @@ class _Turn:
         self._tools = {}  # tool_use id → our tool name
         self._streamed = set()  # API message ids whose text arrived as deltas
         self.text = RetriedText()
+        self._usage = {}  # API message id → its usage, as its stream reported it
+        self._message_id = None
         self.stop_reason = None  # of the last API message that ended as its protocol ends
 
     def handle(self, message):
@@ -357,16 +361,29 @@ class _Turn:
         elif isinstance(message, SystemMessage) and message.subtype == "init":
             self.agent._cli_model = message.data.get("model")
 
+    def streamed_usage(self) -> dict:
+        """The turn's usage as the API messages' streams reported it (for a turn without a result's)."""
+        return _sum_usage(self._usage.values())
+
     def _stream_event(self, event):
         kind = event.get("type")
         if kind == "message_start":
             self._streamed.add(event["message"].get("id"))
+            self._message_id = event["message"].get("id")
+            self._usage[self._message_id] = dict(event["message"].get("usage") or {})
             self.text.start()
         elif kind == "content_block_delta" and event["delta"].get("type") == "text_delta":
             yield from self.text.text(event["delta"]["text"])
-        elif kind == "message_delta" and event.get("delta", {}).get("stop_reason"):
+        if kind == "message_delta" and event.get("usage"):
+            self._usage.setdefault(self._message_id, {}).update(event["usage"])
+        if kind == "message_delta" and event.get("delta", {}).get("stop_reason"):
             self.stop_reason = event["delta"]["stop_reason"]
             yield from self.text.stop()
+
+
+def _sum_usage(usages) -> dict:
+    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+    return {key: sum(usage.get(key) or 0 for usage in usages) for key in keys}
 
 
 def _parse_result(block: ToolResultBlock):

@@ -30,6 +30,9 @@ litellm.suppress_debug_info = True
 logger = logging.getLogger("netbox_chatbox.agents")
 
 _DONE = object()
+# Providers that run on the admin's own machines: no per-token price (the cost is 0, not unknown).
+LOCAL_PROVIDERS = {"ollama", "llamacpp", "llama.cpp", "llama-cpp", "vllm", "hosted_vllm", "lmstudio", "lm_studio",
+                   "localai", "openai-compatible", "openai_compatible", "local"}
 
 
 def function_schemas() -> list[dict]:
@@ -149,10 +152,10 @@ class LiteLLMAgent(BaseAgent):
         arguments = self.call_arguments()
         response = await self._open_stream(tools, arguments)
         calls = StreamedCalls()
+        usage = None
         async for chunk in _with_idle_timeout(response, arguments["timeout"]):
             turn.model = turn.model or getattr(chunk, "model", None)
-            if usage := getattr(chunk, "usage", None):
-                turn.add_usage(usage, self.model)
+            usage = getattr(chunk, "usage", None) or usage
             if not chunk.choices:
                 continue
             delta = chunk.choices[0].delta
@@ -164,7 +167,22 @@ class LiteLLMAgent(BaseAgent):
         if not _provider_finished(response):  # e.g. a crash after HTTP 200, or a line litellm skipped
             raise StreamBroken("the stream ended without the provider's finish reason")
         turn.truncated = turn.truncated or _finish_reason(response) == "length"
+        self._count_usage(turn, usage, response, tools)
         return turn.text, calls.result()
+
+    def _count_usage(self, turn, usage, response, tools):
+        """Add one call's tokens and cost to the turn; estimate (and say so) what the provider did not report.
+
+        litellm's own estimate leaves the tool schemas out of the prompt (measured: 203–537 tokens
+        counted against ~1,460 sent), so the prompt is counted again here with them."""
+        prompt, completion = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
+        if not _provider_reported_usage(response):
+            turn.usage_estimated = True
+            try:
+                prompt = litellm.token_counter(model=self.model.litellm_model, messages=self.messages, tools=tools)
+            except Exception:
+                logger.debug("counting the prompt's tokens failed", exc_info=True)
+        turn.add_usage(prompt, completion, self.model)
 
     async def _open_stream(self, tools, arguments):
         """Start a streamed completion, retrying ``litellm_max_retries`` times what failed before streaming.
@@ -187,7 +205,8 @@ class LiteLLMAgent(BaseAgent):
     def _complete(self, turn, started, interrupted=False):
         event = Complete(model=turn.model or self.model.litellm_model, input_tokens=turn.input_tokens,
                          output_tokens=turn.output_tokens, cost_usd=turn.cost, duration_ms=_ms_since(started),
-                         interrupted=interrupted, truncated=turn.truncated)
+                         interrupted=interrupted, truncated=turn.truncated,
+                         usage_estimated=turn.usage_estimated)
         telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
                                  input_tokens=event.input_tokens, output_tokens=event.output_tokens,
                                  cost_usd=event.cost_usd, tool_calls=turn.tool_calls, interrupted=interrupted,
@@ -206,22 +225,30 @@ class _Usage:
         self.cost = None
         self.tool_calls = 0
         self.truncated = False
+        self.usage_estimated = False
 
-    def add_usage(self, usage, entry):
-        prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+    def add_usage(self, prompt, completion, entry):
         self.input_tokens = (self.input_tokens or 0) + prompt
         self.output_tokens = (self.output_tokens or 0) + completion
         try:
             cost = sum(litellm.cost_per_token(model=entry.litellm_model, prompt_tokens=prompt,
                                               completion_tokens=completion))
         except Exception:  # not in LiteLLM's price list
-            cost = 0.0 if entry.provider == "ollama" else None  # a local model costs nothing per token
+            cost = 0.0 if entry.provider in LOCAL_PROVIDERS else None  # a local model costs nothing per token
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
 
 
 class StreamBroken(Exception):
     """A stream that started did not end the way its protocol ends: an error, not an answer."""
+
+
+def _provider_reported_usage(response) -> bool:
+    """Whether the provider's own chunks carried usage (litellm estimates it at the end otherwise)."""
+    chunks = getattr(response, "chunks", None)
+    if chunks is None:
+        return True  # not litellm's wrapper: nothing to tell
+    return any(getattr(chunk, "usage", None) for chunk in chunks)
 
 
 def _finish_reason(response):

@@ -145,8 +145,7 @@ class FakeAnthropic(FakeServer):
 
     def _events(self, reply, model):
         message = self._message(reply, model)
-        start = {**message, "content": [], "stop_reason": None,
-                 "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1}}
+        start = {**message, "content": [], "stop_reason": None, "usage": {**message["usage"], "output_tokens": 1}}
         yield _sse("message_start", {"type": "message_start", "message": start})
         yield _sse("ping", {"type": "ping"})
         index = 0

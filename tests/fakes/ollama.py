@@ -13,6 +13,7 @@ against it unchanged.
     fake.reply("Hi", " there", garbage_after=1)           # a malformed line mid-stream, then no ``done``
     fake.reply("Hi", drop_after=1)                        # the connection is cut mid-stream
     fake.reply("Cut", done_reason="length")               # the answer was cut by the output limit
+    fake.reply("Hi", usage=False)                         # the final record without token counts
     fake.tool_calls(("a", {}), ("b", {}), separate=True)  # parallel calls, each in its own chunk
 
 Ollama's OpenAI-compatible ``/v1/chat/completions`` streams the same replies as OpenAI chunks (SSE);
@@ -37,6 +38,7 @@ class Text:
     chunk_delay: float = 0.0
     prompt_eval_count: int = 20
     done: bool = True
+    usage: bool = True
     done_reason: str = "stop"
     error_after: int | None = None
     garbage_after: int | None = None
@@ -52,6 +54,7 @@ class ToolCalls:
     separate: bool = False
     repeat_names: bool = False
     done: bool = True
+    usage: bool = True
     done_reason: str = "stop"
     error_after: int | None = None
     garbage_after: int | None = None
@@ -204,9 +207,10 @@ class FakeOllama(FakeServer):
             for group in ([[call] for call in calls] if reply.separate else [calls]):
                 parts.append(chunk({"content": "", "tool_calls": group}))
             eval_count = 5
+        counts = dict(prompt_eval_count=reply.prompt_eval_count, prompt_eval_duration=200_000, eval_count=eval_count,
+                      eval_duration=500_000) if reply.usage else {}
         parts.append(chunk({"content": ""}, done=True, done_reason=reply.done_reason, total_duration=1_000_000,
-                           load_duration=100_000, prompt_eval_count=reply.prompt_eval_count,
-                           prompt_eval_duration=200_000, eval_count=eval_count, eval_duration=500_000))
+                           load_duration=100_000, **counts))
         return parts
 
     def _model_info(self, name):
