@@ -557,3 +557,79 @@ async def test_an_interrupted_claude_turn_keeps_its_tokens(chat_user, on_claude)
     stored = await only_answer(chat_user)
     assert stored.interrupted and stored.input_tokens and stored.input_tokens >= 40
     await socket.close()
+
+
+# -- the soak: connect → ask → switch → drop, on both transports, clients leaving at every point ---------------
+
+ANSWER = "Alpha beta gamma delta."
+LEAVE_AT = ("sent", "delta", "complete", "switch")
+
+
+async def socket_cycle(user, model, question, leave_at):
+    socket, _ = await open_socket(user)
+    await socket.event()
+    await socket.send({"type": "model_change", "model": model})
+    await socket.until("session", timeout=30)
+    await socket.send({"type": "chat", "message": question})
+    if leave_at != "sent":
+        end = (await socket.until("delta" if leave_at == "delta" else "complete", "error", timeout=60))[-1]
+        assert end["type"] != "error", end
+    if leave_at == "switch":
+        other = "ollama-qwen2.5" if model != "ollama-qwen2.5" else "claude-haiku-4-5"
+        await socket.send({"type": "model_change", "model": other})
+        await socket.until("session", timeout=30)
+    await socket.close()
+
+
+def http_cycle(client, model, question, leave_at):
+    response = client.post(CHAT_URL, {"message": question, "model": model}, format="json", **SSE)
+    assert response.status_code == 200, response.content
+    events = []
+    for chunk in response.streaming_content:
+        if leave_at == "sent":
+            break
+        events += parse_sse(chunk.decode())
+        if events[-1]["type"] == ("delta" if leave_at == "delta" else "complete"):
+            break
+    if leave_at == "switch" and events and events[-1].get("conversation"):  # continue it, then leave at once
+        follow = client.post(CHAT_URL, {"message": question + "+", "conversation": events[-1]["conversation"]},
+                             format="json", **SSE)
+        next(iter(follow.streaming_content))
+        follow.close()
+    response.close()
+
+
+async def test_soak_leaves_no_slot_process_home_or_repeated_text(api, chat_user, use_fake_anthropic,
+                                                                 use_fake_ollama, chatbox_config):
+    from .fakes import anthropic, ollama
+
+    chatbox_config(max_active_sessions=3, rate_limit_per_minute=0)
+    use_fake_anthropic.always(anthropic.Text(ANSWER.split(" "), chunk_delay=0.02))
+    use_fake_ollama.always(ollama.Text([w + " " for w in ANSWER.split(" ")], chunk_delay=0.02))
+    before_cli, before_homes = cli_processes(), temp_homes()
+    client = await sync_to_async(api)(chat_user, token=True)
+    questions = []
+    for i in range(30):
+        model = "claude-haiku-4-5" if i % 3 == 0 else "ollama-qwen2.5"
+        leave_at, question = LEAVE_AT[i % 4], f"question {i}"
+        questions.append(question)
+        if i % 2:
+            await socket_cycle(chat_user, model, question, leave_at)
+        else:
+            await sync_to_async(http_cycle, thread_sensitive=False)(client, model, question, leave_at)
+
+    assert resources.sdk_slots.in_use == 0
+    assert await wait_until_gone(cli_processes() - before_cli) == set(), "no CLI process left"
+    assert temp_homes() - before_homes == set(), "no temporary home left"
+
+    def stored():
+        users = list(Message.objects.filter(role="user").values_list("content", flat=True))
+        answers = list(Message.objects.filter(role="assistant").values_list("content", flat=True))
+        return users, answers
+
+    users, answers = await sync_to_async(stored)()
+    assert all(users.count(q) <= 1 for q in questions), "no question stored twice"
+    assert sum(q in users for q in questions) >= 22, "the questions of clients that stayed past sending are stored"
+    plain = ANSWER.replace(" ", "")
+    for answer in answers:  # each answer is the answer or a part of it, never repeated text
+        assert plain.startswith(answer.replace(" ", "")), answer
