@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from . import catalog
 from .conf import get_settings
-from .events import Complete, Delta, Error, Retract, ToolEnd, ToolStart
+from .answers import Answer, stored_history
+from .events import Complete, Error
 from .models import Conversation, Message
 from .preferences import get_user_model, set_user_model
 from .resources import sdk_slots
@@ -131,34 +132,6 @@ def own_conversation(user, conversation_id) -> Conversation:
     return conversation
 
 
-class _Answer:
-    """What the assistant produced in one turn, as it will be stored."""
-
-    def __init__(self):
-        self.parts = []
-        self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
-        self.started = time.monotonic()
-
-    def add(self, event):
-        if isinstance(event, Delta):
-            self.parts.append(event.text)
-        elif isinstance(event, Retract):
-            self.parts = [self.text[:-event.chars]]
-        elif isinstance(event, ToolStart):
-            self.tools[event.id] = {"id": event.id, "tool": event.tool, "summary": event.summary}
-        elif isinstance(event, ToolEnd):
-            self.tools.setdefault(event.id, {"id": event.id, "tool": event.tool}).update(
-                summary=event.summary, ok=event.ok, objects=event.objects)
-
-    @property
-    def text(self):
-        return "".join(self.parts)
-
-    @property
-    def elapsed_ms(self):
-        return int((time.monotonic() - self.started) * 1000)
-
-
 class ChatSession:
     """One user's conversation with one model (see the module docstring)."""
 
@@ -246,7 +219,7 @@ class ChatSession:
                 return
             if fallback:
                 yield fallback.as_dict()
-            answer = _Answer()
+            answer = Answer()
             continuing = self.conversation is not None
             # A new conversation's question is stored while the model starts answering (the first token
             # never waits for the database). A continued one may have been archived or deleted meanwhile
@@ -480,19 +453,7 @@ class ChatSession:
         return entry
 
     def _history(self) -> list[dict]:
-        if self.conversation is None:
-            return []
-        # A turn that ended in an error is left out, as the agents forget it: asked again, it is asked once.
-        history, turn, failed = [], [], False
-        for role, content in self.conversation.messages.values_list("role", "content"):
-            if role == "user":
-                history += [] if failed else turn
-                turn, failed = [], False
-            if role == "error":
-                failed = True
-            elif role in ("user", "assistant") and content:
-                turn.append({"role": role, "content": content})
-        return history + ([] if failed else turn)
+        return stored_history(self.conversation) if self.conversation else []
 
     def _store_question(self, text):
         with transaction.atomic():
@@ -514,7 +475,7 @@ class ChatSession:
                 cache.delete(_turn_key(self.conversation.pk))
                 raise
 
-    def _store_answer(self, answer: _Answer, end) -> Message:
+    def _store_answer(self, answer: Answer, end) -> Message:
         """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""
         cost = Decimal(str(end.cost_usd)) if isinstance(end, Complete) and end.cost_usd is not None else None
         complete = end if isinstance(end, Complete) else None

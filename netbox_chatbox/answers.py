@@ -1,0 +1,49 @@
+"""A turn's answer as it will be stored, and a conversation's stored messages as an agent's context."""
+import time
+
+from .events import Delta, Retract, ToolEnd, ToolStart
+
+
+class Answer:
+    """What the assistant produced in one turn, as it will be stored."""
+
+    def __init__(self):
+        self.parts = []
+        self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
+        self.started = time.monotonic()
+
+    def add(self, event):
+        if isinstance(event, Delta):
+            self.parts.append(event.text)
+        elif isinstance(event, Retract):
+            self.parts = [self.text[:len(self.text) - event.chars]]
+        elif isinstance(event, ToolStart):
+            self.tools[event.id] = {"id": event.id, "tool": event.tool, "summary": event.summary}
+        elif isinstance(event, ToolEnd):
+            self.tools.setdefault(event.id, {"id": event.id, "tool": event.tool}).update(
+                summary=event.summary, ok=event.ok, objects=event.objects)
+
+    @property
+    def text(self):
+        return "".join(self.parts)
+
+    @property
+    def elapsed_ms(self):
+        return int((time.monotonic() - self.started) * 1000)
+
+
+def stored_history(conversation) -> list[dict]:
+    """The conversation's user and assistant messages, as [{role, content}], for a new agent.
+
+    A turn that ended in an error is left out, as the agents forget it: asked again, it is asked once.
+    """
+    history, turn, failed = [], [], False
+    for role, content in conversation.messages.values_list("role", "content"):
+        if role == "user":
+            history += [] if failed else turn
+            turn, failed = [], False
+        if role == "error":
+            failed = True
+        elif role in ("user", "assistant") and content:
+            turn.append({"role": role, "content": content})
+    return history + ([] if failed else turn)
