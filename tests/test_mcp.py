@@ -1,0 +1,230 @@
+"""Issue 14: the MCP endpoint, spoken to by the official ``mcp`` client library over real HTTP.
+
+One uvicorn process (the plugin's ASGI application) serves this module on the test database; users,
+tokens and NetBox objects are committed (transactional tests) so the server sees them. Every tool
+result is compared with what :func:`run_tool` gives the same user for the same arguments: MCP clients
+see exactly the chat's view.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+from asgiref.sync import sync_to_async
+from dcim.models import Site
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from users.constants import TOKEN_PREFIX
+from users.models import Token
+
+from netbox_chatbox.models import Conversation
+from netbox_chatbox.tools import TOOLS, run_tool
+
+from .conftest import grant, token_for
+from .e2e.conftest import free_port
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("mcp-server")]
+
+ROOT = Path(__file__).resolve().parent.parent
+MCP_PATH = "/api/plugins/chatbox/mcp/"
+
+
+def _server_env(**extra) -> dict:
+    from django.conf import settings
+
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
+            "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+            "NETBOX_DEBUG": "0", **extra}
+
+
+def _start(command, log, env):
+    port = free_port()
+    with open(log, "wb") as out:
+        process = subprocess.Popen([arg.format(port=port) for arg in command], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            httpx.get(f"{url}/login/", timeout=30)  # a cold first page can take seconds on a busy machine
+            return process, url
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail(f"server did not start: {log.read_text()}")
+
+
+def _stop(process, log):
+    process.terminate()
+    process.wait(15)
+    text = log.read_text()
+    assert "Traceback" not in text, text
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """``uvicorn netbox_chatbox.asgi:application`` on the test database; yields the MCP endpoint's URL."""
+    log = tmp_path_factory.mktemp("uvicorn") / "server.log"
+    process, url = _start([sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host",
+                           "127.0.0.1", "--port", "{port}", "--lifespan", "off"], log, _server_env())
+    yield url + MCP_PATH
+    _stop(process, log)
+
+
+@asynccontextmanager
+async def mcp_client(url, token=None, headers=None):
+    """An initialized MCP client session, authenticating with ``token`` (an Authorization header value)."""
+    headers = {**({"Authorization": token} if token else {}), **(headers or {})}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+def tool_json(result) -> dict:
+    assert len(result.content) == 1 and result.content[0].type == "text"
+    return json.loads(result.content[0].text)
+
+
+@pytest.fixture
+def sites(db):
+    return {slug: Site.objects.create(name=slug.upper(), slug=slug) for slug in ("ams1", "fra1", "lon1")}
+
+
+@pytest.fixture
+def mcp_user(db):
+    """carol: the ``mcp`` action, and may view only the site ams1."""
+    user = get_user_model().objects.create_user("carol", password="carol-pass-123")
+    grant(user, Conversation, ["mcp"])
+    grant(user, Site, ["view"], constraints={"slug": "ams1"})
+    return user
+
+
+async def as_user(name, arguments, user):
+    return await sync_to_async(run_tool)(name, arguments, user)
+
+
+async def test_superuser_lists_and_calls_the_registrys_tools(server, superuser, sites):
+    token = await sync_to_async(token_for)(superuser)
+    async with mcp_client(server, token) as client:
+        listed = await client.list_tools()
+        assert [tool.name for tool in listed.tools] == list(TOOLS)
+        for tool in listed.tools:
+            assert tool.input_schema == TOOLS[tool.name].input_schema
+            assert tool.annotations.read_only_hint is True and tool.annotations.destructive_hint is False
+        arguments = {"object_type": "dcim.site", "fields": ["name", "slug"], "ordering": ["slug"]}
+        result = await client.call_tool("query_objects", arguments)
+        assert not result.is_error
+        data = tool_json(result)
+        assert [site["slug"] for site in data["results"]] == ["ams1", "fra1", "lon1"]
+        assert data == await as_user("query_objects", arguments, superuser)
+
+
+async def test_constrained_user_sees_exactly_the_chats_view(server, mcp_user, sites):
+    token = await sync_to_async(token_for)(mcp_user)
+    async with mcp_client(server, token) as client:
+        for name, arguments in [
+            ("query_objects", {"object_type": "dcim.site", "fields": ["name", "slug"]}),
+            ("count_objects", {"object_type": "dcim.site"}),
+            ("search", {"query": "fra1"}),
+            ("get_object", {"object_type": "dcim.site", "id": sites["fra1"].pk}),
+            ("get_object", {"object_type": "dcim.site", "id": sites["ams1"].pk, "fields": ["name"]}),
+        ]:
+            result = await client.call_tool(name, arguments)
+            assert tool_json(result) == await as_user(name, arguments, mcp_user), (name, arguments)
+        listed = tool_json(await client.call_tool("query_objects", {"object_type": "dcim.site"}))
+        assert [site["display"] for site in listed["results"]] == ["AMS1"] and listed["count"] == 1
+        hidden = await client.call_tool("get_object", {"object_type": "dcim.site", "id": sites["fra1"].pk})
+        assert hidden.is_error and "not found" in tool_json(hidden)["error"]
+        assert "FRA1" not in hidden.content[0].text
+
+
+async def test_read_only_token_may_read(server, mcp_user, sites):
+    """Every MCP tool only reads, so a token without NetBox's write flag is enough."""
+    token = await sync_to_async(token_for)(mcp_user, write_enabled=False)
+    async with mcp_client(server, token) as client:
+        assert tool_json(await client.call_tool("count_objects", {"object_type": "dcim.site"}))["count"] == 1
+
+
+async def test_v1_token_is_accepted(server, mcp_user, sites):
+    token = await sync_to_async(Token.objects.create)(user=mcp_user, version=1)
+    async with mcp_client(server, f"Token {token.token}") as client:
+        assert tool_json(await client.call_tool("count_objects", {"object_type": "dcim.site"}))["count"] == 1
+
+
+def _post(url, body, **headers):
+    return httpx.post(url, content=body if isinstance(body, bytes) else json.dumps(body).encode(), timeout=30,
+                      headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                               **headers})
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "1"}}}
+
+
+async def test_refusals_no_token_bad_token_expired_token_no_permission(server, mcp_user, chat_user, sites):
+    def status_of(**headers):
+        response = _post(server, INITIALIZE, **headers)
+        assert response.json()["error"]["message"], response.text
+        return response.status_code, response.headers.get("www-authenticate"), response.json()["error"]["message"]
+
+    assert (await sync_to_async(status_of)())[:2] == (401, 'Bearer realm="NetBox"')
+    assert (await sync_to_async(status_of)(Authorization=f"Bearer {TOKEN_PREFIX}nokey.nosecret"))[0] == 401
+    good = await sync_to_async(token_for)(mcp_user)
+    assert (await sync_to_async(status_of)(Authorization=good[:-3] + "xyz"))[0] == 401
+
+    expired = await sync_to_async(Token.objects.create)(user=mcp_user, expires=timezone.now() - timedelta(hours=1))
+    status, _, message = await sync_to_async(status_of)(
+        Authorization=f"Bearer {TOKEN_PREFIX}{expired.key}.{expired.token}")
+    assert (status, message) == (401, "Token expired")
+
+    # alice may chat, but was not given the mcp action
+    status, _, message = await sync_to_async(status_of)(Authorization=await sync_to_async(token_for)(chat_user))
+    assert status == 403 and "mcp" in message
+
+    # the official client surfaces the refusal (NetBox's own message) as an error, not a hang
+    with pytest.raises(Exception) as refused:
+        async with mcp_client(server, "Bearer nbt_bad.token"):
+            pass
+    assert "MCPError(-32600, 'Invalid v2 token'" in repr(refused.value)
+
+
+async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(server, mcp_user, sites):
+    token = await sync_to_async(token_for)(mcp_user)
+
+    def post(body, **headers):
+        return _post(server, body, Authorization=token, **headers)
+
+    malformed = await sync_to_async(post)(b'{"jsonrpc": "2.0", "id": 1, "method": ')
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == -32700
+    not_rpc = await sync_to_async(post)({"hello": "world"})
+    assert not_rpc.status_code == 400 and "error" in not_rpc.json()
+    foreign = await sync_to_async(post)(INITIALIZE, Origin="http://evil.example")
+    assert foreign.status_code == 403 and foreign.json()["error"]["message"] == "Requests from this Origin are not allowed."
+    same_site = await sync_to_async(post)(INITIALIZE, Origin=server.split("/api/")[0])
+    assert same_site.status_code == 200
+    huge = await sync_to_async(post)(json.dumps({**INITIALIZE, "pad": "x" * 300_000}).encode())
+    assert huge.status_code == 413
+
+    async with mcp_client(server, token) as client:
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool("drop_database", {})
+        assert unknown.value.code == -32602 and "Unknown tool" in unknown.value.message
+        bad = await client.call_tool("get_object", {"object_type": "dcim.site", "id": "seven"})
+        assert bad.is_error and "invalid arguments" in tool_json(bad)["error"]
+        extra = await client.call_tool("count_objects", {"object_type": "dcim.site", "sql": "DROP TABLE x"})
+        assert extra.is_error and "invalid arguments" in tool_json(extra)["error"]
+        # still serving, to the same client
+        assert tool_json(await client.call_tool("count_objects", {"object_type": "dcim.site"}))["count"] == 1
