@@ -72,12 +72,21 @@ def _stop(process, log):
     assert "Traceback" not in text, text
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """``uvicorn netbox_chatbox.asgi:application`` on the test database; yields the MCP endpoint's URL."""
-    log = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    process, url = _start([sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host",
-                           "127.0.0.1", "--port", "{port}", "--lifespan", "off"], log, _server_env())
+SERVERS = {
+    # the plugin's ASGI application: asgi.py routes the path to MCPApplication
+    "uvicorn": [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
+                "--port", "{port}", "--lifespan", "off"],
+    # NetBox as it ships (WSGI only): the plugin's Django view answers
+    "gunicorn": [sys.executable, "-m", "gunicorn", "netbox.wsgi:application", "--bind", "127.0.0.1:{port}",
+                 "--workers", "1", "--threads", "4"],
+}
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def server(request, django_db_setup, django_db_blocker, tmp_path_factory):
+    """NetBox + the plugin under uvicorn, then under gunicorn, on the test database; yields the MCP URL."""
+    log = tmp_path_factory.mktemp(request.param) / "server.log"
+    process, url = _start(SERVERS[request.param], log, _server_env())
     yield url + MCP_PATH
     _stop(process, log)
 
@@ -228,3 +237,43 @@ async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(serve
         assert extra.is_error and "invalid arguments" in tool_json(extra)["error"]
         # still serving, to the same client
         assert tool_json(await client.call_tool("count_objects", {"object_type": "dcim.site"}))["count"] == 1
+
+
+# --- a real third-party client: the Claude Code CLI bundled with claude-agent-sdk ----------------------
+
+def claude_cli(args, home, fake_anthropic, timeout=120):
+    """Run the bundled Claude Code CLI offline: a private HOME, the fake Anthropic API, no other traffic."""
+    import claude_agent_sdk
+
+    binary = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    env = {**os.environ, "HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+           "ANTHROPIC_BASE_URL": fake_anthropic.url, "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-tests-0123456789",
+           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+           "ENABLE_TOOL_SEARCH": "false"}
+    return subprocess.run([str(binary), *args], cwd=home, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("server", ["uvicorn"], indirect=True)
+async def test_claude_code_added_as_documented_answers_with_the_users_view(server, mcp_user, sites, fake_anthropic,
+                                                                          tmp_path):
+    token = await sync_to_async(token_for)(mcp_user)
+    # exactly the command docs/mcp.md gives
+    added = await sync_to_async(claude_cli)(
+        ["mcp", "add", "--transport", "http", "netbox", server, "--header", f"Authorization: {token}"],
+        tmp_path, fake_anthropic)
+    assert added.returncode == 0, added.stdout + added.stderr
+
+    arguments = {"object_type": "dcim.site", "fields": ["name", "slug"]}
+    fake_anthropic.tool_call("mcp__netbox__query_objects", arguments)
+    fake_anthropic.reply("You can see one site: AMS1.")
+    answered = await sync_to_async(claude_cli)(
+        ["-p", "Which sites can I see?", "--output-format", "json", "--allowedTools", "mcp__netbox__query_objects"],
+        tmp_path, fake_anthropic)
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert json.loads(answered.stdout)["result"] == "You can see one site: AMS1."
+
+    offered = {tool["name"] for tool in fake_anthropic.conversation_requests()[0]["tools"]}
+    assert {f"mcp__netbox__{name}" for name in TOOLS} <= offered
+    (result,) = fake_anthropic.tool_results().values()
+    assert json.loads(result) == await as_user("query_objects", arguments, mcp_user)
+    assert "FRA1" not in result
