@@ -79,8 +79,8 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
     started = time.monotonic()
     try:
         await sync_to_async(check_rate, thread_sensitive=False)(user)
-    except Refused as refused:
-        telemetry.tool_call(params.name, user, via="mcp", ok=False, error=refused.code)
+    except Refused:  # check_rate refuses only for the rate limit
+        telemetry.tool_call(params.name, user, via="mcp", ok=False, error="rate_limited")
         limit = get_settings().rate_limit_per_minute
         return types.CallToolResult(is_error=True, content=[types.TextContent(
             text=f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment.")])
@@ -115,9 +115,11 @@ class Denied(Exception):
 
 
 def authorize(request):
-    """The user behind the request's NetBox API token, or :class:`Denied` (400, 401, 403, 404)."""
+    """The user behind the request's NetBox API token, or :class:`Denied` (400, 401, 403, 404, 405)."""
     if not get_settings().mcp_enabled:
         raise Denied(404, "The MCP endpoint is disabled on this NetBox.")
+    if request.method != "POST":  # GET would open a server-to-client stream, which a stateless server never uses
+        raise Denied(405, "Method not allowed: send JSON-RPC messages with POST.", [("Allow", "POST")])
     try:
         host = request.get_host()
     except DisallowedHost:
@@ -265,7 +267,8 @@ def mcp_view(request):
                         for name, value in request.headers.items()],
             "client": (request.META.get("REMOTE_ADDR", ""), 0), "server": None, USER_KEY: user,
         }
-        answer = async_to_sync(_serve_once)(scope, request.body)
+        # Read at most one byte more than allowed (also without Content-Length): the manager answers 413.
+        answer = async_to_sync(_serve_once)(scope, request.read(MAX_BODY_BYTES + 1))
     finally:
         _slots.give()
     response = HttpResponse(b"".join(answer["body"]), status=answer["status"])

@@ -210,7 +210,7 @@ async def test_refusals_no_token_bad_token_expired_token_no_permission(server, m
     assert "MCPError(-32600, 'Invalid v2 token'" in repr(refused.value)
 
 
-async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(server, mcp_user, sites):
+async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(server, mcp_user, sites, request):
     token = await sync_to_async(token_for)(mcp_user)
 
     def post(body, **headers):
@@ -226,6 +226,16 @@ async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(serve
     assert same_site.status_code == 200
     huge = await sync_to_async(post)(json.dumps({**INITIALIZE, "pad": "x" * 300_000}).encode())
     assert huge.status_code == 413
+
+    def chunked(size):  # no Content-Length: the body is counted as it arrives
+        return httpx.post(server, content=iter([b'{"pad": "', b"x" * size, b'"}']), timeout=30, headers={
+            "Authorization": token, "Content-Type": "application/json", "Accept": "application/json"})
+
+    # Under WSGI, Django reads a body without Content-Length as empty: a parse error, nothing buffered
+    expected = 400 if request.node.callspec.params["server"] == "gunicorn" else 413
+    assert (await sync_to_async(chunked)(300_000)).status_code == expected
+    stream = await sync_to_async(httpx.get)(server, headers={"Authorization": token, "Accept": "text/event-stream"})
+    assert stream.status_code == 405 and stream.headers["allow"] == "POST"  # stateless: no stream to open
 
     async with mcp_client(server, token) as client:
         with pytest.raises(MCPError) as unknown:
@@ -277,3 +287,67 @@ async def test_claude_code_added_as_documented_answers_with_the_users_view(serve
     (result,) = fake_anthropic.tool_results().values()
     assert json.loads(result) == await as_user("query_objects", arguments, mcp_user)
     assert "FRA1" not in result
+
+
+# --- limits and usage, in-process (the same ASGI application, with settings changed for one test) ----
+
+@asynccontextmanager
+async def in_process_client(token):
+    from netbox_chatbox.mcp_server import MCPApplication
+
+    transport = httpx2.ASGITransport(app=MCPApplication(), client=("127.0.0.1", 40000))
+    async with httpx2.AsyncClient(transport=transport, headers={"Authorization": token}, timeout=30) as http:
+        async with streamable_http_client(f"http://testserver{MCP_PATH}", http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+async def test_tool_calls_share_the_chats_rate_limit_and_are_logged_per_user_and_tool(
+        mcp_user, sites, chatbox_config, caplog):
+    from django.core.cache import cache
+
+    await sync_to_async(cache.clear)()  # the limit counts per user and minute, in Redis
+    chatbox_config(rate_limit_per_minute=2)
+    caplog.set_level("INFO", logger="netbox_chatbox.telemetry")
+    token = await sync_to_async(token_for)(mcp_user)
+    async with in_process_client(token) as client:
+        for _ in range(2):
+            assert not (await client.call_tool("count_objects", {"object_type": "dcim.site"})).is_error
+        limited = await client.call_tool("count_objects", {"object_type": "dcim.site"})
+    assert limited.is_error and limited.content[0].text.startswith("Rate limited: 2 tool calls")
+    events = [record.chatbox for record in caplog.records if record.chatbox["event"] == "tool_call"]
+    assert [(e["tool"], e["via"], e["user"], e["ok"], e.get("error")) for e in events] == [
+        ("count_objects", "mcp", "carol", True, None), ("count_objects", "mcp", "carol", True, None),
+        ("count_objects", "mcp", "carol", False, "rate_limited")]
+    assert all(isinstance(e["duration_ms"], int) for e in events[:2])
+
+
+async def test_disabled_endpoint_and_busy_server(mcp_user, chatbox_config):
+    from netbox_chatbox import mcp_server
+
+    token = await sync_to_async(token_for)(mcp_user)
+    transport = httpx2.ASGITransport(app=mcp_server.MCPApplication(), client=("127.0.0.1", 40000))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver", timeout=30,
+                                  headers={"Authorization": token, "Accept": "application/json, text/event-stream",
+                                           "Content-Type": "application/json"}) as http:
+        chatbox_config(mcp_max_concurrent_requests=1)
+        mcp_server._slots.take()  # another request is being served
+        try:
+            busy = await http.post(MCP_PATH, json=INITIALIZE)
+        finally:
+            mcp_server._slots.give()
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert (await http.post(MCP_PATH, json=INITIALIZE)).status_code == 200
+        chatbox_config(mcp_enabled=False)
+        assert (await http.post(MCP_PATH, json=INITIALIZE)).status_code == 404
+
+
+def test_openapi_schema_still_renders_and_the_mcp_action_is_on_the_permission_form(api, client, superuser):
+    response = api(superuser).get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    paths = json.loads(response.content)["paths"]
+    assert "/api/plugins/chatbox/chat/" in paths and MCP_PATH not in paths  # MCP is not a REST endpoint
+    client.force_login(superuser)
+    page = client.get("/users/permissions/add/")
+    assert b'name="action_mcp"' in page.content and b"NetBox tools from your own AI client (MCP)" in page.content
