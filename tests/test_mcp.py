@@ -183,6 +183,18 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "1"}}}
 
 
+async def test_the_docs_curl_example_one_post_without_initialize_and_without_trailing_slash(server, mcp_user, sites):
+    token = await sync_to_async(token_for)(mcp_user)
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "1"}}}
+    for url in (server, server.rstrip("/")):
+        response = await sync_to_async(_post)(url, call, Authorization=token)
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        assert "mcp-session-id" not in response.headers  # stateless
+        result = response.json()["result"]
+        assert json.loads(result["content"][0]["text"]) == await as_user("search", {"query": "1"}, mcp_user)
+
+
 async def test_refusals_no_token_bad_token_expired_token_no_permission(server, mcp_user, chat_user, sites):
     def status_of(**headers):
         response = _post(server, INITIALIZE, **headers)
