@@ -22,7 +22,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
-from . import mcp_server  # noqa: E402
+from . import mcp_endpoint  # noqa: E402
 from .consumers import ChatConsumer, SameOriginValidator  # noqa: E402
 
 WEBSOCKET_PATH = f"{settings.BASE_PATH}plugins/chatbox/ws/"
@@ -32,7 +32,7 @@ application = ProtocolTypeRouter({
     # web server in front of NetBox serves them.
     "http": URLRouter([
         # MCP for AI clients (docs/mcp.md), with or without the trailing slash; everything else is NetBox.
-        re_path(rf"^{re.escape(mcp_server.PATH.rstrip('/'))}/?$", mcp_server.MCPApplication()),
+        re_path(rf"^{re.escape(mcp_endpoint.PATH.rstrip('/'))}/?$", mcp_endpoint.MCPApplication()),
         re_path(r"", ASGIStaticFilesHandler(django_application) if settings.DEBUG else django_application),
     ]),
     "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter([

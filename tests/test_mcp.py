@@ -305,7 +305,7 @@ async def test_claude_code_added_as_documented_answers_with_the_users_view(serve
 
 @asynccontextmanager
 async def in_process_client(token):
-    from netbox_chatbox.mcp_server import MCPApplication
+    from netbox_chatbox.mcp_endpoint import MCPApplication
 
     transport = httpx2.ASGITransport(app=MCPApplication(), client=("127.0.0.1", 40000))
     async with httpx2.AsyncClient(transport=transport, headers={"Authorization": token}, timeout=30) as http:
@@ -336,30 +336,38 @@ async def test_tool_calls_share_the_chats_rate_limit_and_are_logged_per_user_and
 
 
 async def test_disabled_endpoint_and_busy_server(mcp_user, chatbox_config):
-    from netbox_chatbox import mcp_server
+    from netbox_chatbox import mcp_endpoint
 
     token = await sync_to_async(token_for)(mcp_user)
-    transport = httpx2.ASGITransport(app=mcp_server.MCPApplication(), client=("127.0.0.1", 40000))
+    transport = httpx2.ASGITransport(app=mcp_endpoint.MCPApplication(), client=("127.0.0.1", 40000))
     async with httpx2.AsyncClient(transport=transport, base_url="http://testserver", timeout=30,
                                   headers={"Authorization": token, "Accept": "application/json, text/event-stream",
                                            "Content-Type": "application/json"}) as http:
         chatbox_config(mcp_max_concurrent_requests=1)
-        mcp_server._slots.take()  # another request is being served
+        mcp_endpoint._slots.take()  # another request is being served
         try:
             busy = await http.post(MCP_PATH, json=INITIALIZE)
         finally:
-            mcp_server._slots.give()
+            mcp_endpoint._slots.give()
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
         assert (await http.post(MCP_PATH, json=INITIALIZE)).status_code == 200
         chatbox_config(mcp_enabled=False)
         assert (await http.post(MCP_PATH, json=INITIALIZE)).status_code == 404
 
 
-def test_openapi_schema_still_renders_and_the_mcp_action_is_on_the_permission_form(api, client, superuser):
-    response = api(superuser).get("/api/schema/", {"format": "json"})
-    assert response.status_code == 200
-    paths = json.loads(response.content)["paths"]
-    assert "/api/plugins/chatbox/chat/" in paths and MCP_PATH not in paths  # MCP is not a REST endpoint
+def test_the_mcp_action_is_on_netboxs_permission_form(client, superuser):
+    """(/api/schema/ still renders with the endpoint's Django view: tests/test_foundation.py checks it.)"""
     client.force_login(superuser)
     page = client.get("/users/permissions/add/")
     assert b'name="action_mcp"' in page.content and b"NetBox tools from your own AI client (MCP)" in page.content
+
+
+def test_netbox_starts_without_importing_mcp():
+    """Importing ``mcp`` takes seconds; NetBox processes that never serve MCP must not pay for it."""
+    probe = ("import django, sys; django.setup(); from django.urls import resolve; "
+             "import netbox.urls, netbox_chatbox.asgi; resolve('/api/plugins/chatbox/mcp/'); "
+             "print(sorted(name for name in sys.modules if name == 'mcp' or name.startswith('mcp.')))")
+    done = subprocess.run([sys.executable, "-c", probe], env=_server_env(), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

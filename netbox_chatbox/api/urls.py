@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from .. import mcp_server
+from .. import mcp_endpoint
 from . import chat, conversations, views
 
 app_name = "netbox_chatbox-api"
@@ -14,6 +14,6 @@ urlpatterns = [
     path("preference/", views.PreferenceView.as_view(), name="preference"),
     path("chat/", chat.ChatView.as_view(), name="chat"),
     # MCP (Streamable HTTP) for a WSGI-only NetBox; the plugin's ASGI application answers it before Django.
-    re_path(r"^mcp/?$", mcp_server.mcp_view, name="mcp"),
+    re_path(r"^mcp/?$", mcp_endpoint.mcp_view, name="mcp"),
     *router.urls,
 ]
