@@ -216,6 +216,16 @@ async def test_refusals_no_token_bad_token_expired_token_no_permission(server, m
     status, _, message = await sync_to_async(status_of)(
         Authorization=f"Bearer {TOKEN_PREFIX}{expired.key}.{expired.token}")
     assert (status, message) == (401, "Token expired")
+    for fields, reason in [({"enabled": False}, "Token disabled"),
+                           ({"allowed_ips": ["10.0.0.0/8"]}, "Source IP 127.0.0.1 is not permitted")]:
+        refused = await sync_to_async(Token.objects.create)(user=mcp_user, **fields)
+        status, _, message = await sync_to_async(status_of)(
+            Authorization=f"Bearer {TOKEN_PREFIX}{refused.key}.{refused.token}")
+        assert status == 401 and message.startswith(reason), message
+    local = await sync_to_async(Token.objects.create)(user=mcp_user, allowed_ips=["127.0.0.0/8"])
+    response = await sync_to_async(_post)(server, INITIALIZE,
+                                          Authorization=f"Bearer {TOKEN_PREFIX}{local.key}.{local.token}")
+    assert response.status_code == 200
 
     # alice may chat, but was not given the mcp action
     status, _, message = await sync_to_async(status_of)(Authorization=await sync_to_async(token_for)(chat_user))
