@@ -148,11 +148,12 @@ def usage_totals(filters) -> dict:
 
 
 def chart_series(rows, figure: str) -> tuple[list[datetime.date], dict[str, list]]:
-    """(period starts, {model: [value per period]}) of one additive figure, summed over users."""
+    """(period starts, {model: [value per period]}) of one additive figure, summed over users; models
+    with nothing to show (e.g. no cost for a local model) are left out."""
     periods = sorted({r["period_start"] for r in rows})
     index = {p: i for i, p in enumerate(periods)}
     series: dict[str, list] = {}
     for row in rows:
         values = series.setdefault(row["model"], [0] * len(periods))
         values[index[row["period_start"]]] += row[figure]
-    return periods, dict(sorted(series.items()))
+    return periods, {model: values for model, values in sorted(series.items()) if any(values)}
