@@ -127,6 +127,20 @@ def test_the_count_resets_at_the_boundary_in_netboxs_time_zone(api, chat_user, o
     assert (midnight + datetime.timedelta(days=1)).strftime("%Y-%m-%d 00:00 NZ") in body["message"]
 
 
+def test_the_monthly_count_starts_again_on_the_first(api, chat_user, on_ollama, budgets):
+    budgets(default={"month_tokens": 100})
+    first = start_of_today().replace(day=1)
+    used(chat_user, 5000, when=first - datetime.timedelta(seconds=1))  # last month
+    on_ollama.reply("A new month.")
+    assert ask(api, chat_user).status_code == 200
+    used(chat_user, 100, when=first)
+    body = ask(api, chat_user).json()
+    next_first = (first + datetime.timedelta(days=32)).replace(day=1)
+    assert body["code"] == "budget_exceeded"
+    assert "monthly chat limit of 100 tokens" in body["message"]
+    assert next_first.strftime("%Y-%m-%d 00:00 UTC") in body["message"]
+
+
 def test_models_api_shows_what_is_left(api, chat_user, on_ollama, budgets):
     budgets(default={"day_tokens": 1000, "month_tokens": 50_000})
     used(chat_user, 250)
@@ -189,7 +203,14 @@ async def test_a_second_tab_waits_for_the_running_answer_then_the_limit_applies(
     await first.close(), await second.close()
 
 
-def test_bad_budgets_are_reported_by_netbox_check():
+def test_bad_budgets_are_reported_by_netbox_check(chatbox_config):
+    from netbox_chatbox.checks import check_settings
+
+    chatbox_config(budgets={"default": {"day_tokens": "lots"}})
+    errors = [e for e in check_settings() if e.id == "netbox_chatbox.E001"]
+    assert [e.msg for e in errors] == [
+        "PLUGINS_CONFIG['netbox_chatbox']: 'budgets'['default']['day_tokens'] must be a number ≥ 0 or None, not 'lots'"]
+
     values, errors = conf.validate({"budgets": {"default": {"day_tokens": -1, "weekly": 5},
                                                 "groups": {"noc": "lots"}, "exempt_local_models": "yes"}})
     assert values["budgets"] == {"default": {}, "groups": {"noc": {}}, "exempt_local_models": True}

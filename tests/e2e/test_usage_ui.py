@@ -50,7 +50,7 @@ def test_usage_page_draws_the_chart_and_exports(asgi_server, browsing, usage_his
     page.locator(f'#sidebar-menu a[href="{USAGE_PATH}"]').click()
     page.wait_for_url(f"**{USAGE_PATH}")
     expect(page.locator("h1.page-title")).to_have_text("Chat usage")
-    expect(page.locator('[data-total="answers"]')).to_have_text(str(usage_history))
+    expect(page.locator('[data-total="answers"]')).to_have_text(f"{usage_history:,}")
 
     chart = page.locator("#chatbox-usage-chart svg")
     expect(chart).to_be_visible()
