@@ -21,7 +21,7 @@ from django.db.models import DecimalField, F, IntegerField, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import catalog
+from . import catalog, metrics
 from .conf import get_settings
 from .models import Message
 
@@ -126,6 +126,7 @@ def reserve(user, model: catalog.ModelEntry):
     try:
         for entry in status(user):
             if entry["remaining"] <= 0:
+                metrics.budget_refused(entry["limit"])
                 raise Refused("budget_exceeded", _describe(entry))
     except BaseException:
         release((key, token))

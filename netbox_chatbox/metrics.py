@@ -36,6 +36,8 @@ def _m():
             tokens=Counter("netbox_chatbox_tokens", "Tokens used, by direction (input, output)",
                            (*labels, "direction")),
             cost=Counter("netbox_chatbox_cost_usd", "Cost reported by the provider, in USD", labels),
+            budget=Counter("netbox_chatbox_budget_refusals", "Questions refused because a usage limit was reached",
+                           ("limit",)),
             tools=Counter("netbox_chatbox_tool_calls", "NetBox tool calls by tool and outcome (ok, error)",
                           ("tool", "outcome")),
             ttft=Histogram("netbox_chatbox_time_to_first_token_seconds",
@@ -74,6 +76,11 @@ def turn_finished(model_id, path, *, outcome, code=None, fallback=False, input_t
         m["ttft"].labels(model_id, path).observe(first_token_s)
     for call in tools:
         m["tools"].labels(str(call.get("tool", ""))[:64], "ok" if call.get("ok") else "error").inc()
+
+
+def budget_refused(limit):
+    if enabled():
+        _m()["budget"].labels(limit).inc()
 
 
 def agent_opened(path):

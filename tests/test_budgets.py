@@ -58,9 +58,18 @@ def start_of_today(tz_name="UTC"):
     return timezone.now().astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def test_at_the_limit_the_next_question_is_refused_saying_which_limit_and_when(api, chat_user, on_ollama, budgets):
+def refusals(limit):
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("netbox_chatbox_budget_refusals_total", {"limit": limit}) or 0
+
+
+def test_at_the_limit_the_next_question_is_refused_saying_which_limit_and_when(api, chat_user, on_ollama, budgets,
+                                                                               settings):
+    settings.METRICS_ENABLED = True
     budgets(default={"day_tokens": 1000})
     used(chat_user, 1000)
+    before = refusals("day_tokens")
     response = ask(api, chat_user)
     assert response.status_code == 429
     body = response.json()
@@ -70,6 +79,7 @@ def test_at_the_limit_the_next_question_is_refused_saying_which_limit_and_when(a
                                f"It resets at {tomorrow}.")
     assert on_ollama.chat_requests() == []  # the model was never asked
     assert not Message.objects.filter(role="user").exists()  # nothing stored
+    assert refusals("day_tokens") == before + 1  # in /metrics
 
 
 def test_a_turn_that_crosses_the_limit_finishes_then_the_next_is_refused(api, chat_user, on_ollama, budgets):
