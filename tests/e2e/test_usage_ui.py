@@ -4,12 +4,15 @@ Screenshots: artifacts/screenshots/usage-*.png.
 """
 import datetime
 import random
+import re
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
 from netbox_chatbox.models import Conversation, Message
+
+from .conftest import SCREENSHOTS, alices_chat, send, wait_answered
 
 pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
 
@@ -77,3 +80,36 @@ def test_usage_page_draws_the_chart_and_exports(asgi_server, browsing, usage_his
     content = open(download.value.path(), encoding="utf-8").read()
     assert content.splitlines()[0].startswith("Period,User,Model,Answers")
     assert "e2e-alice" in content and "private" not in content
+
+
+@pytest.fixture
+def alice_limited(e2e_data, db_access, alice_on_qwen):
+    """Alice is in e2e-limited (1,000 tokens a day, see configuration.py) and has used 900 today."""
+    from users.models import Group
+
+    group = Group.objects.create(name="e2e-limited")
+    e2e_data["alice"].groups.add(group)
+    conversation = Conversation.objects.create(owner=e2e_data["alice"], model_id="ollama-qwen2.5", path="litellm",
+                                               archived=True, title="earlier")
+    Message.objects.create(conversation=conversation, role="assistant", content="…", model="ollama-qwen2.5",
+                           input_tokens=800, output_tokens=100, duration_ms=10)
+    yield
+    group.delete()
+
+
+def test_chat_shows_what_is_left_and_refuses_at_the_limit(asgi_server, browsing, fake_ollama, alice_limited):
+    page = alices_chat(browsing, asgi_server)
+    budget = page.locator("#chatbox-budget")
+    expect(budget).to_have_text("100 tokens left today")
+    fake_ollama.reply("Three ", "sites.", prompt_eval_count=150)
+    send(page, "How many sites?")
+    wait_answered(page)
+    expect(page.locator("#chatbox-messages .chatbox-msg-assistant").last).to_contain_text("Three sites.")
+    expect(budget).to_have_text("0 tokens left today")  # the answer that crossed the limit finished
+    expect(budget).to_have_class(re.compile("text-danger"))
+    send(page, "And racks?")
+    alert = page.locator('#chatbox-messages [data-code="budget_exceeded"]')
+    expect(alert).to_contain_text("You have reached your daily chat limit of 1,000 tokens (used: 1,052).")
+    expect(alert).to_contain_text("It resets at")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "usage-budget-reached.png", animations="disabled")
