@@ -58,16 +58,14 @@ class UsageView(LoginRequiredMixin, View):
     def get(self, request):
         if not can_view_usage(request.user):
             raise PermissionDenied("You do not have permission to view chat usage.")
-        form = usage.UsageFilterForm(request.GET or None)
-        filters = form.cleaned_data if form.is_bound and form.is_valid() else None
-        if not form.is_bound:
-            form = usage.UsageFilterForm({"period": "day"})
-            filters = form.cleaned_data if form.is_valid() else None
+        form = usage.UsageFilterForm(request.GET or {"period": "day"})
+        filters = form.cleaned_data if form.is_valid() else None
         rows = usage.usage_rows(filters) if filters else []
-        table = UsageTable(rows, order_by=request.GET.get("sort") or None)
-        if request.GET.get("export") in ("csv", "table"):
+        table = UsageTable(rows)
+        export = request.GET.get("export") in ("csv", "table")
+        tables.RequestConfig(request, paginate=False if export else {"per_page": 50}).configure(table)
+        if export:  # the filtered, sorted rows, all pages
             return TableExport(TableExport.CSV, table).response(filename="netbox_chatbox_usage.csv")
-        tables.RequestConfig(request, paginate={"per_page": 50}).configure(table)
         figure = request.GET.get("chart") if request.GET.get("chart") in CHART_FIGURES else "tokens"
         query = request.GET.copy()
         for key in ("export", "page", "chart"):
