@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.core.cache import cache
-from django.db.models import DecimalField, F, IntegerField, Sum, Value
+from django.db.models import DecimalField, IntegerField, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 

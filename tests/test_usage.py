@@ -8,6 +8,7 @@ import csv
 import datetime
 import io
 import random
+import re
 import zoneinfo
 from collections import defaultdict
 from decimal import Decimal
@@ -240,7 +241,6 @@ def test_chart_draws_each_model_per_period(client, auditor, history):
     per_model = defaultdict(int)
     for (_, _, model_id), g in want.items():
         per_model[model_id] += g["answers"]
-    import re
     drawn = defaultdict(int)
     for model_id, value in re.findall(r'data-model="([^"]+)" data-value="(\d+)"', html):
         drawn[model_id] += int(value)

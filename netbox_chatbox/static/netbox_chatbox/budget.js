@@ -20,13 +20,11 @@ export function showBudget(node, budget, modelId) {
   if (budget.exempt_models.includes(modelId)) {
     node.textContent = 'No usage limit for this model';
     node.title = '';
-    node.dataset.remaining = '';
     return;
   }
   const parts = budget.limits.map((entry) => `${amount(entry, entry.remaining)} left ${PERIOD[entry.period]}`);
   node.textContent = parts.join(' · ');
   node.title = budget.limits.map((entry) => `${amount(entry, entry.used)} of ${amount(entry, entry.max)} used `
     + `${PERIOD[entry.period]}; resets ${formatDate(entry.resets)}`).join('\n');
-  node.dataset.remaining = budget.limits.map((entry) => `${entry.limit}=${entry.remaining}`).join(' ');
   node.classList.toggle('text-danger', budget.limits.some((entry) => entry.remaining <= 0));
 }

@@ -23,6 +23,7 @@ const state = {
   messageCount: 0,                   // stored messages in the active conversation (for the switch warning)
   viewing: null,                     // a conversation shown read-only instead of the active one
   pendingModel: null,                // chosen in the selector, waiting for the warning's confirmation
+  budget: undefined,                 // the user's usage limits (GET models/; null: none), see budget.js
 };
 
 const ui = {
