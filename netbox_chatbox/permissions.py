@@ -29,3 +29,18 @@ class CanChat(BasePermission):
             self.message = "This API token is read-only; enable 'write' on it to chat or change preferences."
             return False
         return can_chat(request.user)
+
+
+USAGE_PERMISSION = "netbox_chatbox.view_usage_conversation"
+
+
+def can_view_usage(user) -> bool:
+    """Usage figures (the custom action ``view_usage`` on Conversation): counts, tokens, cost — no content."""
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(USAGE_PERMISSION))
+
+
+class CanViewUsage(BasePermission):
+    message = "You do not have permission to view chat usage."
+
+    def has_permission(self, request, view):
+        return can_view_usage(request.user)
