@@ -45,7 +45,7 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "input_tokens", "output_tokens",
-                  "cost_usd", "duration_ms", "created")
+                  "cost_usd", "usage_estimated", "duration_ms", "created")
 
 
 class ConversationSerializer(serializers.ModelSerializer):
