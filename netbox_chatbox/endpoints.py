@@ -14,6 +14,7 @@ as unavailable, and a chat on it ends with :data:`MISCONFIGURED` for the user an
 in the log — never retried.
 """
 import os
+import sys
 from urllib.parse import urlparse
 
 from .conf import get_settings
@@ -51,7 +52,8 @@ def api_key(entry) -> str:
 def problems(entry, ask_litellm=False) -> list[str]:
     """What stops ``entry`` from being called (``[]`` when nothing), each naming the key to fix.
 
-    ``ask_litellm`` also checks an unusual provider prefix against LiteLLM's list (imports litellm).
+    An unusual provider prefix is checked against LiteLLM's list once litellm is imported (a path B
+    answer imports it), or always with ``ask_litellm`` (which imports it: seconds).
     """
     if entry.provider == "anthropic":  # allow_anthropic_via_litellm: uses anthropic_api_key
         return []
@@ -88,7 +90,7 @@ def problems(entry, ask_litellm=False) -> list[str]:
                          "(e.g. http://127.0.0.1:8000/v1)")
     elif prefix not in OLLAMA_PREFIXES and not (entry.api_key or entry.api_key_env):
         found.append(f"{where} needs a key for the provider '{prefix}': 'api_key' or 'api_key_env'")
-    if ask_litellm and not found and (unknown := _unknown_provider(entry)):
+    if (ask_litellm or "litellm" in sys.modules) and not found and (unknown := _unknown_provider(entry)):
         found.append(unknown)
     return found
 
