@@ -16,7 +16,7 @@ from netbox_chatbox.agents import create_agent
 from netbox_chatbox.events import Complete, Error
 from netbox_chatbox.models import Message
 from tests.conftest import grant
-from tests.fakes.fixtures import FAKE_OPENAI_KEY, OPENAI_KEY_ENV, OPENAI_MODEL, openai_entry
+from tests.fakes.fixtures import FAKE_OPENAI_KEY, OPENAI_KEY_ENV, OPENAI_MODEL, PROXY_KEYLESS_MODEL, openai_entry
 from tests.fakes.helpers import ToolStart, assert_one_terminal, chat, collect, of_type, run, text_of
 from tests.fakes.openai_compat import DEFAULT_MODEL as SERVED_MODEL
 
@@ -209,6 +209,19 @@ def test_configuration_broken_mid_conversation_is_not_retried(use_fake_openai, c
     assert f"the environment variable {OPENAI_KEY_ENV} is not set" in caplog.text
     assert use_fake_openai.chat_requests() == []  # nothing sent, nothing retried
     assert not of_type(events, ToolStart)
+
+
+def test_a_proxy_without_the_servers_key_is_a_configuration_error(use_litellm_proxy, chatbox_config, fake_openai,
+                                                                 chat_user, caplog):
+    """The proxy's own configuration lacks the key: not "failed to answer, try again", and not retried."""
+    chatbox_config(litellm_max_retries=2, models={
+        "keyless": {"name": "Keyless", "provider": "vllm", "litellm_model": PROXY_KEYLESS_MODEL}})
+    with caplog.at_level(logging.INFO, logger="netbox_chatbox"):
+        _, (events,) = run(chat, "keyless", chat_user, "hi")
+    error = assert_one_terminal(events)
+    assert (error.code, error.message) == ("configuration", endpoints.MISCONFIGURED)
+    assert "Missing credentials" in caplog.text and "retry" not in caplog.text
+    assert fake_openai.chat_requests() == []
 
 
 def test_with_a_proxy_its_config_routes_the_model(chatbox_config):

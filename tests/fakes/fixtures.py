@@ -12,6 +12,8 @@
 - ``use_fake_openai``: path B direct with a catalog entry (``OPENAI_MODEL``) for the fake OpenAI-compatible
   server, its key in an environment variable.
 """
+import os
+
 import pytest
 
 from .anthropic import FakeAnthropic
@@ -25,6 +27,7 @@ FAKE_OPENAI_KEY = "local-server-key-for-tests-9876543210"
 OPENAI_KEY_ENV = "CHATBOX_TEST_LOCAL_KEY"
 OPENAI_MODEL = "local-llama"  # the catalog id of the fake OpenAI-compatible server's model
 OPENAI_LITELLM_MODEL = f"openai/{OPENAI_SERVED_MODEL}"  # in the catalog and as the proxy's model name
+PROXY_KEYLESS_MODEL = f"openai/{OPENAI_SERVED_MODEL}-keyless"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,9 +95,20 @@ def fake_openai(fake_openai_server, outside_traffic_trap):
 @pytest.fixture(scope="session")
 def litellm_proxy(fake_ollama_server, fake_openai_server):
     openai_models = {OPENAI_LITELLM_MODEL: {"model": OPENAI_LITELLM_MODEL, "api_base": f"{fake_openai_server.url}/v1",
-                                            "api_key": FAKE_OPENAI_KEY}}
-    with LiteLLMProxy(ollama_url=fake_ollama_server.url, openai_models=openai_models) as proxy:
+                                            "api_key": FAKE_OPENAI_KEY},
+                     # a proxy-side mistake: no key for the openai provider (and none in the proxy's environment)
+                     PROXY_KEYLESS_MODEL: {"model": PROXY_KEYLESS_MODEL, "api_base": f"{fake_openai_server.url}/v1"}}
+    env_key = os.environ.pop("OPENAI_API_KEY", None)  # the proxy process must not see one
+    proxy = LiteLLMProxy(ollama_url=fake_ollama_server.url, openai_models=openai_models)
+    try:
+        proxy.start()
+    finally:
+        if env_key is not None:
+            os.environ["OPENAI_API_KEY"] = env_key
+    try:
         yield proxy
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture
