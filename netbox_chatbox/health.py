@@ -111,7 +111,7 @@ async def check_litellm_proxy(model_name: str) -> Status:
 
 async def check_ollama(model_name: str, url: str | None = None) -> Status:
     """Ollama (at ``url``, default ``ollama_base_url``) answers and has ``model_name`` pulled."""
-    url = url or get_settings().ollama_base_url
+    url = (url or get_settings().ollama_base_url).rstrip("/")
 
     async def check(client):
         response = await client.get(f"{url}/api/tags")

@@ -13,6 +13,7 @@ class ModelSerializer(serializers.Serializer):
     path = serializers.ChoiceField(choices=["sdk", "litellm"])
     is_automatic = serializers.BooleanField()
     recommended = serializers.BooleanField()
+    local = serializers.BooleanField(help_text="Runs on this organisation's own server: its tokens cost nothing")
     available = serializers.BooleanField(help_text="Whether the model's provider passed its last health check")
     unavailable_reason = serializers.CharField(allow_blank=True)
 

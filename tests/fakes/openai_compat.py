@@ -70,8 +70,8 @@ class FakeOpenAICompatible(FakeServer):
     # protocol
     def handle(self, request, respond):
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return respond.error(HttpError(401, {"error": {"message": "Invalid API Key", "type": "invalid_request_error",
-                                                           "code": "invalid_api_key"}}))
+            return respond.error(HttpError(401, {"error": {
+                "message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}}))
         if request.path == "/v1/models" and request.method == "GET":
             return respond.json({"object": "list", "data": [
                 {"id": name, "object": "model", "created": 1764000000, "owned_by": "local"} for name in self.models]})
