@@ -518,7 +518,7 @@ class ChatSession:
                     fallback=bool(self.agent and self.agent.fallback),
                     input_tokens=complete.input_tokens if complete else None,
                     output_tokens=complete.output_tokens if complete else None,
-                    cost_usd=cost, duration_ms=duration,
+                    cost_usd=cost, duration_ms=duration, usage_estimated=bool(complete and complete.usage_estimated),
                 )
             if isinstance(end, Error):
                 message = Message.objects.create(conversation=self.conversation, role="error", content=end.message)

@@ -9,6 +9,7 @@ API keys (error details pass through :func:`redact`).
 import logging
 import re
 
+from . import endpoints
 from .conf import get_settings
 
 logger = logging.getLogger("netbox_chatbox.telemetry")
@@ -21,7 +22,7 @@ def redact(text) -> str:
     """``text`` with the configured secrets and anything shaped like an API key masked."""
     text = str(text)
     settings = get_settings()
-    for secret in (settings.anthropic_api_key, settings.litellm_master_key):
+    for secret in (settings.anthropic_api_key, settings.litellm_master_key, *endpoints.configured_keys()):
         if secret:
             text = text.replace(secret, "[redacted]")
     text = _BEARER_PATTERN.sub(r"\1[redacted]", text)

@@ -13,6 +13,7 @@ class ModelSerializer(serializers.Serializer):
     path = serializers.ChoiceField(choices=["sdk", "litellm"])
     is_automatic = serializers.BooleanField()
     recommended = serializers.BooleanField()
+    local = serializers.BooleanField(help_text="Runs on this organisation's own server: its tokens cost nothing")
     available = serializers.BooleanField(help_text="Whether the model's provider passed its last health check")
     unavailable_reason = serializers.CharField(allow_blank=True)
 
@@ -61,7 +62,7 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "input_tokens", "output_tokens",
-                  "cost_usd", "duration_ms", "created")
+                  "cost_usd", "usage_estimated", "duration_ms", "created")
 
 
 class ConversationSerializer(serializers.ModelSerializer):
