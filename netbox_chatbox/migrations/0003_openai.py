@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('netbox_chatbox', '0001_initial'),
+        ('netbox_chatbox', '0002_usage'),
     ]
 
     operations = [
