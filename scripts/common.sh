@@ -8,6 +8,9 @@ SNAPSHOT="$ROOT/tests/schema/netbox-$NETBOX_VERSION.dump"
 export PYTHONPATH="$ROOT/devconf${PYTHONPATH:+:$PYTHONPATH}"
 export NETBOX_CONFIGURATION="configuration"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
+# NetBox's instance root (a wheel install keeps media/, scripts/ and the collected static/ there; its
+# default is /opt/netbox): inside the checkout, so the demo and the tests write nothing outside it.
+export NETBOX_ROOT="$ROOT/.netbox"
 PSQL="psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q"
 mkdir -p "$CACHE"
 
@@ -92,4 +95,20 @@ ensure_chromium() {
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
   [ -x /usr/bin/chromium ] || die "could not install chromium (apt-get install chromium)"
+}
+
+# NetBox's and the plugin's static files in STATIC_ROOT ($NETBOX_ROOT/static), collected as NetBox's own
+# installation does (`netbox collectstatic`), and again only when NetBox or the plugin's files change.
+ensure_static() {
+  local stamp marker="$NETBOX_ROOT/static/.chatbox-stamp"
+  stamp="$NETBOX_VERSION $(cd "$ROOT" && find netbox_chatbox/static -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum)"
+  [ -f "$NETBOX_ROOT/static/setmode.js" ] && [ "$(cat "$marker" 2>/dev/null)" = "$stamp" ] && return
+  (
+    flock 9
+    [ -f "$NETBOX_ROOT/static/setmode.js" ] && [ "$(cat "$marker" 2>/dev/null)" = "$stamp" ] && exit 0
+    log "Collecting static files into $NETBOX_ROOT/static"
+    mkdir -p "$NETBOX_ROOT/static"
+    netbox collectstatic --no-input --clear >/dev/null || die "netbox collectstatic failed"
+    echo "$stamp" > "$marker"
+  ) 9>"$CACHE/static.lock"
 }
