@@ -56,7 +56,8 @@ fi
 if [ "$FAKES" = 1 ]; then
   log "Starting the scripted fake providers (every answer: a NetBox search, then a summary)"
   coproc FAKE { exec python "$ROOT/scripts/fake_providers.py"; }
-  trap 'kill $FAKE_PID 2>/dev/null' EXIT
+  fakes=$FAKE_PID
+  trap 'kill $fakes 2>/dev/null || true' EXIT
   read -r env_line <&"${FAKE[0]}"
   eval "$env_line"
   providers="the scripted fake providers (--fake-providers)"
