@@ -62,7 +62,8 @@ if [ "$FAKES" = 1 ]; then
   eval "$env_line"
   providers="the scripted fake providers (--fake-providers)"
 elif [ -n "${ANTHROPIC_API_KEY:-}" ] || [ "${LITELLM_ENABLED:-0}" = 1 ]; then
-  providers="${ANTHROPIC_API_KEY:+Claude (ANTHROPIC_API_KEY) }${LITELLM_ENABLED:+LiteLLM (LITELLM_ENABLED=1)}"
+  providers="${ANTHROPIC_API_KEY:+Claude (ANTHROPIC_API_KEY) }"
+  [ "${LITELLM_ENABLED:-0}" = 1 ] && providers+="Ollama through LiteLLM (LITELLM_ENABLED=1)"
 else
   providers="none: the chat page says what to set; export ANTHROPIC_API_KEY, or LITELLM_ENABLED=1 with OLLAMA_BASE_URL, or use --fake-providers"
 fi
