@@ -14,6 +14,7 @@ imports below it are deliberately late.
 """
 import logging
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
@@ -24,9 +25,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 from servestatic import ServeStaticASGI  # noqa: E402
 
+from . import mcp_endpoint  # noqa: E402
 from .consumers import ChatConsumer, SameOriginValidator  # noqa: E402
 
 logger = logging.getLogger("netbox_chatbox.asgi")
@@ -53,7 +55,11 @@ def with_static_files(application):
 
 
 application = ProtocolTypeRouter({
-    "http": with_static_files(django_application),
+    "http": with_static_files(URLRouter([
+        # MCP for AI clients (docs/mcp.md), with or without the trailing slash; everything else is NetBox.
+        re_path(rf"^{re.escape(mcp_endpoint.PATH.rstrip('/'))}/?$", mcp_endpoint.MCPApplication()),
+        re_path(r"", django_application),
+    ])),
     "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter([
         path(WEBSOCKET_PATH, ChatConsumer.as_asgi()),
     ]))),

@@ -48,6 +48,7 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The model that actually answered")
     tool_calls = models.JSONField(default=list, blank=True)
     interrupted = models.BooleanField(default=False)
+    fallback = models.BooleanField(default=False, help_text="Answered by the fallback model (the chosen one was down)")
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
@@ -58,6 +59,7 @@ class Message(models.Model):
 
     class Meta:
         ordering = ("created", "pk")
+        indexes = [models.Index(fields=("created",), name="netbox_chatbox_msg_created")]  # usage by period
 
     def __str__(self):
         return f"{self.role}: {self.content[:40]}"

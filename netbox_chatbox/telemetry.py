@@ -64,6 +64,13 @@ def model_response(model, path, *, duration_ms, input_tokens=None, output_tokens
               cost_usd=cost_usd, tool_calls=tool_calls, interrupted=interrupted, user=_username(user))
 
 
+def tool_call(tool, user, *, via, ok, duration_ms=None, error=None):
+    """One tool call made outside a chat turn (``via="mcp"``), per user and tool; follows ``log_model_usage``."""
+    if get_settings().log_model_usage:
+        _emit(logging.INFO, "tool_call", tool=tool, via=via, ok=ok, error=error, duration_ms=duration_ms,
+              user=_username(user))
+
+
 def model_error(model, path, code, detail="", user=None, duration_ms=None):
     """An error event sent to the user; ``detail`` (for the admin) is redacted."""
     _emit(logging.WARNING, "model_error", model=model, path=path, code=code,

@@ -183,7 +183,7 @@ async def page_and_static_files(url, cookie, static_root):
         page = await http.get("/plugins/chatbox/")
         assert page.status_code == 200 and 'id="chatbox-input"' in page.text and "alice" in page.text
         # The files every NetBox page loads first (a 404 sends the browser to /media-failure/), and the plugin's.
-        for name in ("setmode.js", "netbox.css", "netbox.js", "netbox_chatbox/chat.js", "netbox_chatbox/chat.css"):
+        for name in ("setmode.js", "netbox.css", "netbox.js", "netbox_chatbox/page.js", "netbox_chatbox/client.js", "netbox_chatbox/chat.css"):
             response = await http.get(f"/static/{name}", params={"v": "4.7.3"})
             assert response.status_code == 200, name
             assert response.content == (static_root / name).read_bytes(), name

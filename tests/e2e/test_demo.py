@@ -100,7 +100,7 @@ class NetworkLog:
         assert not [url for _, url in self.responses if "/media-failure/" in url], self.responses
         assert not [(status, url) for status, url in self.responses if status == 404]
         statics = [url for status, url in self.responses if "/static/" in url and status in (200, 304)]
-        assert any("/static/setmode.js" in url for url in statics) and any("/chat.js" in url for url in statics)
+        assert any("/static/setmode.js" in url for url in statics) and any("/netbox_chatbox/page.js" in url for url in statics)
 
 
 def open_chat_as_admin(browser, url):
