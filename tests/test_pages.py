@@ -102,6 +102,25 @@ def test_settings_button_hidden_when_selection_is_disabled(client, chat_user):
     assert page_config(page)["selectionEnabled"] is False
 
 
+@pytest.mark.parametrize("configured", [{}, {"anthropic_api_key": "sk-ant-x"}, {"litellm_enabled": True}])
+def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(configured, client, chat_user,
+                                                                           monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    client.force_login(chat_user)
+    with chatbox_config(**configured):
+        page = client.get(CHAT_URL).content.decode()
+    disabled_input = re.search(r'<fieldset[^>]*\bdisabled>\s*<textarea[^>]*id="chatbox-input"', page)
+    if configured:
+        assert 'id="chatbox-unconfigured"' not in page and not disabled_input
+        return
+    notice = re.search(r'<div[^>]*id="chatbox-unconfigured".*?</div>', page, re.S)[0]
+    assert "No model provider is configured" in notice
+    for setting in ('"anthropic_api_key"', "ANTHROPIC_API_KEY", '"litellm_enabled": True', '"ollama_base_url"',
+                    '"litellm_proxy_url"', '"litellm_master_key"'):
+        assert setting in notice, setting
+    assert disabled_input  # a disabled fieldset: the page's script cannot enable the input again
+
+
 def test_conversation_parameter_is_passed_as_a_number_only(client, chat_user):
     client.force_login(chat_user)
     assert page_config(client.get(CHAT_URL, {"conversation": "42"}))["conversation"] == 42
