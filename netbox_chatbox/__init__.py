@@ -3,7 +3,7 @@ from netbox.plugins import PluginConfig
 
 from .conf import DEFAULT_SETTINGS
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 class ChatboxConfig(PluginConfig):
