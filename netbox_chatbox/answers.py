@@ -11,9 +11,11 @@ class Answer:
         self.parts = []
         self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
         self.started = time.monotonic()
+        self.first_text = None  # when the first text arrived (metrics: time to first token)
 
     def add(self, event):
         if isinstance(event, Delta):
+            self.first_text = self.first_text or time.monotonic()
             self.parts.append(event.text)
         elif isinstance(event, Retract):
             self.parts = [self.text[:len(self.text) - event.chars]]

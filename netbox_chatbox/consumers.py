@@ -54,7 +54,12 @@ class SameOriginValidator:
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers", []))
         origin = headers.get(b"origin")
-        if origin is None or origin_allowed(origin.decode("latin1"), headers.get(b"host", b"").decode("latin1")):
+        # The host the browser reached, as Django's request.get_host() sees it: behind a proxy that sets
+        # X-Forwarded-Host (NetBox's contrib/nginx.conf; NetBox sets USE_X_FORWARDED_HOST), that one.
+        host = headers.get(b"host", b"")
+        if settings.USE_X_FORWARDED_HOST and b"x-forwarded-host" in headers:
+            host = headers[b"x-forwarded-host"]
+        if origin is None or origin_allowed(origin.decode("latin1"), host.decode("latin1")):
             return await self.application(scope, receive, send)
         logger.warning("refused a chat socket from origin %s", origin.decode("latin1"))
         return await WebsocketDenier.as_asgi()(scope, receive, send)

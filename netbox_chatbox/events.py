@@ -50,15 +50,19 @@ class ToolEnd(Event):
 
 @dataclass(frozen=True)
 class Complete(Event):
-    """The answer is finished. ``model`` is the model that actually answered; a ``truncated`` one was cut."""
+    """The answer is finished. ``model`` is the model that actually answered; a ``truncated`` one was cut
+    by the output limit (max_output_tokens).
+
+    ``usage_estimated``: the server sent no token counts, so they are litellm's estimate.
+    """
     model: str
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
     duration_ms: int | None = None
     interrupted: bool = False
-    truncated: bool = False  # cut by the output limit (max_output_tokens)
-    usage_estimated: bool = False  # the provider reported no usage: the tokens are an estimate
+    truncated: bool = False
+    usage_estimated: bool = False
     type = "complete"
 
 

@@ -23,7 +23,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import catalog
+from . import budgets, catalog, usage_hooks
 from .conf import get_settings
 from .answers import Answer, stored_history
 from .events import Complete, Error
@@ -43,7 +43,7 @@ HTTP_STATUS = {
     "bad_request": 400, "unknown_model": 400, "message_too_long": 400, "selection_disabled": 400,
     "archived": 400, "in_progress": 409, "not_found": 404, "rate_limited": 429,
     "busy": 503, "unavailable": 503, "provider_error": 502, "internal_error": 500, "timeout": 504,
-    "tool_limit": 422,
+    "tool_limit": 422, "budget_exceeded": 429,
 }  # any other error of a turn that ran: 502 (the model provider failed)
 
 
@@ -146,6 +146,7 @@ class ChatSession:
         self._task = None  # the socket's running turn
         self._question = None  # the task storing the running turn's question
         self._stop_requested = False
+        self._budget = None  # the user's budget reservation for the running turn (budgets.py)
         self._turn_done = asyncio.Event()
         self._turn_done.set()
 
@@ -190,6 +191,7 @@ class ChatSession:
         if self.in_turn or (self.conversation is not None and turn_running(self.conversation.pk)):
             raise Refused("in_progress", IN_PROGRESS)
         check_rate(self.user)
+        self._budget = budgets.reserve(self.user, self.model)
         return text
 
     def start(self, text: str, send) -> asyncio.Task:
@@ -257,6 +259,7 @@ class ChatSession:
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
+            await usage_hooks.turn_ended(self)
             self._stop_requested = False  # (not at the start: a Stop may come before the turn's task runs)
             self._turn_done.set()
             self._arm_idle_timer()
@@ -265,6 +268,7 @@ class ChatSession:
         """Store the end of the turn (after the question); return the event for the client."""
         await self._question
         stored = await db(self._store_answer)(answer, end)
+        usage_hooks.turn_stored(self, answer, end, stored)
         if isinstance(end, Complete):
             return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
         return end.as_dict()
@@ -346,6 +350,7 @@ class ChatSession:
         elif agent.model.path != catalog.PATH_SDK:
             self._release_slot()
         self.agent = agent
+        usage_hooks.agent_opened(agent)
         return agent.fallback
 
     def _take_slot(self, why="All Claude chat sessions on this server are in use"):
@@ -365,6 +370,7 @@ class ChatSession:
         agent, self.agent = self.agent, None
         try:
             if agent is not None:
+                usage_hooks.agent_closed(agent)
                 await agent.close()
         except Exception:
             logger.exception("closing the agent for model %s failed", self.model.id)
@@ -442,6 +448,7 @@ class ChatSession:
             await self._stop_turn()
         finally:
             await self._close_agent()
+            await usage_hooks.turn_ended(self)
 
     # -- storage (sync; called through db()) ---------------------------------------------------
 
@@ -489,10 +496,10 @@ class ChatSession:
                     tool_calls=list(answer.tools.values()),
                     interrupted=complete.interrupted if complete else True,
                     truncated=bool(complete and complete.truncated),
-                    usage_estimated=bool(complete and complete.usage_estimated),
+                    fallback=bool(self.agent and self.agent.fallback),
                     input_tokens=complete.input_tokens if complete else None,
                     output_tokens=complete.output_tokens if complete else None,
-                    cost_usd=cost, duration_ms=duration,
+                    cost_usd=cost, duration_ms=duration, usage_estimated=bool(complete and complete.usage_estimated),
                 )
             if isinstance(end, Error):
                 message = Message.objects.create(conversation=self.conversation, role="error", content=end.message)

@@ -37,6 +37,11 @@ def resolve_about(user, value):
     }
 
 
+def provider_configured(settings) -> bool:
+    """Whether any model can answer at all: an Anthropic key (path A) or LiteLLM switched on (path B)."""
+    return bool(settings.anthropic_api_key) or settings.litellm_enabled
+
+
 def _conversation_param(request):
     value = request.GET.get("conversation", "")
     return int(value) if value.isdigit() else None
@@ -69,5 +74,7 @@ class ChatView(LoginRequiredMixin, View):
             "max_message_chars": settings.max_message_chars,
             "about": about,
             "about_missing": bool(about_param) and about is None,
+            # Without one the page says what to configure, and its input stays disabled.
+            "provider_configured": provider_configured(settings),
             "chatbox_config": config,
         })

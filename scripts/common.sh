@@ -8,6 +8,9 @@ SNAPSHOT="$ROOT/tests/schema/netbox-$NETBOX_VERSION.dump"
 export PYTHONPATH="$ROOT/devconf${PYTHONPATH:+:$PYTHONPATH}"
 export NETBOX_CONFIGURATION="configuration"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
+# NetBox's instance root (a wheel install keeps media/, scripts/ and the collected static/ there; its
+# default is /opt/netbox): inside the checkout, so the demo and the tests write nothing outside it.
+export NETBOX_ROOT="$ROOT/.netbox"
 PSQL="psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q"
 mkdir -p "$CACHE"
 
@@ -82,14 +85,44 @@ restore_snapshot() {
   pg_restore -h 127.0.0.1 -U postgres -O -x -d "$1" "$SNAPSHOT"
 }
 
+_apt_install() {  # Debian packages, as root or through sudo
+  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
 ensure_chromium() {
   [ -x /usr/bin/chromium ] && return
   log "Installing Debian's chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+  _apt_install chromium
   [ -x /usr/bin/chromium ] || die "could not install chromium (apt-get install chromium)"
+}
+
+# Debian's nginx for the deployment tests (each test starts its own nginx on a free port; the package's
+# own service is not needed and not started by the tests).
+ensure_nginx() {
+  [ -x /usr/sbin/nginx ] && return
+  log "Installing Debian's nginx for the deployment tests"
+  # A policy-rc.d that says no: the package's own service is not started (port 80 may be taken).
+  local policy=/usr/sbin/policy-rc.d created=
+  if [ ! -e "$policy" ] && [ "$(id -u)" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; fi
+  _apt_install nginx
+  [ -z "$created" ] || rm -f "$policy"
+  [ -x /usr/sbin/nginx ] || die "could not install nginx (apt-get install nginx)"
+}
+
+# NetBox's and the plugin's static files in STATIC_ROOT ($NETBOX_ROOT/static), collected as NetBox's own
+# installation does (`netbox collectstatic`), and again only when NetBox or the plugin's files change.
+ensure_static() {
+  local stamp marker="$NETBOX_ROOT/static/.chatbox-stamp"
+  stamp="$NETBOX_VERSION $(cd "$ROOT" && find netbox_chatbox/static -type f -print0 | sort -z | xargs -0 sha1sum | sha1sum)"
+  [ -f "$NETBOX_ROOT/static/setmode.js" ] && [ "$(cat "$marker" 2>/dev/null)" = "$stamp" ] && return
+  (
+    flock 9
+    [ -f "$NETBOX_ROOT/static/setmode.js" ] && [ "$(cat "$marker" 2>/dev/null)" = "$stamp" ] && exit 0
+    log "Collecting static files into $NETBOX_ROOT/static"
+    mkdir -p "$NETBOX_ROOT/static"
+    netbox collectstatic --no-input --clear >/dev/null || die "netbox collectstatic failed"
+    echo "$stamp" > "$marker"
+  ) 9>"$CACHE/static.lock"
 }

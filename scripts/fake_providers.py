@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fakes import anthropic, ollama  # noqa: E402
 
-ANTHROPIC_PORT, OLLAMA_PORT = 18081, 18082
 CLAUDE_TOOL_PREFIX = "mcp__netbox__"
 
 
@@ -62,10 +61,10 @@ class DemoOllama(ollama.FakeOllama):
 
 
 if __name__ == "__main__":
-    DemoAnthropic(ANTHROPIC_PORT).start()
-    DemoOllama(OLLAMA_PORT).start()
-    print(f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{ANTHROPIC_PORT} ANTHROPIC_API_KEY=fake-demo-key "
-          f"LITELLM_ENABLED=1 OLLAMA_BASE_URL=http://127.0.0.1:{OLLAMA_PORT}", flush=True)
+    # Free ports, so a second demo (or the test that runs this script) never collides with the first.
+    anthropic_fake, ollama_fake = DemoAnthropic().start(), DemoOllama().start()
+    print(f"export ANTHROPIC_BASE_URL={anthropic_fake.url} ANTHROPIC_API_KEY=fake-demo-key "
+          f"LITELLM_ENABLED=1 OLLAMA_BASE_URL={ollama_fake.url}", flush=True)
     try:
         while True:
             time.sleep(3600)

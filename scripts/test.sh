@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Run the whole test suite: bash scripts/test.sh [pytest args]  (CHATBOX_TEST_WORKERS=0: one process)
 # First run on a fresh machine: builds .venv (+ .venv-litellm for the LiteLLM proxy), installs
-# Chromium, and creates the test databases from the committed NetBox schema snapshot.
+# Chromium and nginx, collects the static files, and creates the test databases from the committed NetBox schema snapshot.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_services
 ensure_venvs
 ensure_chromium
+ensure_nginx
+ensure_static
 
 export NETBOX_TEST_DB="${NETBOX_TEST_DB:-test_netbox_chatbox}"
 # pytest-xdist workers (2 by default, one per core here); CHATBOX_TEST_WORKERS=0 runs in one process.

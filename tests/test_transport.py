@@ -64,6 +64,16 @@ async def test_cookie_from_another_sites_page_is_refused(chat_user, origin):
     assert socket is None
 
 
+async def test_behind_a_proxy_the_forwarded_host_is_the_origin_to_match(chat_user):
+    """NetBox's contrib/nginx.conf passes the browser's host as X-Forwarded-Host, not as Host."""
+    proxied = [(b"x-forwarded-host", b"netbox.example.com")]
+    socket, _ = await open_socket(chat_user, origin="https://netbox.example.com", headers=proxied)
+    assert socket is not None
+    await socket.close()
+    refused, _ = await open_socket(chat_user, origin="https://evil.example", headers=proxied)
+    assert refused is None
+
+
 async def test_script_without_origin_header_is_accepted(chat_user):
     socket, _ = await open_socket(chat_user, origin=None)
     assert (await socket.event())["type"] == "session"

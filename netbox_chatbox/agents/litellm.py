@@ -16,10 +16,9 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # else litellm downloads a 
 import litellm  # noqa: E402
 import openai  # noqa: E402  (litellm's exceptions subclass openai's)
 
-from .. import telemetry  # noqa: E402
+from .. import endpoints, telemetry  # noqa: E402
 from ..conf import get_settings  # noqa: E402
 from ..events import Complete, Delta, Error  # noqa: E402
-from ..health import ollama_model_name  # noqa: E402
 from ..prompts import system_prompt  # noqa: E402
 from ..tools import TOOLS  # noqa: E402
 from .base import BaseAgent  # noqa: E402
@@ -27,12 +26,11 @@ from .streamed_calls import StreamedCalls  # noqa: E402
 from .tooling import call_tool, result_text, tool_end, tool_start  # noqa: E402
 
 litellm.suppress_debug_info = True
+# Else counting a "llama…" model's tokens downloads a tokenizer from huggingface.co (tens of seconds offline).
+litellm.disable_hf_tokenizer_download = True
 logger = logging.getLogger("netbox_chatbox.agents")
 
 _DONE = object()
-# Providers that run on the admin's own machines: no per-token price (the cost is 0, not unknown).
-LOCAL_PROVIDERS = {"ollama", "llamacpp", "llama.cpp", "llama-cpp", "vllm", "hosted_vllm", "lmstudio", "lm_studio",
-                   "localai", "openai-compatible", "openai_compatible", "local"}
 
 
 def function_schemas() -> list[dict]:
@@ -51,18 +49,16 @@ class LiteLLMAgent(BaseAgent):
         self._closed = False
 
     def call_arguments(self) -> dict:
-        """Model, endpoint and key for litellm, per the admin's mode."""
+        """Model, endpoint and key for litellm, per the admin's mode; ConfigurationError if misconfigured."""
         settings = get_settings()
         common = {"timeout": settings.litellm_timeout, "num_retries": 0}  # we retry: see _open_stream
         if settings.litellm_proxy_url:
             return {"model": f"litellm_proxy/{self.model.litellm_model}", "api_base": settings.litellm_proxy_url,
                     "api_key": settings.litellm_master_key, **common}
-        if ollama_model_name(self.model.litellm_model):
-            return {"model": self.model.litellm_model, "api_base": settings.ollama_base_url, **common}
         if self.model.provider == "anthropic":  # allow_anthropic_via_litellm, direct mode
             extra = {"api_base": settings.anthropic_base_url} if settings.anthropic_base_url else {}
             return {"model": self.model.litellm_model, "api_key": settings.anthropic_api_key, **extra, **common}
-        return {"model": self.model.litellm_model, **common}
+        return {**endpoints.direct_arguments(self.model), **common}
 
     async def start(self):
         pass  # nothing to open: each turn is one or more HTTP requests
@@ -115,6 +111,9 @@ class LiteLLMAgent(BaseAgent):
             code, text = _describe_failure(exc)
             if code == "internal_error":
                 logger.exception("path B turn failed")
+            elif code == "configuration":
+                logger.error("model %s is not configured correctly: %s", self.model.id,
+                             telemetry.redact(_configuration_problem(exc)))
             telemetry.model_error(self.model.id, self.model.path, code, repr(exc), self.user, _ms_since(started))
             await queue.put(Error(code=code, message=text))
         finally:
@@ -231,10 +230,10 @@ class _Usage:
         self.input_tokens = (self.input_tokens or 0) + prompt
         self.output_tokens = (self.output_tokens or 0) + completion
         try:
-            cost = sum(litellm.cost_per_token(model=entry.litellm_model, prompt_tokens=prompt,
-                                              completion_tokens=completion))
+            cost = 0.0 if entry.is_local else sum(litellm.cost_per_token(
+                model=entry.litellm_model, prompt_tokens=prompt, completion_tokens=completion))
         except Exception:  # not in LiteLLM's price list
-            cost = 0.0 if entry.provider in LOCAL_PROVIDERS else None  # a local model costs nothing per token
+            cost = None
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
 
@@ -286,7 +285,7 @@ async def _with_idle_timeout(response, seconds):
 
 def _retryable(exc) -> bool:
     """Server-side trouble worth one more try; not timeouts (they would double the wait) or our mistakes."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) or _configuration_problem(exc):
         return False
     if isinstance(exc, openai.APIConnectionError):
         return True
@@ -319,6 +318,20 @@ def _describe_failure(exc) -> tuple[str, str]:
     if isinstance(exc, openai.APIError):
         return "unavailable", f"{server} failed to answer. Try again in a moment."
     return "internal_error", "Something went wrong while answering; please try again."
+
+
+# What litellm says when this NetBox's settings, not the server, are at fault (litellm 1.106).
+_CONFIGURATION_MESSAGES = ("llm provider not provided", "missing credentials", "api_key client option must be set")
+
+
+def _configuration_problem(exc) -> str:
+    """The admin's part of ``exc`` when it comes from this NetBox's configuration, else ""."""
+    if isinstance(exc, endpoints.ConfigurationError):
+        return str(exc)
+    text = str(exc)
+    if isinstance(exc, openai.OpenAIError) and any(marker in text.lower() for marker in _CONFIGURATION_MESSAGES):
+        return text
+    return ""
 
 
 def _ms_since(started) -> int:

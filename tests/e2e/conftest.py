@@ -165,7 +165,8 @@ def stop_server(process, log):
     log.close()
 
 
-UVICORN = [sys.executable, "-m", "uvicorn", "tests.e2e.asgi:application", "--host", "127.0.0.1",
+# The plugin's own ASGI application, static files included (collected by scripts/test.sh), as deployed.
+UVICORN = [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
            "--port", "{port}", "--log-level", "warning"]
 
 

@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("netbox_chatbox", "0001_initial"),
+        ("netbox_chatbox", "0003_openai"),
     ]
 
     operations = [
@@ -12,10 +12,5 @@ class Migration(migrations.Migration):
             model_name="message",
             name="truncated",
             field=models.BooleanField(default=False, help_text="The answer was cut by the output limit"),
-        ),
-        migrations.AddField(
-            model_name="message",
-            name="usage_estimated",
-            field=models.BooleanField(default=False, help_text="The token counts are an estimate"),
         ),
     ]
