@@ -270,6 +270,7 @@ async def _with_idle_timeout(response, seconds):
     """The stream's chunks, failing with litellm.Timeout if the provider goes silent for ``seconds``
     and with StreamBroken if it fails once it has started (an error line, a cut connection)."""
     iterator = response.__aiter__()
+    started = False
     while True:
         try:
             async with asyncio.timeout(seconds):
@@ -279,7 +280,10 @@ async def _with_idle_timeout(response, seconds):
         except TimeoutError:
             raise litellm.Timeout(f"no data for {seconds} s", model="", llm_provider="") from None
         except (openai.APIError, litellm.exceptions.APIError, ValueError, OSError) as exc:
+            if not started or _configuration_problem(exc):
+                raise
             raise StreamBroken(repr(exc)) from exc
+        started = True
         yield chunk
 
 
@@ -297,6 +301,8 @@ def _describe_failure(exc) -> tuple[str, str]:
     """(code, user message) for a failed call; never the raw provider text (it may name hosts or keys)."""
     settings = get_settings()
     server = "The LiteLLM proxy" if settings.litellm_proxy_url else "The model server"
+    if _configuration_problem(exc):
+        return "configuration", endpoints.MISCONFIGURED
     if isinstance(exc, StreamBroken):
         return "provider_error", "The model's answer broke off before its end. Try again."
     if isinstance(exc, litellm.Timeout):
