@@ -269,6 +269,7 @@ class ChatSession:
         await self._question
         stored = await db(self._store_answer)(answer, end)
         usage_hooks.turn_stored(self, answer, end, stored)
+        await usage_hooks.turn_ended(self)  # before the client hears of the end: it may ask again at once
         if isinstance(end, Complete):
             return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
         return end.as_dict()
