@@ -178,6 +178,18 @@ export class MessageView {
     const turn = this.turn;
     if (!turn) return;
     turn.text += ev.text;
+    this.scheduleRender(turn);
+  }
+
+  // The provider retried and said otherwise: drop the last `chars` characters shown (docs/protocol.md).
+  retract(ev) {
+    const turn = this.turn;
+    if (!turn) return;
+    turn.text = turn.text.slice(0, Math.max(0, turn.text.length - ev.chars));
+    this.scheduleRender(turn);
+  }
+
+  scheduleRender(turn) {
     if (!turn.pending) {
       turn.pending = true;
       window.requestAnimationFrame(() => this.renderTurn(turn));

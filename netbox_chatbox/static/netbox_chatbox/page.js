@@ -152,6 +152,7 @@ const handlers = {
   },
 
   delta: (ev) => view.delta(ev),
+  retract: (ev) => view.retract(ev),
   tool_start: (ev) => view.toolStart(ev),
   tool_end: (ev) => view.toolEnd(ev),
 
