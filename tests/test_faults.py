@@ -32,8 +32,14 @@ STATUS_URL = "/api/plugins/chatbox/status/"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def private_tempdir(tmp_path, monkeypatch):
+    """The CLI homes of this test go to a folder of its own (other test runs on the machine make theirs)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 def temp_homes() -> set[str]:
-    """The Claude CLI's private HOME folders that exist now."""
+    """The Claude CLI's private HOME folders that exist now (in this test's temporary folder)."""
     return set(glob.glob(os.path.join(tempfile.gettempdir(), "netbox-chatbox-claude-*")))
 
 
