@@ -8,6 +8,8 @@ import ipaddress
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.backends.postgresql.psycopg_any import NumericRange
+from netaddr import IPNetwork
 from rest_framework.test import APIClient
 
 from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
@@ -20,8 +22,8 @@ from tests.conftest import grant
 pytestmark = pytest.mark.xdist_group("computed-data")
 
 
-def call(user, name, **arguments):
-    return run_tool(name, arguments, user)
+def call(user, tool, **arguments):
+    return run_tool(tool, arguments, user)
 
 
 def _build():
@@ -54,7 +56,8 @@ def _build():
     Prefix.objects.create(prefix="192.168.99.0/24", status="active")  # outside the user's view
     for last, status in ((1, "active"), (2, "active"), (5, "reserved"), (9, "active")):
         IPAddress.objects.create(address=f"10.1.2.{last}/24", status=status, dns_name=f"host{last}.example.net")
-    IPRange.objects.create(start_address="10.1.2.100/24", end_address="10.1.2.150/24", mark_populated=True)
+    IPRange.objects.create(start_address=IPNetwork("10.1.2.100/24"), end_address=IPNetwork("10.1.2.150/24"),
+                           mark_populated=True)
     full = Prefix.objects.create(prefix="10.9.9.0/30", status="active")
     IPAddress.objects.create(address="10.9.9.1/30", status="active")
     IPAddress.objects.create(address="10.9.9.2/30", status="active")
@@ -66,7 +69,7 @@ def _build():
     IPAddress.objects.create(address="2001:db8:1::10/64", status="reserved")
     grant(limited, Prefix, ["view"], {"prefix": "2001:db8:1::/64"}, name="lim-v6")
 
-    group = VLANGroup.objects.create(name="AMS1 VLANs", slug="ams1-vlans", vid_ranges=[[100, 199], [300, 310]])
+    group = VLANGroup.objects.create(name="AMS1 VLANs", slug="ams1-vlans", vid_ranges=[NumericRange(100, 200), NumericRange(300, 311)])
     for vid in (100, 101, 150, 199):
         VLAN.objects.create(vid=vid, name=f"v{vid}", group=group)
 
@@ -166,7 +169,7 @@ def expand(ranges, limit):
 
 @pytest.mark.parametrize("key", ["lan", "full", "pool", "utilized", "v6"])
 def test_available_ips_match_netbox_rest(nb, admin, key):
-    prefix = nb[key]
+    prefix = Prefix.objects.get(pk=nb[key].pk)
     result = call(admin, "available_ips", prefix_id=prefix.pk, limit=50)
     netbox = rest(admin, f"/api/ipam/prefixes/{prefix.pk}/available-ips/?limit=1000")
     addresses = [entry["address"].split("/")[0] for entry in netbox]
@@ -196,7 +199,7 @@ def test_available_ips_edge_cases(nb, admin):
     v6 = call(admin, "available_ips", prefix="2001:db8:1::/64", limit=2)
     assert v6["available_ranges"] == [
         {"first": "2001:db8:1::2", "last": "2001:db8:1::f", "size": 14},
-        {"first": "2001:db8:1::11", "last": "2001:db8:1::ffff:ffff:ffff:ffff", "size": 2**64 - 17}]
+        {"first": "2001:db8:1::11", "last": "2001:db8:1:0:ffff:ffff:ffff:ffff", "size": 2**64 - 17}]
     assert v6["available_count"] == 2**64 - 3
     assert len(str(v6)) < 3000  # summarised, never expanded
 
@@ -206,8 +209,9 @@ def test_available_prefixes_match_netbox_rest(nb, admin):
     result = call(admin, "available_prefixes", prefix="10.0.0.0/8", prefix_length=24, limit=50)
     netbox = rest(admin, f"/api/ipam/prefixes/{container.pk}/available-prefixes/?limit=1000")
     assert [p["prefix"] for p in result["available_prefixes"]] == [p["prefix"] for p in netbox]
-    # Free /24s: everything but 10.1.0.0/16 and 10.2.0.0/16 (the nested 10.1.2.0/24 lies inside 10.1/16).
-    assert result["blocks"]["count"] == 2**16 - 2 * 256
+    # Free /24s: all but 10.1.0.0/16 and 10.2.0.0/16 (the nested 10.1.2.0/24 lies inside 10.1/16), 10.7.0.0/24
+    # and the /24s holding 10.8.0.0/29 and 10.9.9.0/30.
+    assert result["blocks"]["count"] == 2**16 - 2 * 256 - 3
     assert result["blocks"]["first"][:2] == ["10.0.0.0/24", "10.0.1.0/24"]
     assert result["blocks"]["has_more"] is True
     assert result["child_prefixes"]["count"] == Prefix.objects.filter(prefix__net_contained="10.0.0.0/8").count()
@@ -259,18 +263,22 @@ def test_trace_matches_netbox_trace_through_patch_panels_and_a_circuit(nb, admin
 
 
 def test_rack_space_half_depth_and_reservations(nb, admin):
-    rack = nb["rack"]
+    rack = Rack.objects.get(pk=nb["rack"].pk)
     result = call(admin, "rack_space", rack="R3", site="ams1")
     full_depth = result["free_units"]["full_depth"]
     # Taken: 1-2 (full depth), 10 (front and rear halves), 20-21 reserved, 30-31 (hidden device).
     assert full_depth["count"] == 42 - 2 - 1 - 2 - 2
-    assert full_depth["ranges"][:2] == [{"first": 3, "last": 9, "size": 7}, {"first": 11, "last": 19, "size": 9}]
-    expected = [u for u in rack.get_available_units(u_height=1) if u not in (20, 21)]
+    assert full_depth["ranges"] == [{"first": 3, "last": 9, "size": 7}, {"first": 11, "last": 19, "size": 9},
+                                    {"first": 22, "last": 29, "size": 8}, {"first": 32, "last": 42, "size": 11}]
+    expected = [u for u in rack.get_available_units(u_height=1) if u == int(u) and u not in (20, 21)]
     assert full_depth["count"] == len(expected)
+    # U10 holds a half-depth device on each face: not free on either; the full-depth U1-2 block both.
+    assert result["free_units"]["front_only"] == full_depth
     assert result["utilization_percent"] == round(rack.get_utilization(), 1)
     assert result["reserved_units"][0]["description"] == "for the new firewall"
     two_u = call(admin, "rack_space", rack_id=rack.pk, u_height=2)
-    assert {"first": 3, "last": 8, "size": 6} in two_u["free_units"]["full_depth"]["ranges"]
+    assert two_u["fits"]["full_depth_positions"][:2] == [{"first": 3, "last": 8, "size": 6},
+                                                          {"first": 11, "last": 18, "size": 8}]
 
 
 def test_device_connections_and_config(nb, admin):
@@ -305,7 +313,7 @@ def test_hidden_occupants_are_in_use_without_identity(nb, limited):
                                       "in_use": "by a device you may not view"}]
     assert rack["free_units"] == call(nb["admin"], "rack_space", rack="R3")["free_units"]
     container = call(limited, "available_prefixes", prefix="10.0.0.0/8")
-    assert container["child_prefixes"]["hidden_in_use"] == 0  # all of 10/8 is visible to this user
+    assert "hidden_in_use" not in container["child_prefixes"]  # all of 10/8 is visible to this user
     assert "error" in call(limited, "available_prefixes", prefix="192.168.99.0/24")
 
 

@@ -375,8 +375,11 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
             lookups["site__in"] = _sites(user, site)
         parent = find(Rack, user, "rack", **lookups)
     reserved = parent.get_reserved_units()  # {unit: RackReservation}
-    free = {face: [u for u in parent.get_available_units(u_height=u_height, rack_face=face) if u not in reserved]
-            for face in (None, "front", "rear")}
+
+    def free(height, face):  # whole-U start positions (NetBox lists half units too), reservations left out
+        return [u for u in parent.get_available_units(u_height=height, rack_face=face)
+                if u == int(u) and not any(u <= r < u + max(height, 1) for r in reserved)]
+
     devices = list(parent.devices.filter(position__isnull=False).select_related("device_type")
                    .order_by("-position"))
     shown = visible_pks(type(devices[0]), user, [d.pk for d in devices]) if devices else set()
@@ -397,12 +400,13 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
                    "starting_unit": parent.starting_unit, "desc_units": parent.desc_units},
         "utilization_percent": _percent(parent.get_utilization()),
         "power_utilization_percent": _percent(parent.get_power_utilization()),
-        "free_for_height": u_height,
         "free_units": {
-            "full_depth": {"count": len(free[None]), "ranges": _units(free[None])},
-            "front_only": {"count": len(free["front"]), "ranges": _units(free["front"])},
-            "rear_only": {"count": len(free["rear"]), "ranges": _units(free["rear"])},
+            "full_depth": {"count": len(full := free(1, None)), "ranges": _units(full)},
+            "front_only": {"count": len(front := free(1, "front")), "ranges": _units(front)},
+            "rear_only": {"count": len(rear := free(1, "rear")), "ranges": _units(rear)},
         },
+        **({"fits": {"u_height": u_height, "full_depth_positions": _units(free(u_height, None)),
+                     "front_positions": _units(free(u_height, "front"))}} if u_height != 1 else {}),
         "reserved_units": [
             {"units": _units(r.units), **({**link(r), "description": r.description} if r.pk in visible_reservations
                                           else {"in_use": "reserved by a reservation you may not view"})}
@@ -410,7 +414,8 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
         ],
         "results": occupants,
         "hidden_in_use": hidden,
-        "note": "free units exclude reserved ones; front_only/rear_only also fit half-depth devices on that face",
+        "note": "free units exclude reserved ones; front_only/rear_only count units free on that face, where "
+                "half-depth devices fit; fits.*_positions are the lowest units a device of u_height can start at",
     }
 
 
