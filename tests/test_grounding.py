@@ -122,3 +122,14 @@ def test_grounding_off_checks_nothing(api, chat_user, use_fake_ollama, chatbox_c
                   ("query_objects", {"object_type": "dcim.device"}))
     assert "grounding" not in result["events"][-1]
     assert Message.objects.get(pk=result["events"][-1]["message"]).grounding is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_path_a_answers_are_checked_too(api, chat_user, use_fake_anthropic, netbox_data):
+    chat_user.config.set(PREFERENCE_PATH, "claude-haiku-4-5", commit=True)
+    use_fake_anthropic.tool_call("mcp__netbox__available_ips", {"prefix": "10.1.2.0/24"}, id="toolu_free")
+    use_fake_anthropic.reply("The next free IP in 10.1.2.0/24 is 10.1.2.2; 10.1.2.1 belongs to ghost-fw3.")
+    response = api(chat_user, token=True).post(CHAT_URL, {"message": "Next free IP in 10.1.2.0/24?"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["events"][-1]["grounding"] == {
+        "ungrounded": [{"text": "ghost-fw3", "kind": "name"}], "withheld": False}
