@@ -69,7 +69,8 @@ def _build():
     IPAddress.objects.create(address="2001:db8:1::10/64", status="reserved")
     grant(limited, Prefix, ["view"], {"prefix": "2001:db8:1::/64"}, name="lim-v6")
 
-    group = VLANGroup.objects.create(name="AMS1 VLANs", slug="ams1-vlans", vid_ranges=[NumericRange(100, 200), NumericRange(300, 311)])
+    group = VLANGroup.objects.create(name="AMS1 VLANs", slug="ams1-vlans",
+                                     vid_ranges=[NumericRange(100, 200), NumericRange(300, 311)])
     for vid in (100, 101, 150, 199):
         VLAN.objects.create(vid=vid, name=f"v{vid}", group=group)
 

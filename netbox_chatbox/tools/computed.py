@@ -11,7 +11,9 @@ Ranges are summarised as first/last/size, never expanded.
 from itertools import islice
 
 import netaddr
+from dcim.models import Device, Interface, Rack, RackReservation, Site
 from django.db.models import Q
+from ipam.models import ASNRange, Aggregate, IPRange, Prefix, VLANGroup
 
 from ..conf import get_settings
 from .handlers import apply_filters, viewable, visible
@@ -66,7 +68,7 @@ def find(model, user, what: str, id=None, **lookups):
         raise ToolError(f"no {what} matches {given}")
     if len(found) > 1:
         names = "; ".join(f"{o} (id {o.pk})" for o in found[:5])
-        raise ToolError(f"several {what}s match: {names}; pass its id")
+        raise ToolError(f"more than one {what} matches: {names}; pass its id")
     return found[0]
 
 
@@ -113,10 +115,10 @@ def _network(text, what="prefix"):
 
 
 def _find_prefix(user, prefix=None, prefix_id=None, vrf=None):
-    from ipam.models import Prefix
-
     if prefix_id is not None:
         return find(Prefix, user, "prefix", id=prefix_id)
+    if not prefix:
+        raise ToolError("give the prefix (e.g. \"10.1.2.0/24\") or its prefix_id")
     network = _network(prefix)
     lookups = {"prefix": str(network.cidr)}
     if vrf is not None:
@@ -145,8 +147,6 @@ def _in_use(child_ips, user, limit):
 
 def available_ips(user, prefix=None, prefix_id=None, ip_range_id=None, vrf=None, limit=None):
     """Free addresses of a prefix or IP range (NetBox's available-ips), with utilisation and who uses what."""
-    from ipam.models import IPRange
-
     limit = _limit(limit)
     if ip_range_id is not None:
         parent = find(IPRange, user, "IP range", id=ip_range_id)
@@ -196,8 +196,6 @@ def _child_ranges(prefix, user, limit):
 def available_prefixes(user, prefix=None, prefix_id=None, aggregate_id=None, vrf=None, prefix_length=None,
                        limit=None):
     """Free space inside a prefix or aggregate (NetBox's available-prefixes), optionally as blocks of one size."""
-    from ipam.models import Aggregate
-
     limit = _limit(limit)
     if aggregate_id is not None:
         parent, kind = find(Aggregate, user, "aggregate", id=aggregate_id), "ipam.aggregate"
@@ -265,8 +263,6 @@ def prefix_utilization(user, filters=None, min_percent=None, max_percent=None, l
 
 def available_vlans(user, group=None, group_id=None, limit=None):
     """Free VLAN ids of a VLAN group (NetBox's available-vlans), as ranges."""
-    from ipam.models import VLANGroup
-
     limit = _limit(limit)
     parent = find(VLANGroup, user, "VLAN group", id=group_id) if group_id is not None \
         else _by_name_or_slug(VLANGroup, user, "VLAN group", group)
@@ -300,7 +296,7 @@ def _by_name_or_slug(model, user, what, value):
     if not found:
         raise ToolError(f"no {what} named {value!r}")
     if len(found) > 1:
-        raise ToolError(f"several {what}s match: " + "; ".join(f"{o} (id {o.pk})" for o in found[:5]))
+        raise ToolError(f"more than one {what} matches: " + "; ".join(f"{o} (id {o.pk})" for o in found[:5]))
     return found[0]
 
 
@@ -309,8 +305,6 @@ def available_asns(user, range=None, range_id=None, limit=None):
 
     Computed from NetBox's own child query (``get_child_asns``) as gaps: ``get_available_asns`` builds a
     Python set of the whole range, 95 million numbers for the 4-byte private range."""
-    from ipam.models import ASNRange
-
     limit = _limit(limit)
     parent = find(ASNRange, user, "ASN range", id=range_id) if range_id is not None \
         else _by_name_or_slug(ASNRange, user, "ASN range", range)
@@ -365,8 +359,6 @@ def _u(value):
 
 def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
     """Free and used units of a rack (NetBox's Rack.get_available_units, reservations, utilisation)."""
-    from dcim.models import Rack
-
     if rack_id is not None:
         parent = find(Rack, user, "rack", id=rack_id)
     else:
@@ -380,9 +372,9 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
         return [u for u in parent.get_available_units(u_height=height, rack_face=face)
                 if u == int(u) and not any(u <= r < u + max(height, 1) for r in reserved)]
 
-    devices = list(parent.devices.filter(position__isnull=False).select_related("device_type")
-                   .order_by("-position"))
-    shown = visible_pks(type(devices[0]), user, [d.pk for d in devices]) if devices else set()
+    devices = list(parent.devices.filter(position__isnull=False, device_type__u_height__gt=0)
+                   .select_related("device_type").order_by("-position"))
+    shown = visible_pks(Device, user, [d.pk for d in devices])
     occupants, hidden = [], []
     for device in devices:
         height = device.device_type.u_height
@@ -393,8 +385,7 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
         else:
             hidden.append({**span, "in_use": "by a device you may not view"})
     reservations = list({r.pk: r for r in reserved.values()}.values())
-    visible_reservations = visible_pks(type(reservations[0]), user, [r.pk for r in reservations]) if reservations \
-        else set()
+    visible_reservations = visible_pks(RackReservation, user, [r.pk for r in reservations])
     return {
         "object": {**link(parent), "type": "dcim.rack", "site": str(parent.site), "u_height": parent.u_height,
                    "starting_unit": parent.starting_unit, "desc_units": parent.desc_units},
@@ -420,8 +411,6 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
 
 
 def _sites(user, site):
-    from dcim.models import Site
-
     return Site.objects.restrict(user, "view").filter(Q(name__iexact=site) | Q(slug__iexact=site))
 
 
@@ -434,8 +423,6 @@ ENDPOINT_TYPES = ("dcim.interface", "dcim.consoleport", "dcim.consoleserverport"
 
 
 def _find_device(user, device=None, device_id=None):
-    from dcim.models import Device
-
     if device_id is not None:
         return find(Device, user, "device", id=device_id)
     if not device:
@@ -519,8 +506,6 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
 
 def device_connections(user, device=None, device_id=None, limit=None):
     """Each cabled or connected interface of a device and what is at the other end (peer and path end)."""
-    from dcim.models import Interface
-
     limit = _limit(limit, default=get_settings().tool_max_results)
     parent = _find_device(user, device, device_id)
     interfaces = Interface.objects.restrict(user, "view").filter(device=parent).filter(
@@ -564,8 +549,6 @@ def device_config(user, device=None, device_id=None, render=False):
 
     Rendering needs NetBox's render_config permission on the device, as in NetBox's API; the template
     sees the config context without secret-like keys, like everything else the model reads."""
-    from dcim.models import Device
-
     parent = _find_device(user, device, device_id)
     context = scrub(parent.get_config_context())
     result = {"object": link(parent), "config_context": context}
