@@ -42,7 +42,7 @@ GENERIC = re.compile(
     r"(?:ipv[46]|rfc\d+|\d+(?:\.\d+)?(?:u|g|m|k|t|gb|mb|kb|tb|gbps|mbps|ms|s|h|d|w|x|kw|w|va|mm|in|ft|%)|"
     r"\d+(?:st|nd|rd|th)|v?\d+(?:\.\d+)+[a-z]?|802\.\d+[a-z]*|[a-z]{1,3}-?\d|utf-8|e\.g|i\.e|n/a|"
     r"\d{4}-\d{2}-\d{2}(?:t[\d:.]+z?)?|\d{1,2}:\d{2}(?::\d{2})?|layer-?[1-7]|l[1-7]|q[1-4]|x86(?:_64)?|"
-    r"[a-z]+/[a-z]+|/\d{1,3})")
+    r"[a-z]+/[a-z]+|/\d{1,3}|\d+-[a-z]+|\d+(?:g|m)?(?:base|be)(?:-?[a-z0-9]+)?|[a-z]+/\d)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,7 +216,9 @@ def mentions(text: str, known: Known) -> list[dict]:
 def _is_name(token, code=False) -> bool:
     """Reads like a NetBox object name: letters with digits, or parts joined by - _ / (any word in code)."""
     token = token.strip(".:")
-    if len(token) < 2 or GENERIC.fullmatch(token.lower()) or re.fullmatch(r"[\d.,:/-]+", token):
+    if len(token) < 2 or re.fullmatch(r"[\d.,:/-]+", token) \
+            or GENERIC.fullmatch(token.lower()) \
+            or all(GENERIC.fullmatch(part) for part in token.lower().split("/") if part):  # "IPv4/IPv6"
         return False
     if code:  # a code-formatted word is data unless it is a plain lowercase word (`active`)
         return bool(re.fullmatch(r"[\w.:/-]+", token)) and not re.fullmatch(r"[a-z]+", token)

@@ -133,3 +133,10 @@ def test_path_a_answers_are_checked_too(api, chat_user, use_fake_anthropic, netb
     assert response.status_code == 200, response.content
     assert response.json()["events"][-1]["grounding"] == {
         "ungrounded": [{"text": "ghost-fw3", "kind": "name"}], "withheld": False}
+
+
+@pytest.mark.django_db
+def test_general_vocabulary_is_not_data():
+    text = ("Both IPv4/IPv6 work over 10GbE and 100GBASE-LR4 optics on the 24-port switch; HTTP/2 and TCP/IP, "
+            "Python 3.12, the 2nd uplink, 4x 25G, at 14:00 UTC, x86_64, Layer-3, RFC1918, N/A.")
+    assert flagged(text) == []
