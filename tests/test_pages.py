@@ -27,7 +27,7 @@ def chatbox_config(**values):
 
 
 def page_config(response) -> dict:
-    """The JSON the page hands to chat.js (Django's json_script)."""
+    """The JSON the page hands to page.js (Django's json_script)."""
     match = re.search(rb'<script id="chatbox-config" type="application/json">(.*?)</script>', response.content, re.S)
     assert match, "chat page has no chatbox-config"
     return json.loads(match.group(1))
@@ -62,7 +62,8 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     assert page.status_code == 200
     html = page.content.decode()
     assert 'id="chatbox-model-indicator" data-model-id="claude-opus-4"' in html and ">Claude Opus 4<" in html
-    assert "/static/netbox_chatbox/chat.js" in html and "/static/netbox_chatbox/chat.css" in html
+    assert '<script type="module" src="/static/netbox_chatbox/page.js">' in html
+    assert "/static/netbox_chatbox/chat.css" in html
     assert 'id="chatbox-settings"' in html  # the settings button opens the model selector
     config = page_config(page)
     assert config["wsUrl"] == "/plugins/chatbox/ws/"
@@ -73,19 +74,23 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     assert config["conversation"] is None and config["about"] is None
 
 
+BROWSER_MODULES = ("dom", "markdown", "client", "messages", "modals", "history", "page")
+
+
 def test_static_files_ship_with_the_plugin():
-    for name in ("netbox_chatbox/chat.js", "netbox_chatbox/chat.css"):
+    for name in [f"netbox_chatbox/{module}.js" for module in BROWSER_MODULES] + ["netbox_chatbox/chat.css"]:
         path = finders.find(name)
         assert path, f"{name} is not found by Django's static finders"
         content = open(path).read()
         assert "http://" not in content and "https://" not in content  # nothing loaded from elsewhere
 
 
-def test_chat_js_never_parses_html_from_data():
+def test_browser_code_never_parses_html_from_data():
     """The safe-Markdown promise, checked in the source: no innerHTML/outerHTML/insertAdjacentHTML/eval."""
-    source = open(finders.find("netbox_chatbox/chat.js")).read()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in source, sink
+    for module in BROWSER_MODULES:
+        source = open(finders.find(f"netbox_chatbox/{module}.js")).read()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in source, (module, sink)
 
 
 def test_settings_button_hidden_when_selection_is_disabled(client, chat_user):
@@ -187,4 +192,4 @@ def test_object_names_are_escaped_on_the_chat_page(client, superuser, objects):
     assert page.status_code == 200
     assert EVIL.encode() not in page.content
     assert b"&lt;img src=x onerror=" in page.content  # shown as text in the context banner
-    assert page_config(page)["about"]["display"] == EVIL  # and handed to chat.js as data, not markup
+    assert page_config(page)["about"]["display"] == EVIL  # and handed to page.js as data, not markup

@@ -1,0 +1,434 @@
+/* netbox-chatbox: the Chat page controller. Native ES modules, no build step, no external library.
+ *
+ * The page shows the active conversation (writable), or another one read-only. The event stream comes
+ * from client.js, messages are drawn by messages.js, the dialogs are in modals.js, History in history.js.
+ */
+import {byId, formatDate} from './dom.js';
+import {ChatClient, apiClient} from './client.js';
+import {MessageView, alertBox} from './messages.js';
+import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
+import {HistoryList} from './history.js';
+
+const config = JSON.parse(byId('chatbox-config').textContent);
+const api = apiClient(config.apiRoot);
+
+const state = {
+  models: {},                        // id → catalog entry from GET models/
+  modelList: [],
+  activeModel: config.activeModel,   // the model of the current session
+  selectionEnabled: config.selectionEnabled,
+  conversation: null,                // the active (writable) conversation; null until its first message
+  shown: undefined,                  // the conversation whose messages are on screen (null: a new one)
+  messageCount: 0,                   // stored messages in the active conversation (for the switch warning)
+  viewing: null,                     // a conversation shown read-only instead of the active one
+  pendingModel: null,                // chosen in the selector, waiting for the warning's confirmation
+};
+
+const ui = {
+  input: byId('chatbox-input'),
+  form: byId('chatbox-form'),
+  send: byId('chatbox-send'),
+  stop: byId('chatbox-stop'),
+  indicator: byId('chatbox-model-indicator'),
+  fallback: byId('chatbox-fallback'),
+  connection: byId('chatbox-connection'),
+  readonly: byId('chatbox-readonly'),
+  settings: byId('chatbox-settings'),
+};
+
+const modelName = (id) => (state.models[id] && state.models[id].name) || id;
+
+const view = new MessageView(
+  {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName);
+
+const client = new ChatClient(config, {
+  onEvent: handleEvent,
+  onStatus: setConnection,
+  onOpen() {
+    updateControls();
+    if (state.conversation) client.send({type: 'resume', conversation: state.conversation});
+  },
+  onLost(message) {
+    endTurn(alertBox('connection', message));
+    updateControls();
+  },
+});
+
+const history = new HistoryList(byId('chatbox-history'), {api, userId: config.userId}, {
+  isCurrent: (id) => id === state.conversation,
+  shownId: () => (state.viewing ? state.viewing.id : state.conversation),
+  modelName,
+  onOpen: openConversation,
+  onRename: (conversation) => renameDialog.open(conversation),
+  onDelete: (conversation) => deleteDialog.open(conversation),
+});
+
+const modelDialogs = new ModelDialogs({onChoose: chooseModel, onConfirm: switchModel});
+
+const renameDialog = new RenameDialog(async (conversation, title) => {
+  try {
+    await api('PATCH', `conversations/${conversation.id}/`, {title});
+  } catch (error) {
+    apiFailed(error);
+  }
+  refreshHistory();
+});
+
+const deleteDialog = new DeleteDialog(async (conversation) => {
+  try {
+    await api('DELETE', `conversations/${conversation.id}/`);
+  } catch (error) {
+    apiFailed(error);
+    return;
+  }
+  if (state.viewing && state.viewing.id === conversation.id) showActive();
+  else if (conversation.id === state.conversation) newChat();
+  refreshHistory();
+});
+
+function apiFailed(error) {
+  const codes = {403: 'forbidden', 404: 'not_found', 409: 'in_progress'};
+  view.alert(codes[error.status] || 'connection', error.message || 'The request failed.');
+}
+
+// -------------------------------------------------------------------------------------------------
+// Model indicator, connection status, buttons
+// -------------------------------------------------------------------------------------------------
+
+function showModel(model, fallback) {
+  state.activeModel = model;
+  ui.indicator.textContent = fallback ? modelName(fallback.actual_model) : model.name || modelName(model.id);
+  ui.indicator.dataset.modelId = fallback ? fallback.actual_model : model.id;
+  ui.indicator.className = `badge fs-5 ${fallback ? 'bg-yellow-lt' : 'bg-primary-lt'}`;
+  ui.fallback.classList.toggle('d-none', !fallback);
+  ui.fallback.textContent = fallback ? `Fallback: ${fallback.reason}` : '';
+}
+
+function setConnection(status) {
+  const states = {
+    connecting: ['status-yellow status-dot-animated', 'Connecting…'],
+    live: ['status-green', 'Live'],
+    reconnecting: ['status-red status-dot-animated', 'Connection lost, reconnecting…'],
+    http: ['status-green', 'Live (HTTP streaming)'],
+    closed: ['status-red', 'Unavailable'],
+  };
+  const [cls, label] = states[status];
+  ui.connection.dataset.status = status;
+  ui.connection.querySelector('.status-dot').className = `status-dot ${cls}`;
+  ui.connection.querySelector('.chatbox-connection-label').textContent = label;
+  updateControls();
+}
+
+function updateControls() {
+  const streaming = Boolean(view.turn);
+  ui.send.classList.toggle('d-none', streaming);
+  ui.stop.classList.toggle('d-none', !streaming);
+  ui.send.disabled = Boolean(state.viewing) || !client.transport;
+  ui.input.disabled = Boolean(state.viewing);
+  if (ui.settings) ui.settings.classList.toggle('d-none', !state.selectionEnabled);
+}
+
+function endTurn(extra) {
+  view.endTurn(extra);
+  updateControls();
+}
+
+// -------------------------------------------------------------------------------------------------
+// Events of the stream
+// -------------------------------------------------------------------------------------------------
+
+const handlers = {
+  session(ev) {
+    state.selectionEnabled = ev.selection_enabled;
+    showModel(ev.model);
+    const changed = ev.conversation !== state.conversation;
+    state.conversation = ev.conversation;
+    if (!state.viewing && ev.conversation !== state.shown) showActive();
+    if (changed) refreshHistory();
+    updateControls();
+  },
+
+  delta: (ev) => view.delta(ev),
+  tool_start: (ev) => view.toolStart(ev),
+  tool_end: (ev) => view.toolEnd(ev),
+
+  fallback(ev) {
+    showModel(state.activeModel, ev);
+    view.fallbackNote(ev);
+  },
+
+  complete(ev) {
+    if (ev.conversation) {
+      state.conversation = ev.conversation;
+      state.shown = ev.conversation;
+    }
+    state.messageCount += 2;
+    endTurn(view.metaLine(ev));
+    refreshHistory();
+  },
+
+  error(ev) {
+    if (view.turn) endTurn(alertBox(ev.code, ev.message));
+    else view.alert(ev.code, ev.message);
+    refreshHistory();
+  },
+
+  model_changed(ev) {
+    state.conversation = ev.conversation;
+    state.shown = ev.conversation;
+    state.messageCount = 0;
+    state.viewing = null;
+    ui.readonly.classList.add('d-none');
+    showModel(state.models[ev.new_model] || {id: ev.new_model, name: modelName(ev.new_model)});
+    view.clear();
+    const count = ev.archived_message_count;
+    view.notice(count
+      ? `New conversation with ${modelName(ev.new_model)}. The previous conversation with ${modelName(ev.old_model)} (${count} message${count === 1 ? '' : 's'}) was archived; find it under History.`
+      : `New conversation with ${modelName(ev.new_model)}.`);
+    updateControls();
+    refreshHistory();
+  },
+};
+
+function handleEvent(ev) {
+  const handler = ev && handlers[ev.type];
+  if (handler) handler(ev);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Sending, stopping, starting over
+// -------------------------------------------------------------------------------------------------
+
+function submit() {
+  const text = ui.input.value;
+  if (!text.trim() || view.turn || state.viewing || !client.transport) return;
+  if (text.length > config.maxMessageChars) {
+    view.alert('message_too_long', `Your message has ${text.length} characters; the limit is ${config.maxMessageChars}.`);
+    return;
+  }
+  ui.input.value = '';
+  view.userMessage(text);
+  view.startTurn();
+  updateControls();
+  if (client.transport === 'ws') client.send({type: 'chat', message: text});
+  else httpChat(text);
+}
+
+/** Without a socket: one turn over the streamed HTTP API. */
+async function httpChat(message) {
+  // A continued conversation keeps its own model; a new one uses the model shown on the page.
+  const body = state.conversation ? {message, conversation: state.conversation} : {message, model: state.activeModel.id};
+  const outcome = await client.postChat(body);
+  if (outcome === 'ended') {
+    if (view.turn) endTurn(alertBox('connection', 'The answer ended unexpectedly.'));
+    return;
+  }
+  if (outcome === 'aborted') endTurn(view.metaLine({interrupted: true}));
+  else if (view.turn) endTurn(alertBox('connection', 'The connection was lost while answering.'));
+  refreshHistory();
+}
+
+function stop() {
+  if (view.turn) client.stop();
+}
+
+async function newChat() {
+  if (view.turn) return;
+  state.viewing = null;
+  if (client.transport === 'ws') {
+    client.send({type: 'reset'});
+    state.shown = undefined;  // the session event that follows shows the new (empty) conversation
+  } else {
+    try {
+      await archiveActive();
+    } catch (error) {
+      apiFailed(error);
+      return;
+    }
+    state.conversation = null;
+    showActive();
+  }
+  refreshHistory();
+}
+
+/** Without a socket: archive the active conversation through the API, as the socket's reset does; its message count. */
+async function archiveActive() {
+  const id = state.conversation;
+  if (!id) return 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await api('POST', `conversations/${id}/archive/`)).message_count;
+    } catch (error) {
+      if (error.status === 404) return 0;  // deleted meanwhile: nothing left to archive
+      // 409: a just-stopped answer is still being stored; the server notices the aborted request soon.
+      if (error.status !== 409 || attempt >= 20) throw error;
+      await new Promise((resolve) => window.setTimeout(resolve, 500));
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Conversations: the active one, read-only views, history
+// -------------------------------------------------------------------------------------------------
+
+async function showActive() {
+  state.viewing = null;
+  ui.readonly.classList.add('d-none');
+  const id = state.conversation;
+  state.shown = id;
+  view.clear();
+  state.messageCount = 0;
+  updateControls();
+  if (!id) return;
+  try {
+    const conversation = await api('GET', `conversations/${id}/`);
+    if (state.shown !== id || state.viewing) return;  // the user moved on meanwhile
+    conversation.messages.forEach((msg) => view.stored(msg));
+    state.messageCount = conversation.messages.length;
+  } catch (error) {
+    apiFailed(error);
+  }
+  history.mark();
+}
+
+async function showReadOnly(id) {
+  let conversation;
+  try {
+    conversation = await api('GET', `conversations/${id}/`);
+  } catch (error) {
+    apiFailed(error);
+    return;
+  }
+  state.viewing = conversation;
+  view.clear();
+  conversation.messages.forEach((msg) => view.stored(msg));
+  if (!conversation.messages.length) view.notice('This conversation has no messages.', 'secondary');
+  const when = formatDate(conversation.created);
+  ui.readonly.querySelector('.chatbox-readonly-text').textContent = conversation.archived
+    ? `Archived conversation with ${modelName(conversation.model_id)} from ${when}. It is read-only.`
+    : `Conversation with ${modelName(conversation.model_id)} from ${when}.`;
+  byId('chatbox-continue').classList.toggle('d-none', conversation.archived);
+  ui.readonly.classList.remove('d-none');
+  updateControls();
+  history.mark();
+}
+
+function continueConversation(conversation) {
+  state.viewing = null;
+  if (client.transport === 'ws') {
+    client.send({type: 'resume', conversation: conversation.id});  // the session event that follows shows it
+  } else {
+    state.conversation = conversation.id;
+    showModel(state.models[conversation.model_id] || {id: conversation.model_id, name: conversation.model_id});
+    showActive();
+  }
+}
+
+function openConversation(conversation) {
+  if (view.turn) return;
+  if (conversation.id === state.conversation) showActive();
+  else showReadOnly(conversation.id);
+}
+
+async function refreshHistory() {
+  const conversations = await history.refresh();
+  const active = (conversations || []).find((conversation) => conversation.id === state.conversation);
+  if (active && !view.turn) state.messageCount = active.message_count;  // what a switch would archive
+}
+
+// -------------------------------------------------------------------------------------------------
+// Model selector and switch warning
+// -------------------------------------------------------------------------------------------------
+
+async function loadModels() {
+  const data = await api('GET', 'models/');
+  state.models = Object.fromEntries(data.models.map((model) => [model.id, model]));
+  state.modelList = data.models;
+  state.selectionEnabled = data.selection_enabled;
+  return data;
+}
+
+async function openSelector() {
+  if (!state.selectionEnabled) return;
+  try {
+    await loadModels();
+  } catch (error) {
+    apiFailed(error);
+    return;
+  }
+  modelDialogs.open(state.modelList, state.activeModel.id);
+}
+
+function chooseModel(model) {
+  state.pendingModel = model;
+  if (!state.messageCount) {
+    modelDialogs.close();
+    switchModel();
+    return;
+  }
+  modelDialogs.confirmSwitch(modelName(state.activeModel.id), modelName(model), state.messageCount);
+}
+
+async function switchModel() {
+  const model = state.pendingModel;
+  state.pendingModel = null;
+  if (!model) return;
+  if (client.transport === 'ws') {  // the server stops a running answer first, then switches
+    client.send({type: 'model_change', model});
+    return;
+  }
+  stop();
+  try {
+    await api('PUT', 'preference/', {model});  // validates the model first, as the socket's switch does
+  } catch (error) {
+    apiFailed(error);
+    return;
+  }
+  let archived = 0;
+  let failure = null;
+  try {
+    archived = await archiveActive();
+  } catch (error) {
+    failure = error;  // switched all the same (the preference is stored); say the old one was not archived
+  }
+  handlers.model_changed({old_model: state.activeModel.id, new_model: model, conversation: null,
+    archived_message_count: archived});
+  if (failure) apiFailed(failure);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Wiring
+// -------------------------------------------------------------------------------------------------
+
+ui.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  submit();
+});
+ui.input.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+ui.stop.addEventListener('click', stop);
+byId('chatbox-new').addEventListener('click', newChat);
+if (ui.settings) ui.settings.addEventListener('click', openSelector);
+byId('chatbox-back').addEventListener('click', showActive);
+byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing));
+
+if (config.about) ui.input.value = config.about.question;
+showModel(state.activeModel);
+updateControls();
+
+try {
+  await loadModels();
+  showModel(state.models[state.activeModel.id] || state.activeModel);
+} catch (error) {
+  apiFailed(error);
+}
+refreshHistory();
+if (config.conversation) {
+  // ?conversation=<id>: open it; an active one is continued once the transport is up.
+  await showReadOnly(config.conversation);
+}
+client.connect();
