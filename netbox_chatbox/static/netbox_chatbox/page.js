@@ -163,6 +163,7 @@ const handlers = {
       state.shown = ev.conversation;
     }
     state.messageCount += 2;
+    view.ground(ev);
     endTurn(view.metaLine(ev));
     refreshHistory();
   },
