@@ -40,7 +40,7 @@ COUNT_RE = re.compile(
 # Identifier-like words that are general vocabulary, not NetBox data.
 GENERIC = re.compile(
     r"(?:ipv[46]|rfc\d+|\d+(?:\.\d+)?(?:u|g|m|k|t|gb|mb|kb|tb|gbps|mbps|ms|s|h|d|w|x|kw|w|va|mm|in|ft|%)|"
-    r"\d+(?:st|nd|rd|th)|v?\d+(?:\.\d+)+[a-z]?|802\.\d+[a-z]*|[a-z]{1,3}-?\d|utf-8|e\.g|i\.e|n/a|"
+    r"\d+(?:st|nd|rd|th)|v?\d+(?:\.\d+)+[a-z]?|802\.\d+[a-z]*|[a-z]-?\d|cat\d[a-z]?|p\d\d|utf-8|e\.g|i\.e|n/a|"
     r"\d{4}-\d{2}-\d{2}(?:t[\d:.]+z?)?|\d{1,2}:\d{2}(?::\d{2})?|layer-?[1-7]|l[1-7]|q[1-4]|x86(?:_64)?|"
     r"[a-z]+/[a-z]+|/\d{1,3}|\d+-[a-z]+|\d+(?:g|m)?(?:base|be)(?:-?[a-z0-9]+)?|[a-z]+/\d)")
 
@@ -55,9 +55,8 @@ def facts(result) -> list[str]:
 
     def add_string(text, available):
         text = text.strip().lower()
-        if not text or len(text) > 300:
-            return
-        found.add(text)
+        if len(text) <= 300:  # long texts (descriptions, a rendered configuration) count by their words
+            found.add(text)
         for word in re.split(r"[\s,;()\[\]{}\"'<>|=]+", text):
             if word:
                 found.add(word.strip(".:"))

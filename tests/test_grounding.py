@@ -140,3 +140,8 @@ def test_general_vocabulary_is_not_data():
     text = ("Both IPv4/IPv6 work over 10GbE and 100GBASE-LR4 optics on the 24-port switch; HTTP/2 and TCP/IP, "
             "Python 3.12, the 2nd uplink, 4x 25G, at 14:00 UTC, x86_64, Layer-3, RFC1918, N/A.")
     assert flagged(text) == []
+
+
+@pytest.mark.django_db
+def test_short_site_and_rack_names_are_checked():
+    assert flagged("Site ams1 has rack r7 and fra9.", [{"results": [{"display": "AMS1"}]}]) == ["fra9"]
