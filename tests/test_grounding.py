@@ -145,3 +145,11 @@ def test_general_vocabulary_is_not_data():
 @pytest.mark.django_db
 def test_short_site_and_rack_names_are_checked():
     assert flagged("Site ams1 has rack r7 and fra9.", [{"results": [{"display": "AMS1"}]}]) == ["fra9"]
+
+
+def test_a_bad_grounding_mode_is_reported_and_falls_back_to_flag():
+    from netbox_chatbox.conf import validate
+
+    values, errors = validate({"grounding_mode": "maybe"})
+    assert values["grounding_mode"] == "flag"
+    assert errors == ["'grounding_mode' must be one of flag, withhold, off, not 'maybe'"]
