@@ -510,7 +510,10 @@ def device_connections(user, device=None, device_id=None, limit=None):
     parent = _find_device(user, device, device_id)
     interfaces = Interface.objects.restrict(user, "view").filter(device=parent).filter(
         Q(cable__isnull=False) | Q(_path__isnull=False) | Q(wireless_link__isnull=False) | Q(mark_connected=True)
-    ).select_related("cable", "_path").order_by("_name")
+    ).select_related("cable", "_path").prefetch_related(
+        # what NetBox's interface API prefetches for these fields: the path's and the peers' objects
+        *get_object_type("dcim.interface").declared_prefetches(["connected_endpoints", "link_peers"])
+    ).order_by("_name")
     total = interfaces.count()
     rows = list(interfaces[:limit])
     peers = {}
