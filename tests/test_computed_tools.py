@@ -123,7 +123,9 @@ def _build():
     for a_end, b_end in ((eth_a, ports["vis-pp1"][0]), (ports["vis-pp1"][1], ct_a), (ct_z, ports["vis-pp2"][1]),
                          (ports["vis-pp2"][0], eth_b), (eth_a1, eth_h)):
         Cable(a_terminations=[a_end], b_terminations=[b_end]).save()
-    return {"admin": admin, "limited": limited, "lan": lan, "full": full, "pool": pool, "utilized": utilized,
+    racker = User.objects.create_user("computed-racker", password="x" * 12)
+    grant(racker, Rack, ["view"], name="racker-rack")
+    return {"admin": admin, "limited": limited, "racker": racker, "lan": lan, "full": full, "pool": pool, "utilized": utilized,
             "v6": v6, "group": group, "asn_range": asn_range, "rack": rack, "eth_a": eth_a, "eth_a1": eth_a1,
             "circuit": circuit}
 
@@ -309,7 +311,8 @@ def test_hidden_occupants_are_in_use_without_identity(nb, limited):
     asns = call(limited, "available_asns", range_id=nb["asn_range"].pk)
     assert asns["in_use"]["hidden_in_use"] == 2 and asns["first_available"] == 64514
     rack = call(limited, "rack_space", rack="R3")
-    assert "hidden-box" not in str(rack)
+    assert "hidden-box" not in str(rack) and rack["object"]["site"] == "AMS1"
+    assert call(nb["racker"], "rack_space", rack="R3")["object"]["site"] is None  # a hidden site is no name
     assert rack["hidden_in_use"] == [{"first": 30, "last": 31, "face": "front", "full_depth": True,
                                       "in_use": "by a device you may not view"}]
     assert rack["free_units"] == call(nb["admin"], "rack_space", rack="R3")["free_units"]
@@ -323,6 +326,9 @@ def test_hidden_parent_reads_as_missing(nb, limited):
     missing = call(limited, "available_ips", prefix="192.168.98.0/24")
     assert hidden == {"error": "no prefix matches prefix=192.168.99.0/24"}
     assert missing == {"error": "no prefix matches prefix=192.168.98.0/24"}
+    assert call(limited, "available_ips", prefix="10.1.2.0/24", vrf="nope") == {
+        "error": "no prefix matches prefix=10.1.2.0/24 in VRF 'nope'"}
+    assert call(limited, "rack_space", rack="R3", site="fra1") == {"error": "no rack matches rack=R3 at site 'fra1'"}
     hidden_device = Device.objects.get(name="hidden-sw")
     assert call(limited, "device_connections", device_id=hidden_device.pk) == {
         "error": f"no device matches id {hidden_device.pk}"}

@@ -13,7 +13,7 @@ from itertools import islice
 import netaddr
 from dcim.models import Device, Interface, Rack, RackReservation, Site
 from django.db.models import Q
-from ipam.models import ASNRange, Aggregate, IPRange, Prefix, VLANGroup
+from ipam.models import VRF, ASNRange, Aggregate, IPRange, Prefix, VLANGroup
 
 from ..conf import get_settings
 from .handlers import apply_filters, viewable, visible
@@ -53,8 +53,14 @@ def may_view(obj, user) -> bool:
     return obj.pk in visible_pks(type(obj), user, [obj.pk])
 
 
-def find(model, user, what: str, id=None, **lookups):
-    """The one object of ``model`` the user may view matching ``id`` or ``lookups``; hidden reads as missing."""
+def related_name(obj, user):
+    """A related object's name when the user may view it, else None (as if the relation were empty)."""
+    return str(obj) if obj is not None and may_view(obj, user) else None
+
+
+def find(model, user, what: str, id=None, given=None, **lookups):
+    """The one object of ``model`` the user may view matching ``id`` or ``lookups`` (described as ``given``
+    in errors); a hidden one reads as missing."""
     queryset = model.objects.restrict(user, "view")
     if id is not None:
         queryset = queryset.filter(pk=id)
@@ -64,7 +70,8 @@ def find(model, user, what: str, id=None, **lookups):
         raise ToolError(f"name the {what} (see the tool's example)")
     found = list(queryset[:6])
     if not found:
-        given = f"id {id}" if id is not None else ", ".join(f"{k.split('__')[0]}={v}" for k, v in lookups.items())
+        given = f"id {id}" if id is not None else given or ", ".join(
+            f"{k.split('__')[0]}={v}" for k, v in lookups.items())
         raise ToolError(f"no {what} matches {given}")
     if len(found) > 1:
         names = "; ".join(f"{o} (id {o.pk})" for o in found[:5])
@@ -97,10 +104,12 @@ def _percent(value) -> float:
     return round(float(value), 1)
 
 
-def _vrf_lookup(vrf):
+def _vrf_lookup(vrf, user):
+    """A VRF by name or id among those the user may view (a hidden VRF matches nothing); '' is global."""
     if vrf in (None, ""):
         return {"vrf__isnull": True}
-    return {"vrf__name": vrf} if not str(vrf).isdigit() else {"vrf_id": int(vrf)}
+    vrfs = VRF.objects.restrict(user, "view")
+    return {"vrf__in": vrfs.filter(pk=int(vrf)) if str(vrf).isdigit() else vrfs.filter(name__iexact=vrf)}
 
 
 def _network(text, what="prefix"):
@@ -122,8 +131,9 @@ def _find_prefix(user, prefix=None, prefix_id=None, vrf=None):
     network = _network(prefix)
     lookups = {"prefix": str(network.cidr)}
     if vrf is not None:
-        lookups.update(_vrf_lookup(vrf))
-    return find(Prefix, user, "prefix", **lookups)
+        lookups.update(_vrf_lookup(vrf, user))
+    given = f"prefix={network.cidr}" + (f" in VRF {vrf!r}" if vrf is not None else "")
+    return find(Prefix, user, "prefix", given=given, **lookups)
 
 
 def _in_use(child_ips, user, limit):
@@ -164,7 +174,7 @@ def available_ips(user, prefix=None, prefix_id=None, ip_range_id=None, vrf=None,
     ranges = ({"first": str(r[0]), "last": str(r[-1]), "size": r.size} for r in free.iter_ipranges())
     first_free = parent.get_first_available_ip()
     result = {
-        "object": {**link(parent), "type": kind, "vrf": str(parent.vrf) if parent.vrf_id else None, **details},
+        "object": {**link(parent), "type": kind, "vrf": related_name(parent.vrf, user), **details},
         "usable": {"first": str(first), "last": str(last), "size": size},
         "utilization_percent": _percent(utilization),
         "available_count": free.size,
@@ -244,12 +254,13 @@ def prefix_utilization(user, filters=None, min_percent=None, max_percent=None, l
     if total > MAX_UTILIZATION_PREFIXES:
         raise ToolError(f"{total} prefixes match; narrow the filters to at most {MAX_UTILIZATION_PREFIXES} "
                         "(e.g. site, vrf, within, status, mask_length)")
-    rows = []
+    rows, vrfs = [], visible_pks(VRF, user, queryset.exclude(vrf=None).values_list("vrf", flat=True))
     for prefix in queryset:
         percent = _percent(prefix.get_utilization())
         if (min_percent is None or percent >= min_percent) and (max_percent is None or percent <= max_percent):
             rows.append({**link(prefix), "prefix": str(prefix.prefix), "status": prefix.status,
-                         "vrf": str(prefix.vrf) if prefix.vrf_id else None, "utilization_percent": percent})
+                         "vrf": str(prefix.vrf) if prefix.vrf_id in vrfs else None,
+                         "utilization_percent": percent})
     rows.sort(key=lambda row: (-row["utilization_percent"], row["prefix"]))
     result = {"evaluated": total, "count": len(rows), "results": rows[:limit]}
     if len(rows) > limit:
@@ -365,7 +376,7 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
         lookups = {"name__iexact": rack} if rack else {}
         if site:
             lookups["site__in"] = _sites(user, site)
-        parent = find(Rack, user, "rack", **lookups)
+        parent = find(Rack, user, "rack", given=f"rack={rack}" + (f" at site {site!r}" if site else ""), **lookups)
     reserved = parent.get_reserved_units()  # {unit: RackReservation}
 
     def free(height, face):  # whole-U start positions (NetBox lists half units too), reservations left out
@@ -387,7 +398,7 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
     reservations = list({r.pk: r for r in reserved.values()}.values())
     visible_reservations = visible_pks(RackReservation, user, [r.pk for r in reservations])
     return {
-        "object": {**link(parent), "type": "dcim.rack", "site": str(parent.site), "u_height": parent.u_height,
+        "object": {**link(parent), "type": "dcim.rack", "site": related_name(parent.site, user), "u_height": parent.u_height,
                    "starting_unit": parent.starting_unit, "desc_units": parent.desc_units},
         "utilization_percent": _percent(parent.get_utilization()),
         "power_utilization_percent": _percent(parent.get_power_utilization()),
