@@ -33,6 +33,7 @@ REDIS = {
 
 DEBUG = os.environ.get("NETBOX_DEBUG", "0") == "1"
 DEVELOPER = os.environ.get("NETBOX_DEVELOPER", "0") == "1"
+METRICS_ENABLED = os.environ.get("NETBOX_METRICS", "0") == "1"  # /metrics (django-prometheus)
 
 PLUGINS = [] if os.environ.get("CHATBOX_PLUGINS") == "0" else ["netbox_chatbox"]
 PLUGINS_CONFIG = {

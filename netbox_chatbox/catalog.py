@@ -4,7 +4,7 @@ One table (design.md's routing table) is the default allowlist; admins override 
 ``PLUGINS_CONFIG['netbox_chatbox']['models']``. Every model id a client sends is looked up
 here on the server; anything else is rejected.
 """
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from .conf import get_settings, _cache
 
@@ -24,6 +24,11 @@ class ModelEntry:
     is_automatic: bool = False
     enabled: bool = True
     recommended: bool = False
+    # Path B, direct mode: the model's own server (see endpoints.py). Never sent to clients.
+    api_base: str | None = None  # e.g. http://127.0.0.1:8000/v1 for an OpenAI-compatible server
+    api_key: str | None = field(default=None, repr=False)
+    api_key_env: str | None = None  # or the name of the environment variable holding the key
+    local: bool | None = None  # costs nothing per token; None: Ollama or an entry with its own api_base
 
     @property
     def path(self) -> str:
@@ -34,8 +39,17 @@ class ModelEntry:
             return PATH_SDK
         return PATH_LITELLM
 
+    @property
+    def is_local(self) -> bool:
+        """A model on the admin's own hardware: its tokens cost 0."""
+        if self.local is not None:
+            return bool(self.local)
+        return self.provider == "ollama" or bool(self.api_base)
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "path": self.path}
+        """What clients may see: no endpoint, key or key variable."""
+        data = {k: v for k, v in asdict(self).items() if k not in _PRIVATE}
+        return {**data, "local": self.is_local, "path": self.path}
 
 
 DEFAULT_MODELS = (
@@ -54,6 +68,7 @@ DEFAULT_MODELS = (
 )
 
 _FIELDS = {f.name for f in fields(ModelEntry)}
+_PRIVATE = {"api_base", "api_key", "api_key_env"}
 
 
 class ModelNotAvailable(ValueError):

@@ -1,7 +1,7 @@
 """System checks: a bad PLUGINS_CONFIG shows up in ``netbox check`` instead of crashing NetBox."""
 from django.core.checks import Error, Warning, register
 
-from . import catalog
+from . import catalog, endpoints
 from .conf import get_settings
 
 
@@ -15,6 +15,11 @@ def check_settings(app_configs=None, **kwargs):
     problems += [
         Error(f"PLUGINS_CONFIG['netbox_chatbox']: {message}", id="netbox_chatbox.E002")
         for message in catalog.catalog_errors()
+    ]
+    problems += [
+        Error(f"PLUGINS_CONFIG['netbox_chatbox']: {message}", id="netbox_chatbox.E004",
+              hint="Users see this model as unavailable until it is fixed; see docs/local-models.md.")
+        for message in _endpoint_problems(settings)
     ]
     try:
         catalog.get_model(settings.default_model)
@@ -36,3 +41,14 @@ def check_settings(app_configs=None, **kwargs):
             id="netbox_chatbox.W002",
         ))
     return problems
+
+
+def _endpoint_problems(settings) -> list[str]:
+    """Path B entries users could pick that cannot be called as configured."""
+    if not settings.litellm_enabled:
+        return []
+    found = []
+    for entry in catalog.get_catalog().values():
+        if entry.enabled and entry.path == catalog.PATH_LITELLM:
+            found += endpoints.problems(entry, ask_litellm=True)
+    return found

@@ -37,6 +37,9 @@ DEFAULT_SETTINGS = {
     "max_active_sessions": 10,
     "max_message_chars": 8000,
     "rate_limit_per_minute": 20,
+    # Usage limits: {"default": {limits}, "groups": {"<NetBox group>": {limits}}, "exempt_local_models": True};
+    # limits: day_tokens, month_tokens, day_cost_usd, month_cost_usd (None: no limit). See docs/usage.md.
+    "budgets": {},
     # Tools
     "tool_max_results": 50,
     "tool_max_chars": 20000,
@@ -44,6 +47,9 @@ DEFAULT_SETTINGS = {
     "excluded_models": [],  # "app_label.model" the assistant may never read
     "excluded_fields": [],  # field names never returned, in addition to secret-like names
     "system_prompt": "",  # appended to the built-in system prompt
+    # MCP endpoint (docs/mcp.md)
+    "mcp_enabled": True,
+    "mcp_max_concurrent_requests": 16,  # per server process; more get 503
     # Grounding: names and values an answer mentions that no tool result holds
     "grounding_mode": "flag",  # "flag" (mark them), "withhold" (replace the answer), "off"
 }
@@ -53,9 +59,10 @@ _INT_KEYS = {
     "anthropic_timeout": 1, "litellm_timeout": 1, "litellm_max_retries": 0, "max_tool_rounds": 1,
     "health_cache_ttl": 0, "session_idle_timeout": 10, "max_active_sessions": 1,
     "max_message_chars": 1, "rate_limit_per_minute": 0, "tool_max_results": 1,
-    "tool_max_chars": 1000, "tool_statement_timeout_ms": 100,
+    "tool_max_chars": 1000, "tool_statement_timeout_ms": 100, "mcp_max_concurrent_requests": 1,
 }
-_BOOL_KEYS = ("enable_model_selection", "allow_anthropic_via_litellm", "litellm_enabled", "log_model_usage")
+_BOOL_KEYS = ("enable_model_selection", "allow_anthropic_via_litellm", "litellm_enabled", "log_model_usage",
+              "mcp_enabled")
 _STR_KEYS = ("default_model", "anthropic_api_key", "anthropic_base_url", "fallback_model",
              "litellm_proxy_url", "litellm_master_key", "ollama_base_url", "ollama_model", "system_prompt")
 _URL_KEYS = ("anthropic_base_url", "litellm_proxy_url", "ollama_base_url")
@@ -121,11 +128,51 @@ def validate(raw: dict) -> tuple[dict, list[str]]:
     if not isinstance(values["models"], dict):
         errors.append("'models' must be a dict of model id → settings (or None to remove a model)")
         values["models"] = {}
+    values["budgets"] = _validate_budgets(values["budgets"], errors)
     values["anthropic_api_key"] = values["anthropic_api_key"] or os.environ.get("ANTHROPIC_API_KEY", "")
     values["litellm_master_key"] = values["litellm_master_key"] or os.environ.get("LITELLM_MASTER_KEY", "")
     if values["litellm_enabled"] and values["litellm_proxy_url"] and not values["litellm_master_key"]:
         errors.append("'litellm_master_key' is required when 'litellm_proxy_url' is set (the proxy must not run open)")
     return values, errors
+
+
+BUDGET_LIMITS = ("day_tokens", "month_tokens", "day_cost_usd", "month_cost_usd")
+
+
+def _validate_limits(where, limits, errors) -> dict:
+    if not isinstance(limits, dict):
+        errors.append(f"'budgets'{where} must be a dict of limits ({', '.join(BUDGET_LIMITS)})")
+        return {}
+    clean = {}
+    for key, value in limits.items():
+        if key not in BUDGET_LIMITS:
+            errors.append(f"'budgets'{where}: unknown limit {key!r} (valid: {', '.join(BUDGET_LIMITS)})")
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            errors.append(f"'budgets'{where}['{key}'] must be a number ≥ 0 or None, not {value!r}")
+        else:
+            clean[key] = value
+    return clean
+
+
+def _validate_budgets(budgets, errors) -> dict:
+    """The budgets with bad parts dropped (each reported); an invalid limit is no limit, not a crash."""
+    if not isinstance(budgets, dict):
+        errors.append("'budgets' must be a dict like {'default': {'day_tokens': 100000}}")
+        return {}
+    for key in sorted(set(budgets) - {"default", "groups", "exempt_local_models"}):
+        errors.append(f"'budgets': unknown key {key!r} (valid: default, groups, exempt_local_models)")
+    clean = {"default": _validate_limits("['default']", budgets.get("default") or {}, errors), "groups": {},
+             "exempt_local_models": budgets.get("exempt_local_models", True)}
+    if not isinstance(clean["exempt_local_models"], bool):
+        errors.append("'budgets'['exempt_local_models'] must be True or False")
+        clean["exempt_local_models"] = True
+    groups = budgets.get("groups") or {}
+    if not isinstance(groups, dict):
+        errors.append("'budgets'['groups'] must be a dict of NetBox group name → limits")
+        groups = {}
+    for name, limits in groups.items():
+        clean["groups"][str(name)] = _validate_limits(f"['groups'][{name!r}]", limits, errors)
+    return clean
 
 
 _cache: dict = {}

@@ -50,13 +50,17 @@ class ToolEnd(Event):
 
 @dataclass(frozen=True)
 class Complete(Event):
-    """The answer is finished. ``model`` is the model that actually answered."""
+    """The answer is finished. ``model`` is the model that actually answered.
+
+    ``usage_estimated``: the server sent no token counts, so they are litellm's estimate.
+    """
     model: str
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
     duration_ms: int | None = None
     interrupted: bool = False
+    usage_estimated: bool = False
     type = "complete"
 
 

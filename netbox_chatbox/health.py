@@ -4,6 +4,9 @@
 - LiteLLM proxy (path B, proxy mode): ``/health/readiness`` answers (never ``/health``: that one runs
   a real completion on every model), and ``/v1/models`` accepts the master key and lists the model.
 - Ollama: ``/api/tags`` lists the configured model.
+- An OpenAI-compatible server (vLLM, llama.cpp, LM Studio…: an entry with ``api_base``): ``/models``
+  under that base accepts the entry's key and lists the model.
+- A path B entry that cannot be called as configured (endpoints.py) is unavailable, checked first.
 
 Results are cached per service for ``health_cache_ttl`` seconds; a check never takes longer than
 ``health_check_timeout``; concurrent callers (a burst of new chats) share one check under way. Reasons are written for users (no URLs or keys); details go to the log.
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from . import telemetry
+from . import endpoints, telemetry
 from .catalog import PATH_LITELLM, ModelEntry, is_configured
 from .conf import get_settings
 
@@ -106,9 +109,9 @@ async def check_litellm_proxy(model_name: str) -> Status:
     return await _cached(("litellm_proxy", url, key, model_name), "LiteLLM proxy", check)
 
 
-async def check_ollama(model_name: str) -> Status:
-    """Ollama answers and has ``model_name`` pulled."""
-    url = get_settings().ollama_base_url
+async def check_ollama(model_name: str, url: str | None = None) -> Status:
+    """Ollama (at ``url``, default ``ollama_base_url``) answers and has ``model_name`` pulled."""
+    url = (url or get_settings().ollama_base_url).rstrip("/")
 
     async def check(client):
         response = await client.get(f"{url}/api/tags")
@@ -119,6 +122,35 @@ async def check_ollama(model_name: str) -> Status:
         return OK
 
     return await _cached(("ollama", url, model_name), "Ollama server", check)
+
+
+async def check_openai_server(api_base: str, key: str, model_name: str) -> Status:
+    """The OpenAI-compatible server at ``api_base`` accepts ``key`` and offers ``model_name``."""
+    url = api_base.rstrip("/")
+
+    async def check(client):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = await client.get(f"{url}/models", headers=headers)
+        if response.status_code in (401, 403):
+            return Status(False, "The model server rejected the configured key.")
+        response.raise_for_status()
+        names = {m.get("id") for m in response.json().get("data", [])}
+        if model_name not in names:
+            return Status(False, f"The model server does not offer the model '{model_name}'.")
+        return OK
+
+    return await _cached((f"openai_server {url}", key, model_name), "model server", check)
+
+
+def _note_configuration(entry: ModelEntry, problems: list[str]):
+    """Log a misconfigured entry's exact problems once (and once more when it is fixed)."""
+    service = f"model {entry.id} configuration"
+    if problems and _last_state.get(service) is not False:
+        _last_state[service] = False
+        telemetry.health_change(service, False, "; ".join(problems))
+    elif not problems and _last_state.get(service) is False:
+        _last_state[service] = True
+        telemetry.health_change(service, True)
 
 
 def ollama_model_name(litellm_model: str) -> str | None:
@@ -134,13 +166,20 @@ async def model_status(entry: ModelEntry) -> tuple[bool, str]:
         return status.ok, status.reason
     if not is_configured(entry):
         return False, "LiteLLM is not enabled on this NetBox."
+    problems = endpoints.problems(entry)
+    _note_configuration(entry, problems)
+    if problems:
+        return False, endpoints.MISCONFIGURED
     # One after the other, not gathered: usually both are cached, and every new chat passes here
     # (a burst of 200 spent most of this function creating and registering tasks).
     if get_settings().litellm_proxy_url:
         if not (status := await check_litellm_proxy(entry.litellm_model)).ok:
             return False, status.reason
     if ollama_name := ollama_model_name(entry.litellm_model):
-        if not (status := await check_ollama(ollama_name)).ok:
+        if not (status := await check_ollama(ollama_name, entry.api_base)).ok:
+            return False, status.reason
+    elif entry.api_base and (served := endpoints.served_name(entry)):
+        if not (status := await check_openai_server(entry.api_base, endpoints.api_key(entry), served)).ok:
             return False, status.reason
     return True, ""
 

@@ -51,9 +51,12 @@ class Message(models.Model):
         null=True, blank=True,
         help_text="Names and values the answer mentions that no tool result held (see grounding.py)")
     interrupted = models.BooleanField(default=False)
+    fallback = models.BooleanField(default=False, help_text="Answered by the fallback model (the chosen one was down)")
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    usage_estimated = models.BooleanField(
+        default=False, help_text="The model server sent no token counts: they are estimated")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -61,6 +64,7 @@ class Message(models.Model):
 
     class Meta:
         ordering = ("created", "pk")
+        indexes = [models.Index(fields=("created",), name="netbox_chatbox_msg_created")]  # usage by period
 
     def __str__(self):
         return f"{self.role}: {self.content[:40]}"

@@ -24,7 +24,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import catalog, grounding
+from . import budgets, catalog, grounding, usage_hooks
 from .conf import get_settings
 from .events import Complete, Delta, Error, ToolEnd, ToolStart
 from .models import Conversation, Message
@@ -41,7 +41,7 @@ HTTP_STATUS = {
     "bad_request": 400, "unknown_model": 400, "message_too_long": 400, "selection_disabled": 400,
     "archived": 400, "in_progress": 409, "not_found": 404, "rate_limited": 429,
     "busy": 503, "unavailable": 503, "provider_error": 502, "internal_error": 500, "timeout": 504,
-    "tool_limit": 422,
+    "tool_limit": 422, "budget_exceeded": 429,
 }  # any other error of a turn that ran: 502 (the model provider failed)
 
 
@@ -160,9 +160,11 @@ class _Answer:
         self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
         self.facts = {}  # tool-call id → what the answer may cite from its result (grounding.py)
         self.started = time.monotonic()
+        self.first_text = None  # when the first text arrived (metrics: time to first token)
 
     def add(self, event):
         if isinstance(event, Delta):
+            self.first_text = self.first_text or time.monotonic()
             self.parts.append(event.text)
         elif isinstance(event, ToolStart):
             self.tools[event.id] = {"id": event.id, "tool": event.tool, "summary": event.summary}
@@ -194,6 +196,7 @@ class ChatSession:
         self._task = None  # the socket's running turn
         self._question = None  # the task storing the running turn's question
         self._stop_requested = False
+        self._budget = None  # the user's budget reservation for the running turn (budgets.py)
         self._turn_done = asyncio.Event()
         self._turn_done.set()
 
@@ -238,6 +241,7 @@ class ChatSession:
         if self.in_turn:
             raise Refused("in_progress", "The assistant is still answering; wait for it or press Stop.")
         check_rate(self.user)
+        self._budget = budgets.reserve(self.user, self.model)
         return text
 
     def start(self, text: str, send) -> asyncio.Task:
@@ -303,6 +307,7 @@ class ChatSession:
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
+            await usage_hooks.turn_ended(self)
             self._stop_requested = False  # (not at the start: a Stop may come before the turn's task runs)
             self._turn_done.set()
             self._arm_idle_timer()
@@ -311,6 +316,7 @@ class ChatSession:
         """Store the end of the turn (after the question); return the event for the client."""
         await self._question
         stored = await db(self._store_answer)(answer, end)
+        usage_hooks.turn_stored(self, answer, end, stored)
         if isinstance(end, Complete):
             return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk,
                     **grounding.event_fields(stored)}
@@ -393,6 +399,7 @@ class ChatSession:
         elif agent.model.path != catalog.PATH_SDK:
             self._release_slot()
         self.agent = agent
+        usage_hooks.agent_opened(agent)
         return agent.fallback
 
     def _take_slot(self, why="All Claude chat sessions on this server are in use"):
@@ -408,6 +415,7 @@ class ChatSession:
     async def _close_agent(self):
         agent, self.agent = self.agent, None
         if agent is not None:
+            usage_hooks.agent_closed(agent)
             try:
                 await agent.close()
             except Exception:
@@ -466,6 +474,7 @@ class ChatSession:
         self._cancel_idle_timer()
         await self._stop_turn()
         await self._close_agent()
+        await usage_hooks.turn_ended(self)
 
     # -- storage (sync; called through db()) ---------------------------------------------------
 
@@ -511,9 +520,10 @@ class ChatSession:
                     model=complete.model if complete else (self.agent.model.id if self.agent else self.model.id),
                     tool_calls=list(answer.tools.values()),
                     interrupted=complete.interrupted if complete else True,
+                    fallback=bool(self.agent and self.agent.fallback),
                     input_tokens=complete.input_tokens if complete else None,
                     output_tokens=complete.output_tokens if complete else None,
-                    cost_usd=cost, duration_ms=duration,
+                    cost_usd=cost, duration_ms=duration, usage_estimated=bool(complete and complete.usage_estimated),
                 )
             if isinstance(end, Error):
                 message = Message.objects.create(conversation=self.conversation, role="error", content=end.message)

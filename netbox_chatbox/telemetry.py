@@ -9,6 +9,7 @@ API keys (error details pass through :func:`redact`).
 import logging
 import re
 
+from . import endpoints
 from .conf import get_settings
 
 logger = logging.getLogger("netbox_chatbox.telemetry")
@@ -21,7 +22,7 @@ def redact(text) -> str:
     """``text`` with the configured secrets and anything shaped like an API key masked."""
     text = str(text)
     settings = get_settings()
-    for secret in (settings.anthropic_api_key, settings.litellm_master_key):
+    for secret in (settings.anthropic_api_key, settings.litellm_master_key, *endpoints.configured_keys()):
         if secret:
             text = text.replace(secret, "[redacted]")
     text = _BEARER_PATTERN.sub(r"\1[redacted]", text)
@@ -62,6 +63,13 @@ def model_response(model, path, *, duration_ms, input_tokens=None, output_tokens
         _emit(logging.INFO, "model_response", model=model, path=path, answered_by=answered_by,
               duration_ms=duration_ms, input_tokens=input_tokens, output_tokens=output_tokens,
               cost_usd=cost_usd, tool_calls=tool_calls, interrupted=interrupted, user=_username(user))
+
+
+def tool_call(tool, user, *, via, ok, duration_ms=None, error=None):
+    """One tool call made outside a chat turn (``via="mcp"``), per user and tool; follows ``log_model_usage``."""
+    if get_settings().log_model_usage:
+        _emit(logging.INFO, "tool_call", tool=tool, via=via, ok=ok, error=error, duration_ms=duration_ms,
+              user=_username(user))
 
 
 def model_error(model, path, code, detail="", user=None, duration_ms=None):

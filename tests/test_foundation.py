@@ -185,6 +185,7 @@ def test_openapi_schema_renders_and_lists_the_plugin_endpoints(api, superuser):
     assert response.status_code == 200
     paths = json.loads(response.content)["paths"]
     assert "/api/plugins/chatbox/models/" in paths and "/api/plugins/chatbox/preference/" in paths
+    assert "/api/plugins/chatbox/usage/" in paths  # issue 16
 
 
 # --- preference ------------------------------------------------------------------------------

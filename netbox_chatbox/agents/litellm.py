@@ -17,16 +17,17 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # else litellm downloads a 
 import litellm  # noqa: E402
 import openai  # noqa: E402  (litellm's exceptions subclass openai's)
 
-from .. import telemetry  # noqa: E402
+from .. import endpoints, telemetry  # noqa: E402
 from ..conf import get_settings  # noqa: E402
 from ..events import Complete, Delta, Error  # noqa: E402
-from ..health import ollama_model_name  # noqa: E402
 from ..prompts import system_prompt  # noqa: E402
 from ..tools import TOOLS  # noqa: E402
 from .base import BaseAgent  # noqa: E402
 from .tooling import call_tool, result_text, tool_end, tool_start  # noqa: E402
 
 litellm.suppress_debug_info = True
+# Else counting a "llama…" model's tokens downloads a tokenizer from huggingface.co (tens of seconds offline).
+litellm.disable_hf_tokenizer_download = True
 logger = logging.getLogger("netbox_chatbox.agents")
 
 _DONE = object()
@@ -48,18 +49,16 @@ class LiteLLMAgent(BaseAgent):
         self._closed = False
 
     def call_arguments(self) -> dict:
-        """Model, endpoint and key for litellm, per the admin's mode."""
+        """Model, endpoint and key for litellm, per the admin's mode; ConfigurationError if misconfigured."""
         settings = get_settings()
         common = {"timeout": settings.litellm_timeout, "num_retries": 0}  # we retry: see _open_stream
         if settings.litellm_proxy_url:
             return {"model": f"litellm_proxy/{self.model.litellm_model}", "api_base": settings.litellm_proxy_url,
                     "api_key": settings.litellm_master_key, **common}
-        if ollama_model_name(self.model.litellm_model):
-            return {"model": self.model.litellm_model, "api_base": settings.ollama_base_url, **common}
         if self.model.provider == "anthropic":  # allow_anthropic_via_litellm, direct mode
             extra = {"api_base": settings.anthropic_base_url} if settings.anthropic_base_url else {}
             return {"model": self.model.litellm_model, "api_key": settings.anthropic_api_key, **extra, **common}
-        return {"model": self.model.litellm_model, **common}
+        return {**endpoints.direct_arguments(self.model), **common}
 
     async def start(self):
         pass  # nothing to open: each turn is one or more HTTP requests
@@ -107,6 +106,9 @@ class LiteLLMAgent(BaseAgent):
             code, text = _describe_failure(exc)
             if code == "internal_error":
                 logger.exception("path B turn failed")
+            elif code == "configuration":
+                logger.error("model %s is not configured correctly: %s", self.model.id,
+                             telemetry.redact(_configuration_problem(exc)))
             telemetry.model_error(self.model.id, self.model.path, code, repr(exc), self.user, _ms_since(started))
             await queue.put(Error(code=code, message=text))
         finally:
@@ -147,7 +149,7 @@ class LiteLLMAgent(BaseAgent):
         async for chunk in _with_idle_timeout(response, arguments["timeout"]):
             turn.model = turn.model or getattr(chunk, "model", None)
             if usage := getattr(chunk, "usage", None):
-                turn.add_usage(usage, self.model)
+                turn.add_usage(usage, self.model, estimated=not _server_sent_usage(response))
             if not chunk.choices:
                 continue
             delta = chunk.choices[0].delta
@@ -157,7 +159,8 @@ class LiteLLMAgent(BaseAgent):
             for call in delta.tool_calls or ():
                 entry = calls.setdefault(call.index or 0, {"id": None, "name": "", "arguments": ""})
                 entry["id"] = entry["id"] or call.id
-                entry["name"] += call.function.name or ""
+                name = call.function.name or ""  # llama.cpp repeats the whole name in every chunk
+                entry["name"] = name if name.startswith(entry["name"]) else entry["name"] + name
                 entry["arguments"] += call.function.arguments or ""
         result = []
         for index, call in sorted(calls.items()):
@@ -188,7 +191,7 @@ class LiteLLMAgent(BaseAgent):
     def _complete(self, turn, started, interrupted=False):
         event = Complete(model=turn.model or self.model.litellm_model, input_tokens=turn.input_tokens,
                          output_tokens=turn.output_tokens, cost_usd=turn.cost, duration_ms=_ms_since(started),
-                         interrupted=interrupted)
+                         interrupted=interrupted, usage_estimated=turn.estimated)
         telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
                                  input_tokens=event.input_tokens, output_tokens=event.output_tokens,
                                  cost_usd=event.cost_usd, tool_calls=turn.tool_calls, interrupted=interrupted,
@@ -206,18 +209,25 @@ class _Usage:
         self.output_tokens = None
         self.cost = None
         self.tool_calls = 0
+        self.estimated = False  # some counts are litellm's estimate: the server sent none
 
-    def add_usage(self, usage, entry):
+    def add_usage(self, usage, entry, estimated=False):
+        self.estimated |= estimated
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
         self.input_tokens = (self.input_tokens or 0) + prompt
         self.output_tokens = (self.output_tokens or 0) + completion
         try:
-            cost = sum(litellm.cost_per_token(model=entry.litellm_model, prompt_tokens=prompt,
-                                              completion_tokens=completion))
+            cost = 0.0 if entry.is_local else sum(litellm.cost_per_token(
+                model=entry.litellm_model, prompt_tokens=prompt, completion_tokens=completion))
         except Exception:  # not in LiteLLM's price list
-            cost = 0.0 if entry.provider == "ollama" else None  # a local model costs nothing per token
+            cost = None
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
+
+
+def _server_sent_usage(response) -> bool:
+    """Whether the stream carried the server's own usage numbers (else litellm counted them itself)."""
+    return any(getattr(chunk, "usage", None) for chunk in getattr(response, "chunks", ()))
 
 
 async def _with_idle_timeout(response, seconds):
@@ -236,7 +246,7 @@ async def _with_idle_timeout(response, seconds):
 
 def _retryable(exc) -> bool:
     """Server-side trouble worth one more try; not timeouts (they would double the wait) or our mistakes."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) or _configuration_problem(exc):
         return False
     if isinstance(exc, openai.APIConnectionError):
         return True
@@ -248,6 +258,8 @@ def _describe_failure(exc) -> tuple[str, str]:
     """(code, user message) for a failed call; never the raw provider text (it may name hosts or keys)."""
     settings = get_settings()
     server = "The LiteLLM proxy" if settings.litellm_proxy_url else "The model server"
+    if _configuration_problem(exc):
+        return "configuration", endpoints.MISCONFIGURED
     if isinstance(exc, litellm.Timeout):
         return "timeout", f"The model did not answer within {settings.litellm_timeout} s. Try again."
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or (
@@ -267,6 +279,20 @@ def _describe_failure(exc) -> tuple[str, str]:
     if isinstance(exc, openai.APIError):
         return "unavailable", f"{server} failed to answer. Try again in a moment."
     return "internal_error", "Something went wrong while answering; please try again."
+
+
+# What litellm says when this NetBox's settings, not the server, are at fault (litellm 1.106).
+_CONFIGURATION_MESSAGES = ("llm provider not provided", "missing credentials", "api_key client option must be set")
+
+
+def _configuration_problem(exc) -> str:
+    """The admin's part of ``exc`` when it comes from this NetBox's configuration, else ""."""
+    if isinstance(exc, endpoints.ConfigurationError):
+        return str(exc)
+    text = str(exc)
+    if isinstance(exc, openai.OpenAIError) and any(marker in text.lower() for marker in _CONFIGURATION_MESSAGES):
+        return text
+    return ""
 
 
 def _ms_since(started) -> int:

@@ -15,14 +15,31 @@ class ModelSerializer(serializers.Serializer):
     path = serializers.ChoiceField(choices=["sdk", "litellm"])
     is_automatic = serializers.BooleanField()
     recommended = serializers.BooleanField()
+    local = serializers.BooleanField(help_text="Runs on this organisation's own server: its tokens cost nothing")
     available = serializers.BooleanField(help_text="Whether the model's provider passed its last health check")
     unavailable_reason = serializers.CharField(allow_blank=True)
+
+
+class BudgetLimitSerializer(serializers.Serializer):
+    limit = serializers.ChoiceField(choices=["day_tokens", "month_tokens", "day_cost_usd", "month_cost_usd"])
+    period = serializers.ChoiceField(choices=["day", "month"])
+    measure = serializers.ChoiceField(choices=["tokens", "cost_usd"])
+    max = serializers.FloatField()
+    used = serializers.FloatField()
+    remaining = serializers.FloatField()
+    resets = serializers.DateTimeField(help_text="When this limit's period ends")
+
+
+class BudgetSerializer(serializers.Serializer):
+    limits = BudgetLimitSerializer(many=True)
+    exempt_models = serializers.ListField(child=serializers.CharField(), help_text="Models no limit applies to")
 
 
 class ModelListSerializer(serializers.Serializer):
     default = serializers.CharField()
     selected = serializers.CharField()
     selection_enabled = serializers.BooleanField()
+    budget = BudgetSerializer(allow_null=True, help_text="Your usage limits and what is left; null: no limits")
     models = ModelSerializer(many=True)
 
 
@@ -54,7 +71,7 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ("id", "role", "content", "model", "tool_calls", "grounding", "interrupted", "input_tokens",
-                  "output_tokens", "cost_usd", "duration_ms", "created")
+                  "output_tokens", "cost_usd", "usage_estimated", "duration_ms", "created")
 
 
 class ConversationSerializer(serializers.ModelSerializer):

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import catalog, health
+from .. import budgets, catalog, health
 from ..conf import get_settings
 from ..permissions import CanChat
 from ..preferences import get_user_model, set_user_model
@@ -21,6 +21,7 @@ def model_list(user) -> dict:
         "default": catalog.default_model_id(),
         "selected": get_user_model(user),
         "selection_enabled": get_settings().enable_model_selection,
+        "budget": budgets.summary(user),
         "models": [
             {**m.as_dict(), "available": status[m.id][0], "unavailable_reason": status[m.id][1]} for m in models
         ],

@@ -1,9 +1,12 @@
-"""NetBox configuration of the browser tests' server: the dev configuration (devconf/) plus two settings.
+"""NetBox configuration of the browser tests' server: the dev configuration (devconf/) plus a few settings.
 
 - health_cache_ttl 0: a provider a test takes offline is noticed at once (not after 30 s).
 - rate_limit_per_minute 0: one test user sends more messages per minute than a person would.
+- budgets: a daily limit for members of the group e2e-limited only.
 """
 from configuration import *  # noqa: F401,F403  (devconf/configuration.py)
 from configuration import PLUGINS_CONFIG
 
 PLUGINS_CONFIG["netbox_chatbox"].update(health_cache_ttl=0, rate_limit_per_minute=0)
+PLUGINS_CONFIG["netbox_chatbox"]["budgets"] = {"groups": {"e2e-limited": {"day_tokens": 1000}},
+                                               "exempt_local_models": False}

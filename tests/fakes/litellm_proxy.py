@@ -5,7 +5,8 @@
     proxy.stop()
 
 The proxy runs from its own virtualenv (``.venv-litellm``; ``LITELLM_PROXY_BIN`` overrides) with
-the repository's config file, copied with only ``api_base`` pointed at the fake Ollama.
+the repository's config file, copied with only ``api_base`` pointed at the fake Ollama. With
+``openai_models`` ({model_name: litellm_params}) it also serves models of an OpenAI-compatible server.
 """
 import os
 import secrets
@@ -30,7 +31,8 @@ def free_port() -> int:
 
 
 class LiteLLMProxy:
-    def __init__(self, ollama_url: str, master_key: str | None = None, port: int | None = None):
+    def __init__(self, ollama_url: str, master_key: str | None = None, port: int | None = None,
+                 openai_models: dict | None = None):
         self.ollama_url = ollama_url
         self.master_key = master_key or f"sk-test-{secrets.token_hex(16)}"
         self.port = port or free_port()
@@ -40,6 +42,8 @@ class LiteLLMProxy:
         self.model_name = config["model_list"][0]["model_name"]
         for model in config["model_list"]:
             model["litellm_params"]["api_base"] = ollama_url
+        config["model_list"] += [{"model_name": name, "litellm_params": params}
+                                 for name, params in (openai_models or {}).items()]
         self._config = config
 
     @property

@@ -8,6 +8,7 @@ import {ChatClient, apiClient} from './client.js';
 import {MessageView, alertBox} from './messages.js';
 import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
 import {HistoryList} from './history.js';
+import {showBudget} from './budget.js';
 
 const config = JSON.parse(byId('chatbox-config').textContent);
 const api = apiClient(config.apiRoot);
@@ -22,6 +23,7 @@ const state = {
   messageCount: 0,                   // stored messages in the active conversation (for the switch warning)
   viewing: null,                     // a conversation shown read-only instead of the active one
   pendingModel: null,                // chosen in the selector, waiting for the warning's confirmation
+  budget: undefined,                 // the user's usage limits (GET models/; null: none), see budget.js
 };
 
 const ui = {
@@ -102,6 +104,7 @@ function showModel(model, fallback) {
   ui.indicator.className = `badge fs-5 ${fallback ? 'bg-yellow-lt' : 'bg-primary-lt'}`;
   ui.fallback.classList.toggle('d-none', !fallback);
   ui.fallback.textContent = fallback ? `Fallback: ${fallback.reason}` : '';
+  if (state.budget !== undefined) showBudget(byId('chatbox-budget'), state.budget, model.id);
 }
 
 function setConnection(status) {
@@ -166,12 +169,14 @@ const handlers = {
     view.ground(ev);
     endTurn(view.metaLine(ev));
     refreshHistory();
+    if (state.budget) loadModels().catch(() => {});  // what is left now
   },
 
   error(ev) {
     if (view.turn) endTurn(alertBox(ev.code, ev.message));
     else view.alert(ev.code, ev.message);
     refreshHistory();
+    if (ev.code === 'budget_exceeded') loadModels().catch(() => {});
   },
 
   model_changed(ev) {
@@ -346,6 +351,8 @@ async function loadModels() {
   state.models = Object.fromEntries(data.models.map((model) => [model.id, model]));
   state.modelList = data.models;
   state.selectionEnabled = data.selection_enabled;
+  state.budget = data.budget;
+  showBudget(byId('chatbox-budget'), state.budget, state.activeModel.id);
   return data;
 }
 

@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("netbox_chatbox", "0001_initial"),
+        ("netbox_chatbox", "0003_openai"),
     ]
 
     operations = [

@@ -1,0 +1,99 @@
+"""The MCP server behind ``/api/plugins/chatbox/mcp/``: the tool registry, spoken with the official ``mcp`` package.
+
+Its low-level ``Server`` answers ``tools/list`` (every tool of :data:`netbox_chatbox.tools.TOOLS` with its
+JSON schema) and ``tools/call``; ``StreamableHTTPSessionManager`` speaks the transport, stateless with
+JSON responses: every request stands alone, so any worker process of any server can answer it and
+nothing is kept between requests. Who asks, and whether they may, is decided before a request gets
+here (:mod:`netbox_chatbox.mcp_endpoint`), which puts the NetBox user into the ASGI scope.
+
+Importing ``mcp`` takes 1–2 s, so :mod:`~netbox_chatbox.mcp_endpoint` imports this module on first use.
+"""
+import asyncio
+import time
+
+import mcp_types as types
+from asgiref.sync import sync_to_async
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+
+from . import __version__, telemetry
+from .agents.tooling import call_tool, result_text
+from .conf import get_settings
+from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY
+from .sessions import Refused, check_rate
+from .tools import TOOLS
+
+INSTRUCTIONS = (
+    "NetBox, the source of truth for this network, read-only and limited to what your NetBox user may view "
+    "(objects you may not view look nonexistent). Start with list_object_types or search; describe_object_type "
+    "lists an object type's fields and filters. Results link to NetBox (url)."
+)
+
+
+def tool_definitions() -> list[types.Tool]:
+    """Every registered tool with its JSON schema; all of them only read."""
+    hints = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                                  open_world_hint=False)
+    return [types.Tool(name=tool.name, description=tool.description, input_schema=tool.input_schema,
+                       annotations=hints) for tool in TOOLS.values()]
+
+
+async def _list_tools(ctx, params) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=tool_definitions())
+
+
+async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+    """Run one tool as the request's user, on the chat's path (its threads, read-only transaction, timeout,
+    caps) and under the chat's per-user rate limit. Tool errors are results the model reads and acts on."""
+    user = ctx.request.scope[USER_KEY]
+    if params.name not in TOOLS:
+        raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
+    started = time.monotonic()
+    try:
+        await sync_to_async(check_rate, thread_sensitive=False)(user)
+    except Refused:  # check_rate refuses only for the rate limit
+        telemetry.tool_call(params.name, user, via="mcp", ok=False, error="rate_limited")
+        limit = get_settings().rate_limit_per_minute
+        return types.CallToolResult(is_error=True, content=[types.TextContent(
+            text=f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment.")])
+    result = await call_tool(params.name, params.arguments, user)
+    ok = "error" not in result
+    telemetry.tool_call(params.name, user, via="mcp", ok=ok, duration_ms=int((time.monotonic() - started) * 1000))
+    return types.CallToolResult(content=[types.TextContent(text=result_text(result))], is_error=not ok)
+
+
+server = Server("netbox", version=__version__, title="NetBox (chatbox)", instructions=INSTRUCTIONS,
+                on_list_tools=_list_tools, on_call_tool=_call_tool)
+
+
+def session_manager() -> StreamableHTTPSessionManager:
+    return StreamableHTTPSessionManager(server, stateless=True, json_response=True,
+                                        max_request_body_size=MAX_BODY_BYTES)
+
+
+async def serve_once(scope, body: bytes) -> dict:
+    """One request through a session manager of its own, for the WSGI view (each async_to_sync call has its
+    own event loop, so nothing can outlive the request). Returns {status, headers, body}."""
+    response = {"status": 500, "headers": [], "body": []}
+    answered = asyncio.Event()
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if incoming:
+            return incoming.pop()
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            response["status"], response["headers"] = message["status"], message.get("headers", [])
+        elif message["type"] == "http.response.body":
+            response["body"].append(message.get("body", b""))
+            if not message.get("more_body"):
+                answered.set()
+
+    manager = session_manager()
+    async with manager.run():
+        await manager.handle_request(scope, receive, send)
+    return response
