@@ -170,14 +170,16 @@ def available_ips(user, prefix=None, prefix_id=None, ip_range_id=None, vrf=None,
         size, utilization = parent.usable_size, parent.get_utilization()
         first, last = parent.usable_ip_bounds
         details = {"status": parent.status, "is_pool": parent.is_pool, "mark_utilized": parent.mark_utilized}
-    free = parent.get_available_ips()  # an IPSet: every address NetBox would hand out
-    ranges = ({"first": str(r[0]), "last": str(r[-1]), "size": r.size} for r in free.iter_ipranges())
+    # The free intervals both get_available_ips() and the available-ips endpoint are built from, read
+    # lazily: get_available_ips() turns every interval into CIDRs first (240 ms for a /16 holding 4,096 IPs).
+    ranges = ({"first": str(start), "last": str(end), "size": int(end) - int(start) + 1}
+              for start, end in parent._available_intervals())
     first_free = parent.get_first_available_ip()
     result = {
         "object": {**link(parent), "type": kind, "vrf": related_name(parent.vrf, user), **details},
         "usable": {"first": str(first), "last": str(last), "size": size},
         "utilization_percent": _percent(utilization),
-        "available_count": free.size,
+        "available_count": parent.get_available_ip_count(),
         "first_available": first_free,
         **_capped(ranges, limit, "available_ranges"),
         "in_use": _in_use(parent.get_child_ips().filter(address__host_between=(first, last)), user, limit),
