@@ -50,7 +50,10 @@ DEFAULT_SETTINGS = {
     # MCP endpoint (docs/mcp.md)
     "mcp_enabled": True,
     "mcp_max_concurrent_requests": 16,  # per server process; more get 503
+    # Grounding: names and values an answer mentions that no tool result holds
+    "grounding_mode": "flag",  # "flag" (mark them), "withhold" (replace the answer), "off"
 }
+GROUNDING_MODES = ("flag", "withhold", "off")
 
 _INT_KEYS = {
     "anthropic_timeout": 1, "litellm_timeout": 1, "litellm_max_retries": 0, "max_tool_rounds": 1,
@@ -119,6 +122,9 @@ def validate(raw: dict) -> tuple[dict, list[str]]:
         if not isinstance(values[key], (list, tuple)) or not all(isinstance(v, str) for v in values[key]):
             errors.append(f"'{key}' must be a list of strings")
             values[key] = []
+    if values["grounding_mode"] not in GROUNDING_MODES:
+        errors.append(f"'grounding_mode' must be one of {', '.join(GROUNDING_MODES)}, not {values['grounding_mode']!r}")
+        values["grounding_mode"] = DEFAULT_SETTINGS["grounding_mode"]
     if not isinstance(values["models"], dict):
         errors.append("'models' must be a dict of model id → settings (or None to remove a model)")
         values["models"] = {}

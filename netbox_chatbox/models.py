@@ -47,6 +47,9 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     model = models.CharField(max_length=100, blank=True, help_text="The model that actually answered")
     tool_calls = models.JSONField(default=list, blank=True)
+    grounding = models.JSONField(
+        null=True, blank=True,
+        help_text="Names and values the answer mentions that no tool result held (see grounding.py)")
     interrupted = models.BooleanField(default=False)
     fallback = models.BooleanField(default=False, help_text="Answered by the fallback model (the chosen one was down)")
     input_tokens = models.PositiveIntegerField(null=True, blank=True)

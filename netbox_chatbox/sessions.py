@@ -24,7 +24,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import budgets, catalog, usage_hooks
+from . import budgets, catalog, grounding, usage_hooks
 from .conf import get_settings
 from .events import Complete, Delta, Error, ToolEnd, ToolStart
 from .models import Conversation, Message
@@ -158,6 +158,7 @@ class _Answer:
     def __init__(self):
         self.parts = []
         self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
+        self.facts = {}  # tool-call id → what the answer may cite from its result (grounding.py)
         self.started = time.monotonic()
         self.first_text = None  # when the first text arrived (metrics: time to first token)
 
@@ -170,6 +171,7 @@ class _Answer:
         elif isinstance(event, ToolEnd):
             self.tools.setdefault(event.id, {"id": event.id, "tool": event.tool}).update(
                 summary=event.summary, ok=event.ok, objects=event.objects)
+            self.facts[event.id] = event.facts
 
     @property
     def text(self):
@@ -316,7 +318,8 @@ class ChatSession:
         stored = await db(self._store_answer)(answer, end)
         usage_hooks.turn_stored(self, answer, end, stored)
         if isinstance(end, Complete):
-            return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
+            return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk,
+                    **grounding.event_fields(stored)}
         return end.as_dict()
 
     async def _abandon(self, events, answer):
@@ -510,8 +513,10 @@ class ChatSession:
         with transaction.atomic():
             message = None
             if complete or answer.text or answer.tools:
+                content, grounded = grounding.apply(self.conversation, answer.text, list(answer.tools.values()),
+                                                    answer.facts)
                 message = Message.objects.create(
-                    conversation=self.conversation, role="assistant", content=answer.text,
+                    conversation=self.conversation, role="assistant", content=content, grounding=grounded,
                     model=complete.model if complete else (self.agent.model.id if self.agent else self.model.id),
                     tool_calls=list(answer.tools.values()),
                     interrupted=complete.interrupted if complete else True,

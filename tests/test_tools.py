@@ -141,7 +141,10 @@ def nobody(nb, db):
 
 def test_registry_contract_for_both_model_paths():
     assert set(TOOLS) == {"list_object_types", "describe_object_type", "query_objects", "get_object",
-                          "search", "count_objects", "get_changelog"}
+                          "search", "count_objects", "get_changelog",
+                          # computed answers (tests/test_computed_tools.py)
+                          "available_ips", "available_prefixes", "prefix_utilization", "available_vlans",
+                          "available_asns", "rack_space", "trace_cable", "device_connections", "device_config"}
     for name, tool in TOOLS.items():
         assert tool.name == name
         assert tool.input_schema["type"] == "object" and "properties" in tool.input_schema

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 
+from .. import grounding
 from ..events import ToolEnd, ToolStart
 from ..tools import TOOLS, result_objects, run_tool
 
@@ -44,4 +45,5 @@ def tool_end(call_id: str, name: str, result) -> ToolEnd:
         summary = "found"
     else:
         summary = "done"
-    return ToolEnd(id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result))
+    return ToolEnd(id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result),
+                   facts=grounding.facts(result))

@@ -137,6 +137,7 @@ class ChatView(APIView):
         return Response({
             "conversation": session.conversation.pk if session.conversation else None,
             "model": session.model.id,
-            "answer": "".join(e["text"] for e in events if e["type"] == "delta"),
+            "answer": last["content"] if "content" in last else "".join(
+                e["text"] for e in events if e["type"] == "delta"),
             "events": events,
         }, status=status)

@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from users.api.serializers import UserSerializer
 
+from ..grounding import public as public_grounding
 from ..models import Conversation, Message
 
 
@@ -59,10 +61,17 @@ class ChatResponseSerializer(serializers.Serializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    grounding = serializers.SerializerMethodField(
+        help_text="{ungrounded: [{text, kind}], withheld}: what the answer names that the data it read lacks")
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_grounding(self, message):
+        return public_grounding(message.grounding)
+
     class Meta:
         model = Message
-        fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "input_tokens", "output_tokens",
-                  "cost_usd", "usage_estimated", "duration_ms", "created")
+        fields = ("id", "role", "content", "model", "tool_calls", "grounding", "interrupted", "input_tokens",
+                  "output_tokens", "cost_usd", "usage_estimated", "duration_ms", "created")
 
 
 class ConversationSerializer(serializers.ModelSerializer):

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ..conf import get_settings
-from . import handlers
+from . import computed, handlers
 from .types import ToolError, scrub
 
 logger = logging.getLogger("netbox_chatbox.tools")
@@ -36,7 +36,7 @@ class Tool:
         """A short, UI-safe line: "querying dcim.device (site=ams1)"."""
         if not isinstance(arguments, dict):
             return f"{self.verb} {self.name}"
-        target = arguments.get("object_type") or arguments.get("query") or ""
+        target = next((str(arguments[k]) for k in TARGET_KEYS if arguments.get(k)), "")
         if arguments.get("id") is not None or arguments.get("object_id") is not None:
             target = f"{target} #{arguments.get('id', arguments.get('object_id'))}"
         details = []
@@ -49,6 +49,8 @@ class Tool:
         return text if len(text) <= 120 else text[:119] + "…"
 
 
+# What a call is about, for its summary line: the first of these arguments it has.
+TARGET_KEYS = ("object_type", "query", "prefix", "group", "range", "rack", "device")
 TYPE_EXAMPLES = "dcim.device, dcim.site, dcim.rack, dcim.interface, ipam.prefix, ipam.ipaddress, ipam.vlan, " \
                 "virtualization.virtualmachine, circuits.circuit, tenancy.tenant"
 _TYPE = {"type": "string", "description": f"object type 'app_label.model', e.g. {TYPE_EXAMPLES}"}
@@ -61,6 +63,7 @@ _FILTERS = {
 _FIELDS = {"type": "array", "items": {"type": "string"}, "description": "fields to return (default: brief)"}
 _LIMIT = {"type": "integer", "minimum": 1, "description": "page size (default 20, at most tool_max_results)"}
 _OFFSET = {"type": "integer", "minimum": 0, "default": 0}
+_ID = {"type": "integer", "minimum": 1}
 
 
 def _schema(properties, required=()):
@@ -138,6 +141,91 @@ TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
             "limit": _LIMIT, "offset": _OFFSET,
         }),
         handlers.get_changelog, "reading change log",
+    ),
+    # Computed answers (tools/computed.py): NetBox's own calculations, never expanded into rows.
+    Tool(
+        "available_ips",
+        "Free IP addresses of a prefix or IP range as NetBox computes them (its available-ips), summarised "
+        "as ranges {first, last, size}, with the first free address, the free count, utilization and the "
+        "addresses in use. Example: next free IP in 10.1.2.0/24: {\"prefix\": \"10.1.2.0/24\"}; in a VRF "
+        "{\"prefix\": \"10.1.2.0/24\", \"vrf\": \"blue\"}; by id {\"prefix_id\": 12} or {\"ip_range_id\": 3}.",
+        _schema({"prefix": {"type": "string", "description": "CIDR, e.g. 10.1.2.0/24 or 2001:db8::/64"},
+                 "prefix_id": _ID, "ip_range_id": _ID,
+                 "vrf": {"type": "string", "description": "VRF name (default: any VRF; '' for global)"},
+                 "limit": _LIMIT}),
+        computed.available_ips, "finding free IPs in",
+    ),
+    Tool(
+        "available_prefixes",
+        "Free space inside a prefix or aggregate as NetBox computes it (its available-prefixes), as CIDR "
+        "blocks; with prefix_length also how many blocks of that size fit and the first ones. Example: free "
+        "/24s in 10.0.0.0/8: {\"prefix\": \"10.0.0.0/8\", \"prefix_length\": 24}; {\"aggregate_id\": 2}.",
+        _schema({"prefix": {"type": "string", "description": "CIDR, e.g. 10.0.0.0/8"},
+                 "prefix_id": _ID, "aggregate_id": _ID, "vrf": {"type": "string"},
+                 "prefix_length": {"type": "integer", "minimum": 1, "maximum": 128},
+                 "limit": _LIMIT}),
+        computed.available_prefixes, "finding free prefixes in",
+    ),
+    Tool(
+        "prefix_utilization",
+        "Utilization (%) of the prefixes matching NetBox prefix filters, fullest first, as NetBox computes it "
+        "(child IPs, or child prefixes for containers). Example: prefixes at AMS1 over 80 % full: "
+        "{\"filters\": {\"site\": \"ams1\"}, \"min_percent\": 80}; inside a block {\"filters\": "
+        "{\"within\": \"10.0.0.0/8\"}}.",
+        _schema({"filters": _FILTERS, "min_percent": {"type": "number", "minimum": 0, "maximum": 100},
+                 "max_percent": {"type": "number", "minimum": 0, "maximum": 100}, "limit": _LIMIT}),
+        computed.prefix_utilization, "computing utilization of prefixes",
+    ),
+    Tool(
+        "available_vlans",
+        "Free VLAN ids of a VLAN group as NetBox computes them (its available-vlans), as ranges, with the "
+        "first free id and the VLANs in use. Example: {\"group\": \"ams1-vlans\"} (name or slug) or "
+        "{\"group_id\": 4}.",
+        _schema({"group": {"type": "string"}, "group_id": _ID, "limit": _LIMIT}),
+        computed.available_vlans, "finding free VLAN ids in",
+    ),
+    Tool(
+        "available_asns",
+        "Free AS numbers of an ASN range (NetBox's available-asns), as ranges, with the first free ASN and "
+        "the ASNs in use. Example: {\"range\": \"private-16bit\"} (name or slug) or {\"range_id\": 1}.",
+        _schema({"range": {"type": "string"}, "range_id": _ID, "limit": _LIMIT}),
+        computed.available_asns, "finding free ASNs in",
+    ),
+    Tool(
+        "rack_space",
+        "Free and used rack units of a rack as NetBox computes them: free runs for a device of u_height "
+        "(full depth, or front/rear only for half-depth devices), reserved units, the devices in it with "
+        "their units, and space and power utilization. Example: {\"rack\": \"R3\", \"site\": \"ams1\", "
+        "\"u_height\": 2} or {\"rack_id\": 7}.",
+        _schema({"rack": {"type": "string", "description": "rack name"}, "site": {"type": "string"},
+                 "rack_id": _ID, "u_height": {"type": "number", "minimum": 0.5, "maximum": 100}}),
+        computed.rack_space, "computing space in rack",
+    ),
+    Tool(
+        "trace_cable",
+        "Trace the cable path from a port hop by hop (through patch panels' front/rear ports and circuits), "
+        "as NetBox's trace shows it. Example: {\"device\": \"core-sw1\", \"name\": \"xe-0/0/1\"}; a console "
+        "port {\"object_type\": \"dcim.consoleport\", \"id\": 9}.",
+        _schema({"object_type": {"type": "string", "enum": list(computed.ENDPOINT_TYPES),
+                                 "description": "the port's type (default dcim.interface)"},
+                 "id": _ID, "device": {"type": "string"}, "name": {"type": "string", "description": "port name"}}),
+        computed.trace_cable, "tracing cable from",
+    ),
+    Tool(
+        "device_connections",
+        "What is connected to a device's interfaces: for each cabled or connected interface the cable, the "
+        "peer at the cable's other end and the endpoint at the end of the path. Example: "
+        "{\"device\": \"core-sw1\"} or {\"device_id\": 42}.",
+        _schema({"device": {"type": "string"}, "device_id": _ID, "limit": _LIMIT}),
+        computed.device_connections, "reading connections of",
+    ),
+    Tool(
+        "device_config",
+        "A device's merged config context (all its config contexts, as NetBox merges them) and, with "
+        "render=true, its configuration rendered from its config template. Example: {\"device\": "
+        "\"core-sw1\", \"render\": true}.",
+        _schema({"device": {"type": "string"}, "device_id": _ID, "render": {"type": "boolean", "default": False}}),
+        computed.device_config, "reading configuration of",
     ),
 )}
 

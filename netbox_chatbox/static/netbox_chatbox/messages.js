@@ -3,6 +3,7 @@
  */
 import {el, icon, safeUrl} from './dom.js';
 import {renderMarkdown} from './markdown.js';
+import {markUngrounded, sourcesList, withheldNote} from './grounding.js';
 
 // What the user can do about each error code (the server's message says what happened).
 export const ERROR_HINTS = {
@@ -113,10 +114,14 @@ export class MessageView {
       body.append(alertBox('', msg.content));
     } else {
       const calls = msg.tool_calls || [];
+      const answer = el('div', {class: 'chatbox-answer'}, renderMarkdown(msg.content));
+      markUngrounded(answer, msg.grounding);
       body.append(
         el('div', {class: 'chatbox-tools small'}, calls.map((call) => toolRow(el('div', {class: 'chatbox-tool text-secondary'}), call.tool, call))),
-        renderMarkdown(msg.content),
+        answer,
+        msg.grounding && msg.grounding.withheld ? withheldNote() : null,
         el('div', {class: 'chatbox-objects'}, objectLinks(calls.flatMap((call) => call.objects || []))),
+        sourcesList(calls),
         this.metaLine(msg));
     }
     return this.append(wrap);
@@ -145,6 +150,7 @@ export class MessageView {
   renderTurn(turn) {
     turn.pending = false;
     if (turn.text) turn.answer.replaceChildren(renderMarkdown(turn.text));
+    if (turn.text) markUngrounded(turn.answer, turn.grounding);
     this.scrollToEnd();
   }
 
@@ -199,11 +205,22 @@ export class MessageView {
     if (!turn) return;
     const tool = turn.tools.get(ev.id) || {summary: ev.tool, row: turn.toolsBox.appendChild(el('div', {class: 'chatbox-tool text-secondary'}))};
     tool.running = false;
+    Object.assign(tool, {tool: ev.tool, ok: ev.ok, objects: ev.objects});
     toolRow(tool.row, tool.summary, ev);
     turn.tools.set(ev.id, tool);
     const fresh = (ev.objects || []).filter((obj) => !turn.seen.has(obj.url) && turn.seen.add(obj.url));
     turn.objects.append(...objectLinks(fresh));
     this.showActivity(turn);
+  }
+
+  /** The ``complete`` event's grounding: a withheld answer's replacement, marks, the sources. */
+  ground(ev) {
+    const turn = this.turn;
+    if (!turn) return;
+    turn.grounding = ev.grounding;  // marked whenever the answer is drawn (endTurn draws it last)
+    const withheld = Boolean(ev.grounding && ev.grounding.withheld);
+    if (withheld) turn.text = ev.content || '';
+    turn.objects.after(...[withheld ? withheldNote() : null, sourcesList([...turn.tools.values()])].filter(Boolean));
   }
 
   /** Say above the streamed answer that another model answers, and why. */

@@ -166,6 +166,7 @@ const handlers = {
       state.shown = ev.conversation;
     }
     state.messageCount += 2;
+    view.ground(ev);
     endTurn(view.metaLine(ev));
     refreshHistory();
     if (state.budget) loadModels().catch(() => {});  // what is left now
