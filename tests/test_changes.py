@@ -2,17 +2,23 @@
 Proposal without writing; the owner applies it through the API with their own permissions, all or
 nothing, once, through NetBox's change log. Real NetBox, PostgreSQL and ObjectPermissions."""
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.middleware.csrf import _get_new_csrf_string
+from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.models import ObjectChange
+from netbox.context import events_queue
+from netbox.context_managers import event_tracking
 from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
+from netbox_chatbox.agents.tooling import tool_end, tool_start
+from netbox_chatbox.mcp_server import tool_definitions
 from netbox_chatbox.models import Conversation, Proposal
 from netbox_chatbox.tools import TOOLS, enabled_tools, run_tool
 from tests.conftest import grant, token_for
@@ -78,6 +84,20 @@ def test_changes_are_off_by_default_tools_absent_and_apply_refused(nb):
     assert device.name == "ams1-leaf1"
 
 
+def test_when_on_agents_and_mcp_clients_are_offered_the_proposal_tools_marked_as_not_read_only(nb):
+    owner, device = nb["owner"], nb["devices"]["ams1-leaf1"]
+    ams_device_changer(owner)
+    with changes_on():
+        hints = {tool.name: tool.annotations.read_only_hint for tool in tool_definitions()}
+        arguments = {"object_type": "dcim.device", "id": device.pk, "data": {"name": "ams1-core1"}}
+        result = propose(owner, "propose_update", **arguments)
+    assert {name: hints[name] for name in PROPOSAL_TOOLS} == dict.fromkeys(PROPOSAL_TOOLS, False)
+    assert hints["query_objects"] is True
+    assert tool_start("c1", "propose_update", arguments).summary == f"proposing to update dcim.device #{device.pk}"
+    end = tool_end("c1", "propose_update", result)
+    assert end.ok and end.summary == "proposed 1 change for your review"
+
+
 # ------------------------------------------------------------------------------------------------
 # Proposing: validated like a REST API write, nothing applied
 
@@ -99,6 +119,20 @@ def test_a_proposal_is_validated_and_stored_but_nothing_is_written(nb):
     assert ObjectChange.objects.count() == changes_before
     stored = Proposal.objects.get(pk=result["proposal_id"])
     assert stored.owner == owner and stored.status == "pending" and stored.expires > timezone.now()
+
+
+def test_proposing_during_a_request_writes_no_change_log_and_queues_no_event(nb):
+    """The chat's HTTP API runs tools inside NetBox's request context; the rolled-back write must not
+    leave change log rows or webhooks behind."""
+    owner, device = nb["owner"], nb["devices"]["ams1-leaf1"]
+    ams_device_changer(owner)
+    request = RequestFactory().post("/api/plugins/chatbox/chat/")
+    request.user, request.id = owner, uuid.uuid4()
+    with changes_on(), event_tracking(request):
+        result = propose(owner, "propose_update", object_type="dcim.device", id=device.pk, data={"name": "x1"})
+        queued = dict(events_queue.get())
+    assert result["status"] == "pending" and queued == {}
+    assert not ObjectChange.objects.filter(request_id=request.id).exists()
 
 
 def test_invalid_data_comes_back_as_errors_the_model_can_correct(nb):

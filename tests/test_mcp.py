@@ -312,7 +312,7 @@ async def test_claude_code_added_as_documented_answers_with_the_users_view(serve
     assert json.loads(answered.stdout)["result"] == "You can see one site: AMS1."
 
     offered = {tool["name"] for tool in fake_anthropic.conversation_requests()[0]["tools"]}
-    assert {f"mcp__netbox__{name}" for name in TOOLS} <= offered
+    assert {f"mcp__netbox__{name}" for name in enabled_tools()} <= offered
     (result,) = fake_anthropic.tool_results().values()
     assert json.loads(result) == await as_user("query_objects", arguments, mcp_user)
     assert "FRA1" not in result
