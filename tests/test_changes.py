@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.middleware.csrf import _get_new_csrf_string
-from django.test import RequestFactory
+from django.conf import settings
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -257,6 +258,35 @@ def test_apply_needs_the_owner_and_a_write_enabled_token_or_csrf(nb):
     assert listed.get("/api/plugins/chatbox/proposals/").json()["count"] == 0
     listed.credentials(HTTP_AUTHORIZATION=token_for(owner))
     assert [p["proposal_id"] for p in listed.get("/api/plugins/chatbox/proposals/").json()["results"]] == [proposal_id]
+
+
+FLUSHED = []
+
+
+def record_events(events):
+    """An EVENTS_PIPELINE step (NetBox's extension point, next to its event-rule processor): what a request
+    hands to event rules and webhooks."""
+    FLUSHED.extend((e["object_type"].model, e["object_id"], e["event_type"], e["user"].username, e["request"].id)
+                   for e in events)
+
+
+def test_event_rules_receive_an_applied_change_and_nothing_from_a_refused_one(nb):
+    owner, devices = nb["owner"], nb["devices"]
+    permission = ams_device_changer(owner)
+    FLUSHED.clear()
+    pipeline = [*settings.EVENTS_PIPELINE, "tests.test_changes.record_events"]
+    with changes_on(), override_settings(EVENTS_PIPELINE=pipeline):
+        proposals = [propose(owner, "propose_update", object_type="dcim.device", id=devices[name].pk,
+                             data={"serial": "EV1"})["proposal_id"] for name in ("ams1-leaf1", "ams1-leaf2")]
+        assert FLUSHED == []  # proposing queues no event
+        assert apply(owner, proposals[0]).status_code == 200
+        change = ObjectChange.objects.get(changed_object_id=devices["ams1-leaf1"].pk)
+        assert FLUSHED == [("device", devices["ams1-leaf1"].pk, "object_updated", "changer", change.request_id)]
+        permission.constraints = {"serial": ""}  # the device may be changed, but not to what was proposed
+        permission.save()
+        refused = apply(owner, proposals[1])
+        assert refused.status_code == 400 and "outside what your permissions allow" in refused.json()["error"]
+    assert len(FLUSHED) == 1
 
 
 def test_a_constraint_tightened_since_the_proposal_refuses_apply_and_saves_nothing(nb):
