@@ -339,9 +339,10 @@ def test_expired_discarded_and_deleted_since_give_clear_errors(nb):
         ids = [propose(owner, "propose_update", object_type="dcim.device", id=devices[name].pk,
                        data={"serial": "NEW"})["proposal_id"] for name in ("ams1-leaf1", "ams1-leaf1", "ams1-leaf2")]
         Proposal.objects.filter(pk=ids[0]).update(expires=timezone.now() - timedelta(seconds=1))
-        expired = apply(owner, ids[0])
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=token_for(owner))
+        assert client.get(f"/api/plugins/chatbox/proposals/{ids[0]}/").json()["status"] == "expired"
+        expired = apply(owner, ids[0])
         discarded = client.post(f"/api/plugins/chatbox/proposals/{ids[1]}/discard/")
         after_discard = apply(owner, ids[1])
         devices["ams1-leaf2"].delete()

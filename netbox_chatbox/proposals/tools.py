@@ -89,7 +89,8 @@ def describe(proposal: Proposal, outcomes=None) -> dict:
         outcomes = [{"before": b, "after": a, "id": op.get("id"), "display": _display(op, b, a)}
                     for op, b, a in zip(proposal.operations, proposal.before, proposal.after)]
     return {
-        "proposal_id": proposal.pk, "summary": proposal.summary, "status": proposal.status,
+        "proposal_id": proposal.pk, "summary": proposal.summary,
+        "status": "expired" if proposal.status == "pending" and proposal.expired else proposal.status,
         "count": len(proposal.operations), "expires": proposal.expires.isoformat(),
         "changes": engine.diff(proposal.operations, outcomes),
         "apply_url": reverse("plugins-api:netbox_chatbox-api:proposal-apply", args=[proposal.pk]),
