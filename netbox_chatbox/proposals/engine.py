@@ -21,8 +21,9 @@ from utilities.api import get_serializer_for_model
 
 from ..tools.types import ToolError, get_object_type, is_secret_name, scrub
 
-PERMISSION_ACTIONS = {"create": "add", "update": "change", "delete": "delete"}
-RESTRICT_ACTIONS = {"create": "add", "update": "change", "delete": "delete"}
+# Operation → NetBox permission action (for has_perm and restrict)
+ACTIONS = {"create": "add", "update": "change", "delete": "delete"}
+MAX_ERROR_CHARS = 1000  # validation errors can quote the proposed values
 
 
 class ProposalError(ToolError):
@@ -84,7 +85,7 @@ def perform(operations: list[dict], user, *, message: str = "", request=None, fi
         action, where = op["action"], _describe(number, op)
         info = get_object_type(op["object_type"])
         model, meta = info.model, info.model._meta
-        if not user.has_perm(f"{meta.app_label}.{PERMISSION_ACTIONS[action]}_{meta.model_name}"):
+        if not user.has_perm(f"{meta.app_label}.{ACTIONS[action]}_{meta.model_name}"):
             raise ProposalError(f"{where}: you have no permission to {action} {info.label} objects in NetBox")
         data = dict(op.get("data") or {})
         if secret := next((k for k in data if is_secret_name(k)), None):
@@ -94,7 +95,7 @@ def perform(operations: list[dict], user, *, message: str = "", request=None, fi
             instance = model.objects.restrict(user, "view").filter(pk=op["id"]).first()
             if instance is None:
                 raise ProposalError(f"{where}: no {info.label} with id {op['id']} (deleted, or not visible to you)")
-            if not model.objects.restrict(user, RESTRICT_ACTIONS[action]).filter(pk=instance.pk).exists():
+            if not model.objects.restrict(user, ACTIONS[action]).filter(pk=instance.pk).exists():
                 raise ProposalError(f"{where}: your permissions do not allow you to {action} {instance}")
             before = snapshot(instance)
             if fingerprints is not None and fingerprints[number - 1] != fingerprint(before):
@@ -112,10 +113,10 @@ def perform(operations: list[dict], user, *, message: str = "", request=None, fi
                 serializer = get_serializer_for_model(model)(instance, data=data, partial=instance is not None,
                                                              context=context)
                 if not serializer.is_valid():
-                    raise ProposalError(f"{where}: " + "; ".join(_errors(serializer.errors)))
+                    raise ProposalError(f"{where}: " + "; ".join(_errors(serializer.errors))[:MAX_ERROR_CHARS])
                 instance = serializer.save()
                 # NetBox's API check: the saved object must still be within what the user may do.
-                if not model.objects.restrict(user, RESTRICT_ACTIONS[action]).filter(pk=instance.pk).exists():
+                if not model.objects.restrict(user, ACTIONS[action]).filter(pk=instance.pk).exists():
                     raise ProposalError(f"{where}: the result would be outside what your permissions allow you to "
                                         f"{action}")
                 after = snapshot(model.objects.get(pk=instance.pk))

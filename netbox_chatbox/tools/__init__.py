@@ -66,7 +66,8 @@ _LIMIT = {"type": "integer", "minimum": 1, "description": "page size (default 20
 _OFFSET = {"type": "integer", "minimum": 0, "default": 0}
 
 
-_SUMMARY = {"type": "string", "maxLength": 300, "description": "one line the user reads, e.g. \"rename rack R3 to R03\""}
+_SUMMARY = {"type": "string", "maxLength": 300,
+            "description": "one line the user reads, e.g. \"rename rack R3 to R03\""}
 
 
 def _schema(properties, required=()):
