@@ -176,10 +176,13 @@ def test_objects_the_user_may_not_view_or_change_read_as_missing_or_refused(nb):
         nowhere = propose(owner, "propose_update", object_type="dcim.device", id=10**9, data={"name": "x"})
         moved_out = propose(owner, "propose_update", object_type="dcim.device",
                             id=nb["devices"]["ams1-leaf1"].pk, data={"site": nb["sites"]["fra1"].pk})
+        hidden_role = propose(owner, "propose_update", object_type="dcim.device",  # no view permission on roles
+                              id=nb["devices"]["ams1-leaf1"].pk, data={"role": {"slug": "leaf"}})
     assert hidden["error"] == (f"operation 1 (update dcim.device #{fra.pk}): no dcim.device with id {fra.pk} "
                                "(deleted, or not visible to you)")
     assert nowhere["error"].endswith(f"no dcim.device with id {10**9} (deleted, or not visible to you)")
     assert moved_out["error"].endswith("the result would be outside what your permissions allow you to update")
+    assert "role: Related object not found using the provided attributes: {'slug': 'leaf'}" in hidden_role["error"]
     assert not Proposal.objects.exists()
 
 
