@@ -47,6 +47,10 @@ DEFAULT_SETTINGS = {
     "excluded_models": [],  # "app_label.model" the assistant may never read
     "excluded_fields": [],  # field names never returned, in addition to secret-like names
     "system_prompt": "",  # appended to the built-in system prompt
+    # Changes through the chat (docs/changes.md): the model proposes, the user applies
+    "enable_changes": False,
+    "max_bulk_operations": 25,  # operations in one proposal
+    "proposal_ttl": 3600,  # seconds a proposal can be applied
     # MCP endpoint (docs/mcp.md)
     "mcp_enabled": True,
     "mcp_max_concurrent_requests": 16,  # per server process; more get 503
@@ -60,9 +64,10 @@ _INT_KEYS = {
     "health_cache_ttl": 0, "session_idle_timeout": 10, "max_active_sessions": 1,
     "max_message_chars": 1, "rate_limit_per_minute": 0, "tool_max_results": 1,
     "tool_max_chars": 1000, "tool_statement_timeout_ms": 100, "mcp_max_concurrent_requests": 1,
+    "max_bulk_operations": 1, "proposal_ttl": 60,
 }
 _BOOL_KEYS = ("enable_model_selection", "allow_anthropic_via_litellm", "litellm_enabled", "log_model_usage",
-              "mcp_enabled")
+              "mcp_enabled", "enable_changes")
 _STR_KEYS = ("default_model", "anthropic_api_key", "anthropic_base_url", "fallback_model",
              "litellm_proxy_url", "litellm_master_key", "ollama_base_url", "ollama_model", "system_prompt")
 _URL_KEYS = ("anthropic_base_url", "litellm_proxy_url", "ollama_base_url")

@@ -68,3 +68,6 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.role}: {self.content[:40]}"
+
+
+from .proposals.models import Proposal  # noqa: E402,F401  (a model of this app, kept in its own module)

@@ -39,7 +39,9 @@ def tool_end(call_id: str, name: str, result) -> ToolEnd:
     if "error" in result:
         error = str(result["error"])
         return ToolEnd(id=call_id, tool=name, ok=False, summary=error if len(error) <= 160 else error[:159] + "…")
-    if "count" in result:
+    if "proposal_id" in result:
+        summary = f"proposed {result['count']} change{'s' if result['count'] != 1 else ''} for your review"
+    elif "count" in result:
         summary = f"{result['count']} found"
     elif "object" in result:
         summary = "found"

@@ -15,12 +15,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ..conf import get_settings
+from ..proposals import tools as proposal_tools
 from . import computed, handlers
 from .types import ToolError, scrub
 
 logger = logging.getLogger("netbox_chatbox.tools")
 
-__all__ = ("TOOLS", "Tool", "result_objects", "run_tool")
+__all__ = ("TOOLS", "Tool", "enabled_tools", "result_objects", "run_tool")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Tool:
     input_schema: dict
     handler: Callable
     verb: str = "running"
+    # Validates NetBox writes (rolled back) and stores a Proposal; offered only when enable_changes is on.
+    writes_proposal: bool = False
 
     def summarize(self, arguments: dict) -> str:
         """A short, UI-safe line: "querying dcim.device (site=ams1)"."""
@@ -64,6 +67,10 @@ _FIELDS = {"type": "array", "items": {"type": "string"}, "description": "fields 
 _LIMIT = {"type": "integer", "minimum": 1, "description": "page size (default 20, at most tool_max_results)"}
 _OFFSET = {"type": "integer", "minimum": 0, "default": 0}
 _ID = {"type": "integer", "minimum": 1}
+
+
+_SUMMARY = {"type": "string", "maxLength": 300,
+            "description": "one line the user reads, e.g. \"rename rack R3 to R03\""}
 
 
 def _schema(properties, required=()):
@@ -227,6 +234,41 @@ TOOLS: dict[str, Tool] = {tool.name: tool for tool in (
         _schema({"device": {"type": "string"}, "device_id": _ID, "render": {"type": "boolean", "default": False}}),
         computed.device_config, "reading configuration of",
     ),
+    # Change proposals (proposals/): offered only with enable_changes; nothing is applied by a tool.
+    Tool(
+        "propose_create",
+        "Propose creating one NetBox object; the user reviews and applies it (nothing changes before). "
+        "data as in NetBox's REST API, related objects by id. Example: {\"object_type\": \"ipam.vlan\", "
+        "\"data\": {\"vid\": 120, \"name\": \"guest\", \"site\": 3}}. Errors say what to correct.",
+        _schema({"object_type": _TYPE, "data": {"type": "object"}, "summary": _SUMMARY},
+                ["object_type", "data"]),
+        proposal_tools.propose_create, "proposing to create", writes_proposal=True,
+    ),
+    Tool(
+        "propose_update",
+        "Propose changing fields of one NetBox object by id; the user reviews and applies it. Example: "
+        "{\"object_type\": \"dcim.rack\", \"id\": 7, \"data\": {\"name\": \"R03\"}}",
+        _schema({"object_type": _TYPE, "id": {"type": "integer", "minimum": 1}, "data": {"type": "object"},
+                 "summary": _SUMMARY}, ["object_type", "id", "data"]),
+        proposal_tools.propose_update, "proposing to update", writes_proposal=True,
+    ),
+    Tool(
+        "propose_delete",
+        "Propose deleting one NetBox object by id; the user reviews and applies it. Example: "
+        "{\"object_type\": \"ipam.ipaddress\", \"id\": 12}",
+        _schema({"object_type": _TYPE, "id": {"type": "integer", "minimum": 1}, "summary": _SUMMARY},
+                ["object_type", "id"]),
+        proposal_tools.propose_delete, "proposing to delete", writes_proposal=True,
+    ),
+    Tool(
+        "propose_changes",
+        "Propose several creates/updates/deletes applied together (all or nothing), up to the admin's limit. "
+        "Example: {\"operations\": [{\"action\": \"update\", \"object_type\": \"dcim.interface\", \"id\": 5, "
+        "\"data\": {\"enabled\": false}}, …], \"summary\": \"disable 12 interfaces\"}",
+        _schema({"operations": {"type": "array", "items": proposal_tools.OPERATION_SCHEMA, "minItems": 1},
+                 "summary": _SUMMARY}, ["operations"]),
+        proposal_tools.propose, "proposing changes", writes_proposal=True,
+    ),
 )}
 
 _validators = {name: Draft202012Validator(tool.input_schema) for name, tool in TOOLS.items()}
@@ -242,11 +284,21 @@ def _argument_error(name, arguments) -> str | None:
     return f"invalid arguments for {name}: {where + ': ' if where else ''}{error.message}"
 
 
-def run_tool(name: str, arguments: dict, user) -> dict:
-    """Run one tool as ``user``. Never raises: bad input comes back as {"error": "…"} for the model."""
-    tool = TOOLS.get(name)
+def enabled_tools() -> dict[str, Tool]:
+    """The tools offered to models and MCP clients: proposal tools only when the admin enabled changes."""
+    changes = get_settings().enable_changes
+    return {name: tool for name, tool in TOOLS.items() if changes or not tool.writes_proposal}
+
+
+def run_tool(name: str, arguments: dict, user, conversation=None) -> dict:
+    """Run one tool as ``user``. Never raises: bad input comes back as {"error": "…"} for the model.
+
+    Read tools run in a read-only transaction; a proposal tool's writes are rolled back and only the
+    Proposal (linked to ``conversation``) is stored afterwards, in a transaction of its own."""
+    tools = enabled_tools()
+    tool = tools.get(name)
     if tool is None:
-        return {"error": f"unknown tool {name!r}; available tools: {', '.join(TOOLS)}"}
+        return {"error": f"unknown tool {name!r}; available tools: {', '.join(tools)}"}
     if arguments is None:
         arguments = {}
     if isinstance(arguments, dict):  # models often send null for an argument they mean to omit
@@ -258,13 +310,16 @@ def run_tool(name: str, arguments: dict, user) -> dict:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('statement_timeout', %s, true), "
-                               "set_config('transaction_read_only', 'on', true)",
-                               [str(settings.tool_statement_timeout_ms)])
+                               "set_config('transaction_read_only', %s, true)",
+                               [str(settings.tool_statement_timeout_ms), "off" if tool.writes_proposal else "on"])
             result = tool.handler(user, **arguments)
             # Serialize inside the transaction (lazy values), then roll back: tools never write, and
             # the local settings above must not outlive the call (e.g. inside a caller's transaction).
-            result = json.loads(json.dumps(scrub(result), cls=DjangoJSONEncoder))
+            if not tool.writes_proposal:  # a proposal's draft is JSON already; store() keeps it whole
+                result = json.loads(json.dumps(scrub(result), cls=DjangoJSONEncoder))
             transaction.set_rollback(True)
+        if tool.writes_proposal:  # stored only now, outside the rolled-back transaction
+            result = proposal_tools.store(user, result, conversation)
     except ToolError as e:
         return {"error": str(e)}
     except OperationalError as e:
