@@ -2,6 +2,7 @@ from rest_framework import serializers
 from users.api.serializers import UserSerializer
 
 from ..models import Conversation, Message
+from ..sessions import turn_running
 
 
 class ModelSerializer(serializers.Serializer):
@@ -32,6 +33,9 @@ class ChatRequestSerializer(serializers.Serializer):
     message = serializers.CharField(trim_whitespace=False, help_text="What the user asks")
     conversation = serializers.IntegerField(required=False, help_text="Continue this conversation of yours")
     model = serializers.CharField(required=False, help_text="A model id from GET models/ (default: your preference)")
+    context = serializers.CharField(required=False, max_length=2000, help_text=(
+        "The NetBox page asked from (path and query, e.g. /dcim/devices/5/): the object or list you may view "
+        "there is described to the model; otherwise ignored"))
 
 
 class ChatResponseSerializer(serializers.Serializer):
@@ -63,6 +67,10 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 class ConversationDetailSerializer(ConversationSerializer):
     messages = MessageSerializer(many=True, read_only=True)
+    answering = serializers.SerializerMethodField(help_text="An answer is being written (e.g. from a page the user left)")
 
     class Meta(ConversationSerializer.Meta):
-        fields = ConversationSerializer.Meta.fields + ("messages",)
+        fields = ConversationSerializer.Meta.fields + ("messages", "answering")
+
+    def get_answering(self, conversation) -> bool:
+        return turn_running(conversation.pk)

@@ -81,9 +81,13 @@ export class MessageView {
     return {wrap, body};
   }
 
-  userMessage(text) {
+  /** The user's question; a stored one may end with the page it was asked from (page_context.py). */
+  userMessage(text, page) {
     const {wrap, body} = this.shell('user');
-    body.append(el('div', {class: 'chatbox-text'}, text));
+    const m = /\n\n\[Context: (.*)\]$/.exec(text);
+    body.append(el('div', {class: 'chatbox-text'}, m ? text.slice(0, m.index) : text));
+    const about = m ? m[1] : page;
+    if (about) body.append(el('div', {class: 'small text-secondary mt-1 chatbox-sent-context'}, icon('link-variant'), ' ', about));
     return this.append(wrap);
   }
 

@@ -22,6 +22,7 @@ const state = {
   messageCount: 0,                   // stored messages in the active conversation (for the switch warning)
   viewing: null,                     // a conversation shown read-only instead of the active one
   pendingModel: null,                // chosen in the selector, waiting for the warning's confirmation
+  about: config.about,               // ?about=: the object sent with the questions (until removed)
 };
 
 const ui = {
@@ -43,7 +44,11 @@ const view = new MessageView(
 
 const client = new ChatClient(config, {
   onEvent: handleEvent,
-  onStatus: setConnection,
+  onStatus(status) {
+    setConnection(status);
+    // Without a socket no session event says which conversation is on: show the active one now.
+    if (status === 'http' && state.conversation && !state.viewing && state.shown !== state.conversation) showActive();
+  },
   onOpen() {
     updateControls();
     if (state.conversation) client.send({type: 'resume', conversation: state.conversation});
@@ -133,6 +138,15 @@ function endTurn(extra) {
   updateControls();
 }
 
+/** The address names the active conversation, so a reload or a copied link opens it again. */
+function keepInUrl() {
+  const url = new URL(window.location.href);
+  if (state.conversation) url.searchParams.set('conversation', state.conversation);
+  else url.searchParams.delete('conversation');
+  url.searchParams.delete('about');
+  if (url.href !== window.location.href) window.history.replaceState(null, '', url.href);
+}
+
 // -------------------------------------------------------------------------------------------------
 // Events of the stream
 // -------------------------------------------------------------------------------------------------
@@ -143,6 +157,7 @@ const handlers = {
     showModel(ev.model);
     const changed = ev.conversation !== state.conversation;
     state.conversation = ev.conversation;
+    keepInUrl();
     if (!state.viewing && ev.conversation !== state.shown) showActive();
     if (changed) refreshHistory();
     updateControls();
@@ -161,6 +176,7 @@ const handlers = {
     if (ev.conversation) {
       state.conversation = ev.conversation;
       state.shown = ev.conversation;
+      keepInUrl();
     }
     state.messageCount += 2;
     endTurn(view.metaLine(ev));
@@ -176,6 +192,7 @@ const handlers = {
   model_changed(ev) {
     state.conversation = ev.conversation;
     state.shown = ev.conversation;
+    keepInUrl();
     state.messageCount = 0;
     state.viewing = null;
     ui.readonly.classList.add('d-none');
@@ -210,14 +227,15 @@ function submit() {
   view.userMessage(text);
   view.startTurn();
   updateControls();
-  if (client.transport === 'ws') client.send({type: 'chat', message: text});
-  else httpChat(text);
+  const context = state.about ? state.about.url : undefined;  // resolved again by the server, as the user
+  if (client.transport === 'ws') client.send({type: 'chat', message: text, context, finish_if_closed: true});  // a page change keeps the answer
+  else httpChat(text, context);
 }
 
 /** Without a socket: one turn over the streamed HTTP API. */
-async function httpChat(message) {
+async function httpChat(message, context) {
   // A continued conversation keeps its own model; a new one uses the model shown on the page.
-  const body = state.conversation ? {message, conversation: state.conversation} : {message, model: state.activeModel.id};
+  const body = state.conversation ? {message, context, conversation: state.conversation} : {message, context, model: state.activeModel.id};
   const outcome = await client.postChat(body);
   if (outcome === 'ended') {
     if (view.turn) endTurn(alertBox('connection', 'The answer ended unexpectedly.'));
@@ -230,6 +248,7 @@ async function httpChat(message) {
 
 function stop() {
   if (view.turn) client.stop();
+  ui.input.focus();
 }
 
 async function newChat() {
@@ -246,9 +265,11 @@ async function newChat() {
       return;
     }
     state.conversation = null;
+    keepInUrl();
     showActive();
   }
   refreshHistory();
+  ui.input.focus();
 }
 
 /** Without a socket: archive the active conversation through the API, as the socket's reset does; its message count. */
@@ -417,8 +438,42 @@ byId('chatbox-back').addEventListener('click', showActive);
 byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing));
 
 if (config.about) ui.input.value = config.about.question;
+const aboutRemove = byId('chatbox-about-remove');
+if (aboutRemove) {
+  aboutRemove.addEventListener('click', () => {
+    state.about = null;
+    byId('chatbox-about').remove();
+    ui.input.focus();
+  });
+}
 showModel(state.activeModel);
 updateControls();
+ui.input.focus();
+for (const dialog of document.querySelectorAll('#chatbox-model-modal, #chatbox-switch-modal, #chatbox-rename-modal, #chatbox-delete-modal')) {
+  dialog.addEventListener('hidden.bs.modal', () => {
+    if (!document.querySelector('.modal.show')) ui.input.focus();  // back to the message box after a dialog
+  });
+}
+
+/** The conversation to open: ?conversation=<id>, else the user's current one (the latest not archived). */
+async function initialConversation() {
+  if (config.conversation) {
+    try {
+      const conversation = await api('GET', `conversations/${config.conversation}/`);
+      return conversation.archived || conversation.owner.id !== config.userId ? {readOnly: conversation.id} : {active: conversation.id};
+    } catch (error) {
+      apiFailed(error);
+      return {};
+    }
+  }
+  if (config.about) return {};  // a question about an object starts a new conversation
+  try {
+    const data = await api('GET', `conversations/?owner_id=${config.userId}&archived=false&limit=1`);
+    return data.results.length ? {active: data.results[0].id} : {};
+  } catch (error) {
+    return {};
+  }
+}
 
 try {
   await loadModels();
@@ -426,9 +481,11 @@ try {
 } catch (error) {
   apiFailed(error);
 }
-refreshHistory();
-if (config.conversation) {
-  // ?conversation=<id>: open it; an active one is continued once the transport is up.
-  await showReadOnly(config.conversation);
+const initial = await initialConversation();
+if (initial.active) {
+  state.conversation = initial.active;  // continued once the transport is up (resume), or shown at once over HTTP
+} else if (initial.readOnly) {
+  await showReadOnly(initial.readOnly);
 }
+refreshHistory();
 client.connect();
