@@ -74,7 +74,7 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     assert config["conversation"] is None and config["about"] is None
 
 
-BROWSER_MODULES = ("dom", "markdown", "client", "messages", "modals", "history", "page")
+BROWSER_MODULES = ("dom", "markdown", "client", "messages", "modals", "history", "page", "panel")
 
 
 def test_static_files_ship_with_the_plugin():

@@ -99,13 +99,28 @@ export class MessageView {
     return this.append(el('div', {class: `alert alert-${kind || 'info'} chatbox-notice small`, role: 'status'}, text));
   }
 
-  metaLine(msg) {
+  /** The footer of an answer: stopped?, which model (catalog name, provider id as detail), tokens, time, Copy. */
+  metaLine(msg, markdown) {
     const parts = [];
     if (msg.model) parts.push(`Answered by ${this.modelName(msg.model)}`);
     if (msg.output_tokens) parts.push(`${msg.input_tokens || 0} → ${msg.output_tokens} tokens`);
     if (msg.duration_ms) parts.push(`${(msg.duration_ms / 1000).toFixed(1)} s`);
-    const meta = el('div', {class: 'chatbox-meta small text-secondary'}, parts.join(' · '));
-    if (msg.interrupted) meta.prepend(el('span', {class: 'badge bg-yellow-lt me-1'}, 'Stopped'));
+    const meta = el('div', {class: 'chatbox-meta small text-secondary d-flex flex-wrap align-items-center gap-1'},
+      el('span', {title: msg.model || null}, parts.join(' · ')));
+    if (msg.interrupted) meta.prepend(el('span', {class: 'badge bg-yellow-lt'}, 'Stopped'));
+    if (markdown) {
+      const copy = el('button', {type: 'button', class: 'btn btn-sm btn-ghost-secondary py-0 px-1 ms-auto chatbox-copy',
+        title: 'Copy the answer (Markdown)'}, icon('content-copy'), ' Copy');
+      copy.addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(markdown);
+          copy.replaceChildren(icon('check'), ' Copied');
+        } catch (e) {
+          copy.replaceChildren(icon('alert'), ' Copy failed');
+        }
+      });
+      meta.append(copy);
+    }
     return meta;
   }
 
@@ -121,7 +136,7 @@ export class MessageView {
         el('div', {class: 'chatbox-tools small'}, calls.map((call) => toolRow(el('div', {class: 'chatbox-tool text-secondary'}), call.tool, call))),
         renderMarkdown(msg.content),
         el('div', {class: 'chatbox-objects'}, objectLinks(calls.flatMap((call) => call.objects || []))),
-        this.metaLine(msg));
+        this.metaLine(msg, msg.content));
     }
     return this.append(wrap);
   }

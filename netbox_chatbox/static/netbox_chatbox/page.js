@@ -125,6 +125,11 @@ function setConnection(status) {
 }
 
 function updateControls() {
+  const shown = state.viewing ? state.viewing.id : state.conversation;
+  byId('chatbox-export').classList.toggle('d-none', !shown);
+  for (const format of ['md', 'json']) {
+    byId(`chatbox-export-${format}`).href = shown ? `${config.apiRoot}conversations/${shown}/export/?format=${format}` : '#';
+  }
   const streaming = Boolean(view.turn);
   ui.send.classList.toggle('d-none', streaming);
   ui.stop.classList.toggle('d-none', !streaming);
@@ -179,7 +184,7 @@ const handlers = {
       keepInUrl();
     }
     state.messageCount += 2;
-    endTurn(view.metaLine(ev));
+    endTurn(view.metaLine(ev, view.turn && view.turn.text));
     refreshHistory();
   },
 

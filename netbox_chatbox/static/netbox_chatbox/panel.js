@@ -195,7 +195,7 @@ const handlers = {
   fallback: (ev) => view.fallbackNote(ev),
   complete(ev) {
     if (ev.conversation) state.conversation = ev.conversation;
-    endTurn(view.metaLine(ev));
+    endTurn(view.metaLine(ev, view.turn && view.turn.text));
   },
   error(ev) {
     if (view.turn) endTurn(alertBox(ev.code, ev.message));
@@ -312,13 +312,23 @@ for (const toggle of document.querySelectorAll('.chatbox-panel-toggle')) {
   toggle.addEventListener('click', () => setOpen(!isOpen()));
 }
 
-// Ctrl+/ (⌘/ on a Mac) opens or closes the panel from anywhere on the page.
-document.addEventListener('keydown', (event) => {
+// Ctrl+/ (⌘/ on a Mac) opens or closes the panel from anywhere on the page. NetBox's own "/" (focus
+// the search box) must not see this key press, down or up: caught first, on the window.
+let swallowSlash = false;
+window.addEventListener('keydown', (event) => {
   if (event.key === '/' && (event.ctrlKey || event.metaKey) && !event.altKey) {
     event.preventDefault();
+    event.stopImmediatePropagation();
+    swallowSlash = true;
     setOpen(!isOpen());
   }
-});
+}, true);
+window.addEventListener('keyup', (event) => {
+  if (event.key === '/' && swallowSlash) {
+    event.stopImmediatePropagation();
+    swallowSlash = false;
+  }
+}, true);
 
 // "Ask about this" on an object's page: ask in the panel, about this page's object.
 for (const ask of document.querySelectorAll('.chatbox-ask-about')) {
