@@ -59,6 +59,10 @@ def db(func):
     return database_sync_to_async(func, thread_sensitive=False, executor=_blocking)
 
 
+# A turn that ended so says the provider is down (or refuses the key): health reports it for the TTL.
+PROVIDER_DOWN_CODES = ("unavailable", "auth", "billing", "provider_error")
+
+
 def _turn_key(conversation_id) -> str:
     return f"netbox_chatbox:turn:{conversation_id}"
 
@@ -308,6 +312,10 @@ class ChatSession:
     async def _finish(self, answer, end) -> dict:
         """Store the end of the turn (after the question); return the event for the client."""
         await self._question
+        if isinstance(end, Error) and end.code in PROVIDER_DOWN_CODES and self.agent is not None:
+            from . import health
+
+            health.mark_down(self.agent.model, end.message)  # the selector stops saying "Available"
         stored = await db(self._store_answer)(answer, end)
         if isinstance(end, Complete):
             return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}

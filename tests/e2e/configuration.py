@@ -2,8 +2,10 @@
 
 - health_cache_ttl 0: a provider a test takes offline is noticed at once (not after 30 s).
 - rate_limit_per_minute 0: one test user sends more messages per minute than a person would.
+- fallback_order: Claude first, then the local model (when Claude itself is down).
 """
 from configuration import *  # noqa: F401,F403  (devconf/configuration.py)
 from configuration import PLUGINS_CONFIG
 
-PLUGINS_CONFIG["netbox_chatbox"].update(health_cache_ttl=0, rate_limit_per_minute=0)
+PLUGINS_CONFIG["netbox_chatbox"].update(health_cache_ttl=0, rate_limit_per_minute=0,
+                                        fallback_order=["auto", "ollama-qwen2.5"])

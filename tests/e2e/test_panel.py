@@ -9,6 +9,8 @@ from playwright.sync_api import expect
 
 from netbox_chatbox.models import Conversation, Message
 
+from tests.fakes.server import HttpError
+
 from .conftest import CHAT_PATH, send, wait_answered
 
 pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
@@ -266,3 +268,29 @@ def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(server, 
     markdown = open(download.value.path()).read()
     assert markdown.startswith("# Typed title\n") and "## You\n\nLinks?\n" in markdown
     assert stored[1][1] in markdown and "(stopped)" in markdown
+
+
+def test_claude_down_is_shown_unavailable_and_the_fallback_order_answers(server, browsing, fake_anthropic, fake_ollama):
+    fake_anthropic.override("/v1/models", HttpError(500, {"type": "error", "error": {"type": "api_error"}}))
+    b = browsing(server)
+    b.login("e2e-alice", CHAT_PATH)  # on Claude (Automatic), the default
+    b.wait_connected()
+    page = b.page
+    page.click("#chatbox-settings")
+    claude = page.locator('.chatbox-model-card[data-model-id="auto"]')
+    expect(claude).to_contain_text("Unavailable")
+    expect(claude).to_contain_text("The Anthropic API answered with an error (HTTP 500).")
+    expect(claude).not_to_contain_text("Available")
+    expect(page.locator('.chatbox-model-card[data-model-id="ollama-qwen2.5"]')).to_contain_text("Available")
+    page.locator("#chatbox-model-modal").get_by_role("button", name="Cancel").click()
+    expect(page.locator("#chatbox-input")).to_be_focused()  # back to the message box after the dialog
+
+    fake_ollama.reply("The local model answers.")
+    send(page, "Hello?")
+    wait_answered(page)
+    answer = page.locator("#chatbox-messages .chatbox-msg-assistant").last
+    expect(answer.locator(".chatbox-fallback-note")).to_contain_text(
+        "Qwen 2.5 14B Instruct answers instead of Claude (Automatic). Claude (Automatic) is unavailable: "
+        "The Anthropic API answered with an error (HTTP 500).")
+    expect(answer.locator(".chatbox-meta")).to_contain_text("Answered by Qwen 2.5 14B Instruct")
+    assert fake_anthropic.conversation_requests() == []
