@@ -97,7 +97,15 @@ def describe(page: dict) -> str:
             f'{f" filtered by {filters}" if filters else ""}, {page["url"]}.]')
 
 
+CONTEXT_PREFIX = "\n\n[Context: "
+
+
+def question_of(text: str) -> str:
+    """The user's own words of a stored question (without the page context line)."""
+    return text.split(CONTEXT_PREFIX, 1)[0]
+
+
 def with_context(user, text: str, address) -> str:
     """The question as the model gets it: the text, plus the page it was asked from when the user may see it."""
     page = resolve_page(user, address) if address else None
-    return f"{text}\n\n{describe(page)}" if page else text
+    return f"{text}\n\n{describe(page)}" if page else text  # describe() starts with "[Context: "

@@ -28,6 +28,7 @@ from . import catalog
 from .conf import get_settings
 from .events import Complete, Delta, Error, ToolEnd, ToolStart
 from .models import Conversation, Message
+from .page_context import question_of
 from .preferences import get_user_model, set_user_model
 
 logger = logging.getLogger("netbox_chatbox.sessions")
@@ -490,7 +491,7 @@ class ChatSession:
     def _store_question(self, text):
         with transaction.atomic():
             if self.conversation is None:
-                title = " ".join(text.split())[:TITLE_CHARS]
+                title = " ".join(question_of(text).split())[:TITLE_CHARS]
                 self.conversation = Conversation.objects.create(
                     owner=self.user, title=title, model_id=self.model.id, path=self.model.path)
             # The row lock orders this against an archive of the same conversation (the API's archive

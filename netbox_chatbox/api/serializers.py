@@ -1,6 +1,7 @@
 from rest_framework import serializers
 from users.api.serializers import UserSerializer
 
+from .. import catalog
 from ..models import Conversation, Message
 from ..sessions import turn_running
 
@@ -45,11 +46,22 @@ class ChatResponseSerializer(serializers.Serializer):
     events = serializers.ListField(child=serializers.DictField(), help_text="The turn's events, as on the WebSocket")
 
 
+def _model_name(model_id) -> str:
+    """The catalog's name for a model id (the id itself when the catalog no longer has it)."""
+    entry = catalog.get_catalog().get(model_id)
+    return entry.name if entry else model_id
+
+
 class MessageSerializer(serializers.ModelSerializer):
+    model_name = serializers.SerializerMethodField(help_text="The catalog name of the model that answered")
+
     class Meta:
         model = Message
-        fields = ("id", "role", "content", "model", "tool_calls", "interrupted", "input_tokens", "output_tokens",
-                  "cost_usd", "duration_ms", "created")
+        fields = ("id", "role", "content", "model", "model_name", "tool_calls", "interrupted", "input_tokens",
+                  "output_tokens", "cost_usd", "duration_ms", "created")
+
+    def get_model_name(self, message) -> str:
+        return _model_name(message.model) if message.model else ""
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -57,12 +69,16 @@ class ConversationSerializer(serializers.ModelSerializer):
     display = serializers.CharField(source="__str__", read_only=True)
     owner = UserSerializer(nested=True, read_only=True)
     message_count = serializers.IntegerField(read_only=True)
+    model_name = serializers.SerializerMethodField(help_text="The catalog name of the conversation's model")
 
     class Meta:
         model = Conversation
-        fields = ("id", "url", "display", "title", "owner", "model_id", "path", "archived", "created",
+        fields = ("id", "url", "display", "title", "owner", "model_id", "model_name", "path", "archived", "created",
                   "last_updated", "message_count", "input_tokens", "output_tokens", "cost_usd", "duration_ms")
         read_only_fields = tuple(f for f in fields if f != "title")
+
+    def get_model_name(self, conversation) -> str:
+        return _model_name(conversation.model_id)
 
 
 class ConversationDetailSerializer(ConversationSerializer):

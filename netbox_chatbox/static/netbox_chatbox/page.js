@@ -168,7 +168,11 @@ const handlers = {
     updateControls();
   },
 
-  delta: (ev) => view.delta(ev),
+  delta(ev) {
+    // A new conversation is stored as its answer starts: show it in History now, not only at the end.
+    if (!state.conversation && view.turn && !view.turn.text) window.setTimeout(refreshHistory, 300);
+    view.delta(ev);
+  },
   tool_start: (ev) => view.toolStart(ev),
   tool_end: (ev) => view.toolEnd(ev),
 
