@@ -8,6 +8,7 @@ from django.views import View
 
 from . import catalog
 from .conf import get_settings
+from .examples import example_questions
 from .page_context import describe_object, readable
 from .permissions import can_chat
 from .preferences import get_user_model
@@ -64,5 +65,6 @@ class ChatView(LoginRequiredMixin, View):
             "max_message_chars": settings.max_message_chars,
             "about": about,
             "about_missing": bool(about_param) and about is None,
+            "examples": example_questions(request.user),
             "chatbox_config": config,
         })

@@ -9,6 +9,8 @@ from ..sessions import turn_running
 class ModelSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
+    provider_model_id = serializers.CharField(allow_blank=True, help_text=(
+        "The provider's id for it (answers name the model that way); empty for auto: the SDK's default"))
     provider = serializers.CharField()
     description = serializers.CharField()
     context_length = serializers.IntegerField()

@@ -225,6 +225,11 @@ def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(server, 
     b.wait_connected()
     page = b.page
     expect(page.locator("#chatbox-input")).to_be_focused()  # on load
+    # The empty chat's examples name the user's own data, and a click puts one in the message box.
+    example = page.locator(".chatbox-example", has_text='Which devices are at site "e2e-DC1"?')
+    example.click()
+    expect(page.locator("#chatbox-input")).to_have_value('Which devices are at site "e2e-DC1"?')
+    expect(page.locator("#chatbox-input")).to_be_focused()
 
     fake_ollama.reply("See [Foo (bar)](https://en.wikipedia.org/wiki/Foo_(bar)) and [sites](/dcim/sites/?q=(e2e)).")
     send(page, "Links?")
@@ -293,4 +298,5 @@ def test_claude_down_is_shown_unavailable_and_the_fallback_order_answers(server,
         "Qwen 2.5 14B Instruct answers instead of Claude (Automatic). Claude (Automatic) is unavailable: "
         "The Anthropic API answered with an error (HTTP 500).")
     expect(answer.locator(".chatbox-meta")).to_contain_text("Answered by Qwen 2.5 14B Instruct")
+    expect(answer.locator(".chatbox-meta span[title]")).to_have_attribute("title", "qwen2.5:14b-instruct-8k")
     assert fake_anthropic.conversation_requests() == []

@@ -46,6 +46,12 @@ function toolRow(row, what, call) {
   return row;
 }
 
+/** A model's catalog name from a catalog id or the provider's id (what answers report); else the id itself. */
+export function catalogName(models, id) {
+  const entry = models[id] || Object.values(models).find((model) => model.provider_model_id && model.provider_model_id === id);
+  return entry ? entry.name : id;
+}
+
 /** The messages of one conversation in a scrolling box. modelName(id) → the catalog name to show. */
 export class MessageView {
   constructor({messages, empty, activity}, modelName) {

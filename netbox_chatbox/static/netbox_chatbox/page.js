@@ -5,7 +5,7 @@
  */
 import {byId, formatDate} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
-import {MessageView, alertBox} from './messages.js';
+import {MessageView, alertBox, catalogName} from './messages.js';
 import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
 import {HistoryList} from './history.js';
 
@@ -37,7 +37,7 @@ const ui = {
   settings: byId('chatbox-settings'),
 };
 
-const modelName = (id) => (state.models[id] && state.models[id].name) || id;
+const modelName = (id) => catalogName(state.models, id);
 
 const view = new MessageView(
   {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName);
@@ -441,6 +441,12 @@ ui.input.addEventListener('keydown', (event) => {
   }
 });
 ui.stop.addEventListener('click', stop);
+for (const example of document.querySelectorAll('.chatbox-example')) {
+  example.addEventListener('click', () => {  // the user's own data: a question that works, ready to send
+    ui.input.value = example.textContent;
+    ui.input.focus();
+  });
+}
 byId('chatbox-new').addEventListener('click', newChat);
 if (ui.settings) ui.settings.addEventListener('click', openSelector);
 byId('chatbox-back').addEventListener('click', showActive);

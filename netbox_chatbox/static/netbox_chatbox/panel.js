@@ -5,7 +5,7 @@
  */
 import {byId, el, icon} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
-import {MessageView, alertBox} from './messages.js';
+import {MessageView, alertBox, catalogName} from './messages.js';
 
 const config = JSON.parse(byId('chatbox-panel-config').textContent);
 const api = apiClient(config.apiRoot);
@@ -20,7 +20,7 @@ const state = {
   started: false,
 };
 
-const modelName = (id) => (state.models[id] && state.models[id].name) || id;
+const modelName = (id) => catalogName(state.models, id);
 
 // -------------------------------------------------------------------------------------------------
 // The panel's elements
