@@ -18,6 +18,7 @@ DEFAULT_SETTINGS = {
     "anthropic_api_key": "",  # falls back to the ANTHROPIC_API_KEY environment variable
     "anthropic_base_url": "",  # optional corporate gateway; empty = Anthropic's API
     "fallback_model": "claude-haiku-4-5-20251001",
+    "fallback_order": ["auto"],  # catalog ids tried in order when the chosen model is down (e.g. ["auto", "ollama-qwen2.5"])
     "anthropic_timeout": 60,
     # Path B: LiteLLM
     "litellm_enabled": False,
@@ -123,10 +124,10 @@ def validate(raw: dict) -> tuple[dict, list[str]]:
             errors.append(f"'{key}' must be an http(s) URL like http://127.0.0.1:4000, not {url!r}")
             values[key] = DEFAULT_SETTINGS[key]
         values[key] = values[key].rstrip("/")
-    for key in ("excluded_models", "excluded_fields"):
+    for key in ("excluded_models", "excluded_fields", "fallback_order"):
         if not isinstance(values[key], (list, tuple)) or not all(isinstance(v, str) for v in values[key]):
             errors.append(f"'{key}' must be a list of strings")
-            values[key] = []
+            values[key] = list(DEFAULT_SETTINGS[key])
     if values["grounding_mode"] not in GROUNDING_MODES:
         errors.append(f"'grounding_mode' must be one of {', '.join(GROUNDING_MODES)}, not {values['grounding_mode']!r}")
         values["grounding_mode"] = DEFAULT_SETTINGS["grounding_mode"]

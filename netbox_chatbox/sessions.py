@@ -28,6 +28,7 @@ from . import budgets, catalog, grounding, usage_hooks
 from .conf import get_settings
 from .events import Complete, Delta, Error, ToolEnd, ToolStart
 from .models import Conversation, Message
+from .page_context import question_of
 from .preferences import get_user_model, set_user_model
 
 logger = logging.getLogger("netbox_chatbox.sessions")
@@ -57,6 +58,10 @@ def db(func):
     agents' own thread work waited behind it (measured: seconds, then hundreds of ms).
     """
     return database_sync_to_async(func, thread_sensitive=False, executor=_blocking)
+
+
+# A turn that ended so says the provider is down (or refuses the key): health reports it for the TTL.
+PROVIDER_DOWN_CODES = ("unavailable", "auth", "billing", "provider_error")
 
 
 def _turn_key(conversation_id) -> str:
@@ -315,6 +320,10 @@ class ChatSession:
     async def _finish(self, answer, end) -> dict:
         """Store the end of the turn (after the question); return the event for the client."""
         await self._question
+        if isinstance(end, Error) and end.code in PROVIDER_DOWN_CODES and self.agent is not None:
+            from . import health
+
+            health.mark_down(self.agent.model, end.message)  # the selector stops saying "Available"
         stored = await db(self._store_answer)(answer, end)
         usage_hooks.turn_stored(self, answer, end, stored)
         if isinstance(end, Complete):
@@ -494,7 +503,7 @@ class ChatSession:
     def _store_question(self, text):
         with transaction.atomic():
             if self.conversation is None:
-                title = " ".join(text.split())[:TITLE_CHARS]
+                title = " ".join(question_of(text).split())[:TITLE_CHARS]
                 self.conversation = Conversation.objects.create(
                     owner=self.user, title=title, model_id=self.model.id, path=self.model.path)
             # The row lock orders this against an archive of the same conversation (the API's archive
