@@ -10,6 +10,7 @@ class Answer:
     def __init__(self):
         self.parts = []
         self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
+        self.facts = {}  # tool-call id → what the answer may cite from its result (grounding.py)
         self.started = time.monotonic()
         self.first_text = None  # when the first text arrived (metrics: time to first token)
 
@@ -24,6 +25,7 @@ class Answer:
         elif isinstance(event, ToolEnd):
             self.tools.setdefault(event.id, {"id": event.id, "tool": event.tool}).update(
                 summary=event.summary, ok=event.ok, objects=event.objects)
+            self.facts[event.id] = event.facts
 
     @property
     def text(self):

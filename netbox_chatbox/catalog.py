@@ -54,7 +54,7 @@ class ModelEntry:
 
 DEFAULT_MODELS = (
     ModelEntry("auto", "Claude (Automatic)", "anthropic",
-               "The Claude Agent SDK picks Haiku, Sonnet or Opus for each task.",
+               "The Claude Agent SDK's default Claude model; each answer names the model that wrote it.",
                200000, sdk_model=None, is_automatic=True, recommended=True),
     ModelEntry("claude-sonnet-4-5", "Claude Sonnet 4.5", "anthropic",
                "Balanced performance and speed.", 200000, sdk_model="claude-sonnet-4-5-20250929"),

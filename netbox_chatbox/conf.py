@@ -18,6 +18,7 @@ DEFAULT_SETTINGS = {
     "anthropic_api_key": "",  # falls back to the ANTHROPIC_API_KEY environment variable
     "anthropic_base_url": "",  # optional corporate gateway; empty = Anthropic's API
     "fallback_model": "claude-haiku-4-5-20251001",
+    "fallback_order": ["auto"],  # catalog ids tried in order when the chosen model is down (e.g. ["auto", "ollama-qwen2.5"])
     "anthropic_timeout": 60,
     # Path B: LiteLLM
     "litellm_enabled": False,
@@ -48,20 +49,28 @@ DEFAULT_SETTINGS = {
     "excluded_models": [],  # "app_label.model" the assistant may never read
     "excluded_fields": [],  # field names never returned, in addition to secret-like names
     "system_prompt": "",  # appended to the built-in system prompt
+    # Changes through the chat (docs/changes.md): the model proposes, the user applies
+    "enable_changes": False,
+    "max_bulk_operations": 25,  # operations in one proposal
+    "proposal_ttl": 3600,  # seconds a proposal can be applied
     # MCP endpoint (docs/mcp.md)
     "mcp_enabled": True,
     "mcp_max_concurrent_requests": 16,  # per server process; more get 503
+    # Grounding: names and values an answer mentions that no tool result holds
+    "grounding_mode": "flag",  # "flag" (mark them), "withhold" (replace the answer), "off"
 }
+GROUNDING_MODES = ("flag", "withhold", "off")
 
 _INT_KEYS = {
     "anthropic_timeout": 1, "litellm_timeout": 1, "litellm_max_retries": 0, "max_tool_rounds": 1,
     "health_cache_ttl": 0, "session_idle_timeout": 10, "max_active_sessions": 1,
     "max_message_chars": 1, "rate_limit_per_minute": 0, "tool_max_results": 1,
     "tool_max_chars": 1000, "tool_statement_timeout_ms": 100, "mcp_max_concurrent_requests": 1,
+    "max_bulk_operations": 1, "proposal_ttl": 60,
     "max_output_tokens": 1,
 }
 _BOOL_KEYS = ("enable_model_selection", "allow_anthropic_via_litellm", "litellm_enabled", "log_model_usage",
-              "mcp_enabled")
+              "mcp_enabled", "enable_changes")
 _STR_KEYS = ("default_model", "anthropic_api_key", "anthropic_base_url", "fallback_model",
              "litellm_proxy_url", "litellm_master_key", "ollama_base_url", "ollama_model", "system_prompt")
 _URL_KEYS = ("anthropic_base_url", "litellm_proxy_url", "ollama_base_url")
@@ -117,10 +126,13 @@ def validate(raw: dict) -> tuple[dict, list[str]]:
             errors.append(f"'{key}' must be an http(s) URL like http://127.0.0.1:4000, not {url!r}")
             values[key] = DEFAULT_SETTINGS[key]
         values[key] = values[key].rstrip("/")
-    for key in ("excluded_models", "excluded_fields"):
+    for key in ("excluded_models", "excluded_fields", "fallback_order"):
         if not isinstance(values[key], (list, tuple)) or not all(isinstance(v, str) for v in values[key]):
             errors.append(f"'{key}' must be a list of strings")
-            values[key] = []
+            values[key] = list(DEFAULT_SETTINGS[key])
+    if values["grounding_mode"] not in GROUNDING_MODES:
+        errors.append(f"'grounding_mode' must be one of {', '.join(GROUNDING_MODES)}, not {values['grounding_mode']!r}")
+        values["grounding_mode"] = DEFAULT_SETTINGS["grounding_mode"]
     if not isinstance(values["models"], dict):
         errors.append("'models' must be a dict of model id → settings (or None to remove a model)")
         values["models"] = {}

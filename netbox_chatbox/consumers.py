@@ -6,6 +6,7 @@ authentication (expiry, allowed IPs, enabled, write). Anonymous, inactive and un
 refused at the handshake (HTTP 403). The protocol is in docs/protocol.md; every turn runs through
 :class:`netbox_chatbox.sessions.ChatSession`, the same code as the HTTP API.
 """
+import asyncio
 import json
 import logging
 from urllib.parse import urlparse
@@ -17,6 +18,7 @@ from django.http import HttpRequest
 from django.http.request import validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
+from .page_context import with_context
 from .permissions import can_chat
 from .sessions import ChatSession, Refused, db
 
@@ -101,6 +103,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     session = None
     closed = False
+    finish_if_closed = False  # the running turn asked to be finished even if the socket closes
 
     async def connect(self):
         user = await db(authenticate)(self.scope)
@@ -119,8 +122,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
-        if self.session is not None:
-            await self.session.close()
+        if self.session is None:
+            return
+        if self.session.in_turn and self.finish_if_closed:
+            # The user navigated away mid-answer (the panel follows them to the next page): the answer is
+            # finished and stored, and shown when the conversation is opened again; then the session closes.
+            task = asyncio.create_task(_close_after_turn(self.session))
+            _finishing.add(task)
+            task.add_done_callback(_finishing.discard)
+            return
+        await self.session.close()
 
     async def send_event(self, event: dict):
         """Send one event; after a disconnect, events are dropped (the session still stores the turn)."""
@@ -150,6 +161,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_chat(self, request):
         text = await db(self.session.check)(request.get("message"))
+        # The page it was asked from (the panel's chip), resolved as the user: never taken on trust.
+        text = await db(with_context)(self.session.user, text, request.get("context"))
+        self.finish_if_closed = request.get("finish_if_closed") is True
         self.session.start(text, self.send_event)
 
     async def on_interrupt(self, request):
@@ -169,6 +183,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_resume(self, request):
         await self.session.resume(request.get("conversation"))
         await self.send_event(self.session.describe())
+
+
+_finishing: set[asyncio.Task] = set()  # sessions finishing an answer after their socket closed
+FINISH_LIMIT = 600  # seconds; then the session closes and keeps what was answered (interrupted)
+
+
+async def _close_after_turn(session):
+    try:
+        async with asyncio.timeout(FINISH_LIMIT):
+            while session.in_turn:
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        logger.warning("an answer of a closed chat socket did not finish in %s s; stopping it", FINISH_LIMIT)
+    finally:
+        await session.close()
 
 
 def _bad_request(message):

@@ -39,13 +39,20 @@ class ToolStart(Event):
 
 @dataclass(frozen=True)
 class ToolEnd(Event):
-    """A tool finished; ``objects`` are NetBox objects it returned, as {display, url} for links."""
+    """A tool finished; ``objects`` are NetBox objects it returned, as {display, url} for links.
+    ``facts`` (what an answer may cite from the result, see grounding.py) stay on the server."""
     id: str
     tool: str
     ok: bool
     summary: str
     objects: list = field(default_factory=list)
+    facts: list = field(default_factory=list, repr=False)
     type = "tool_end"
+
+    def as_dict(self) -> dict:
+        data = super().as_dict()
+        del data["facts"]
+        return data
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Are the model providers usable right now? Async checks, cached, each bounded by a short timeout.
 
-- Anthropic (path A): an API key is configured (the CLI reports connectivity problems per answer).
+- Anthropic (path A): an API key is configured and ``GET /v1/models`` accepts it (no tokens spent); a
+  turn that fails at the provider marks it down for the TTL too (:func:`mark_down`).
 - LiteLLM proxy (path B, proxy mode): ``/health/readiness`` answers (never ``/health``: that one runs
   a real completion on every model), and ``/v1/models`` accepts the master key and lists the model.
 - Ollama: ``/api/tags`` lists the configured model.
@@ -13,6 +14,7 @@ Results are cached per service for ``health_cache_ttl`` seconds; a check never t
 """
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -86,6 +88,49 @@ def check_anthropic() -> Status:
     if get_settings().anthropic_api_key:
         return OK
     return Status(False, "No Anthropic API key is configured on this NetBox.")
+
+
+ANTHROPIC_API = "https://api.anthropic.com"
+
+
+def anthropic_base_url() -> str:
+    """Where the Claude CLI sends requests: the setting, else its ANTHROPIC_BASE_URL, else Anthropic's API."""
+    return (get_settings().anthropic_base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_API).rstrip("/")
+
+
+async def check_anthropic_api() -> Status:
+    """The key is configured and the Anthropic API (or the gateway) accepts it: ``GET /v1/models?limit=1``,
+    which costs no tokens. Cached like every check; a failed turn marks it down (:func:`mark_down`)."""
+    if not (status := check_anthropic()).ok:
+        return status
+    key, url = get_settings().anthropic_api_key, anthropic_base_url()
+
+    async def check(client):
+        response = await client.get(f"{url}/v1/models", params={"limit": 1},
+                                    headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
+        if response.status_code in (401, 403):
+            return Status(False, "The Anthropic API rejected the configured API key.")
+        response.raise_for_status()
+        response.json()["data"]
+        return OK
+
+    return await _cached(_anthropic_key(), "Anthropic API", check)
+
+
+def _anthropic_key() -> tuple:
+    return ("anthropic", anthropic_base_url(), get_settings().anthropic_api_key)
+
+
+def mark_down(entry: ModelEntry, reason: str):
+    """A turn on this model failed at the provider: it counts as down until the health TTL has passed."""
+    if entry.path == PATH_LITELLM:
+        return  # path B's checks ask the servers themselves; a failed turn may be one bad request
+    ttl = get_settings().health_cache_ttl
+    key = _anthropic_key()
+    _cache[key] = (time.monotonic() + ttl, Status(False, reason))
+    if _last_state.get(key[0]) is not False:
+        _last_state[key[0]] = False
+        telemetry.health_change(key[0], False, reason)
 
 
 async def check_litellm_proxy(model_name: str) -> Status:
@@ -162,7 +207,7 @@ def ollama_model_name(litellm_model: str) -> str | None:
 async def model_status(entry: ModelEntry) -> tuple[bool, str]:
     """(available, reason) for one catalog entry; the reason is empty when available."""
     if entry.path != PATH_LITELLM:
-        status = check_anthropic()
+        status = await check_anthropic_api()
         return status.ok, status.reason
     if not is_configured(entry):
         return False, "LiteLLM is not enabled on this NetBox."

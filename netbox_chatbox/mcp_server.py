@@ -22,7 +22,7 @@ from .agents.tooling import call_tool, result_text
 from .conf import get_settings
 from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY
 from .sessions import Refused, check_rate
-from .tools import TOOLS
+from .tools import enabled_tools
 
 INSTRUCTIONS = (
     "NetBox, the source of truth for this network, read-only and limited to what your NetBox user may view "
@@ -32,11 +32,12 @@ INSTRUCTIONS = (
 
 
 def tool_definitions() -> list[types.Tool]:
-    """Every registered tool with its JSON schema; all of them only read."""
-    hints = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                                  open_world_hint=False)
+    """Every offered tool with its JSON schema; they only read, or store a proposal the user applies."""
+    def hints(tool):
+        return types.ToolAnnotations(read_only_hint=not tool.writes_proposal, destructive_hint=False,
+                                     idempotent_hint=not tool.writes_proposal, open_world_hint=False)
     return [types.Tool(name=tool.name, description=tool.description, input_schema=tool.input_schema,
-                       annotations=hints) for tool in TOOLS.values()]
+                       annotations=hints(tool)) for tool in enabled_tools().values()]
 
 
 async def _list_tools(ctx, params) -> types.ListToolsResult:
@@ -47,7 +48,7 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
     """Run one tool as the request's user, on the chat's path (its threads, read-only transaction, timeout,
     caps) and under the chat's per-user rate limit. Tool errors are results the model reads and acts on."""
     user = ctx.request.scope[USER_KEY]
-    if params.name not in TOOLS:
+    if params.name not in enabled_tools():
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
     started = time.monotonic()
     try:

@@ -47,6 +47,9 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     model = models.CharField(max_length=100, blank=True, help_text="The model that actually answered")
     tool_calls = models.JSONField(default=list, blank=True)
+    grounding = models.JSONField(
+        null=True, blank=True,
+        help_text="Names and values the answer mentions that no tool result held (see grounding.py)")
     interrupted = models.BooleanField(default=False)
     truncated = models.BooleanField(default=False, help_text="The answer was cut by the output limit")
     fallback = models.BooleanField(default=False, help_text="Answered by the fallback model (the chosen one was down)")
@@ -66,3 +69,6 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.role}: {self.content[:40]}"
+
+
+from .proposals.models import Proposal  # noqa: E402,F401  (a model of this app, kept in its own module)

@@ -23,11 +23,12 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import budgets, catalog, usage_hooks
+from . import budgets, catalog, grounding, usage_hooks
 from .conf import get_settings
 from .answers import Answer, stored_history
 from .events import Complete, Error
 from .models import Conversation, Message
+from .page_context import question_of
 from .preferences import get_user_model, set_user_model
 from .resources import sdk_slots
 
@@ -59,6 +60,10 @@ def db(func):
     agents' own thread work waited behind it (measured: seconds, then hundreds of ms).
     """
     return database_sync_to_async(func, thread_sensitive=False, executor=_blocking)
+
+
+# A turn that ended so says the provider is down (or refuses the key): health reports it for the TTL.
+PROVIDER_DOWN_CODES = ("unavailable", "auth", "billing", "provider_error")
 
 
 def _turn_key(conversation_id) -> str:
@@ -267,11 +272,16 @@ class ChatSession:
     async def _finish(self, answer, end) -> dict:
         """Store the end of the turn (after the question); return the event for the client."""
         await self._question
+        if isinstance(end, Error) and end.code in PROVIDER_DOWN_CODES and self.agent is not None:
+            from . import health
+
+            health.mark_down(self.agent.model, end.message)  # the selector stops saying "Available"
         stored = await db(self._store_answer)(answer, end)
         usage_hooks.turn_stored(self, answer, end, stored)
         await usage_hooks.turn_ended(self)  # before the client hears of the end: it may ask again at once
         if isinstance(end, Complete):
-            return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk}
+            return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk,
+                    **grounding.event_fields(stored)}
         return end.as_dict()
 
     async def _abandon(self, events, answer):
@@ -466,7 +476,7 @@ class ChatSession:
     def _store_question(self, text):
         with transaction.atomic():
             if self.conversation is None:
-                title = " ".join(text.split())[:TITLE_CHARS]
+                title = " ".join(question_of(text).split())[:TITLE_CHARS]
                 self.conversation = Conversation.objects.create(
                     owner=self.user, title=title, model_id=self.model.id, path=self.model.path)
             # The row lock orders this against an archive of the same conversation (the API's archive
@@ -491,8 +501,10 @@ class ChatSession:
         with transaction.atomic():
             message = None
             if complete or answer.text or answer.tools:
+                content, grounded = grounding.apply(self.conversation, answer.text, list(answer.tools.values()),
+                                                    answer.facts)
                 message = Message.objects.create(
-                    conversation=self.conversation, role="assistant", content=answer.text,
+                    conversation=self.conversation, role="assistant", content=content, grounding=grounded,
                     model=complete.model if complete else (self.agent.model.id if self.agent else self.model.id),
                     tool_calls=list(answer.tools.values()),
                     interrupted=complete.interrupted if complete else True,

@@ -8,33 +8,29 @@ from django.views import View
 
 from . import catalog
 from .conf import get_settings
+from .examples import example_questions
+from .page_context import describe_object, readable
 from .permissions import can_chat
 from .preferences import get_user_model
 
-# Object types the "Ask about this object" button appears on (template_content.py) and ?about= accepts.
-ABOUT_MODELS = ("dcim.device", "dcim.site", "ipam.prefix", "ipam.ipaddress", "ipam.vlan", "circuits.circuit")
-
-
 def resolve_about(user, value):
-    """``?about=dcim.device:12`` → a dict describing that object, or None when the user may not view it.
-
-    A hidden object and a missing one look the same, so the page never confirms that an object exists.
+    """``?about=dcim.device:12`` (any model) → the object as the chat describes it, or None when the user may
+    not view it. A hidden object and a missing one look the same: the page never confirms that one exists.
     """
     label, _, pk = (value or "").partition(":")
-    if label not in ABOUT_MODELS or label in get_settings().excluded_models or not pk.isdigit():
+    if not pk.isdigit():
         return None
-    model = apps.get_model(label)
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError):
+        return None
+    if not readable(model) or not hasattr(model, "get_absolute_url"):
+        return None
     obj = model.objects.restrict(user, "view").filter(pk=int(pk)).first()
     if obj is None:
         return None
-    verbose_name = model._meta.verbose_name
-    return {
-        "ref": f"{label}:{obj.pk}",
-        "type": verbose_name,
-        "display": str(obj),
-        "url": obj.get_absolute_url(),
-        "question": f'Tell me about the {verbose_name} "{obj}" ({label} id {obj.pk}).',
-    }
+    about = describe_object(obj)
+    return {**about, "question": f'Tell me about the {about["type_name"]} "{about["display"]}".'}
 
 
 def provider_configured(settings) -> bool:
@@ -76,5 +72,6 @@ class ChatView(LoginRequiredMixin, View):
             "about_missing": bool(about_param) and about is None,
             # Without one the page says what to configure, and its input stays disabled.
             "provider_configured": provider_configured(settings),
+            "examples": example_questions(request.user),
             "chatbox_config": config,
         })

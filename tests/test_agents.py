@@ -27,7 +27,11 @@ from tests.fakes.helpers import (
 
 OUR_TOOLS = {"mcp__netbox__list_object_types", "mcp__netbox__describe_object_type", "mcp__netbox__query_objects",
              "mcp__netbox__get_object", "mcp__netbox__search", "mcp__netbox__count_objects",
-             "mcp__netbox__get_changelog"}
+             "mcp__netbox__get_changelog",
+             # computed answers
+             "mcp__netbox__available_ips", "mcp__netbox__available_prefixes", "mcp__netbox__prefix_utilization",
+             "mcp__netbox__available_vlans", "mcp__netbox__available_asns", "mcp__netbox__rack_space",
+             "mcp__netbox__trace_cable", "mcp__netbox__device_connections", "mcp__netbox__device_config"}
 
 
 def test_plain_answer_streams_and_remembers(use_fake_anthropic, chat_user):

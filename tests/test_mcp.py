@@ -29,7 +29,7 @@ from users.constants import TOKEN_PREFIX
 from users.models import Token
 
 from netbox_chatbox.models import Conversation
-from netbox_chatbox.tools import TOOLS, run_tool
+from netbox_chatbox.tools import TOOLS, enabled_tools, run_tool
 
 from .conftest import grant, token_for
 
@@ -135,7 +135,7 @@ async def test_superuser_lists_and_calls_the_registrys_tools(server, superuser, 
     token = await sync_to_async(token_for)(superuser)
     async with mcp_client(server, token) as client:
         listed = await client.list_tools()
-        assert [tool.name for tool in listed.tools] == list(TOOLS)
+        assert [tool.name for tool in listed.tools] == list(enabled_tools())  # changes are off by default
         for tool in listed.tools:
             assert tool.input_schema == TOOLS[tool.name].input_schema
             assert tool.annotations.read_only_hint is True and tool.annotations.destructive_hint is False
@@ -312,7 +312,7 @@ async def test_claude_code_added_as_documented_answers_with_the_users_view(serve
     assert json.loads(answered.stdout)["result"] == "You can see one site: AMS1."
 
     offered = {tool["name"] for tool in fake_anthropic.conversation_requests()[0]["tools"]}
-    assert {f"mcp__netbox__{name}" for name in TOOLS} <= offered
+    assert {f"mcp__netbox__{name}" for name in enabled_tools()} <= offered
     (result,) = fake_anthropic.tool_results().values()
     assert json.loads(result) == await as_user("query_objects", arguments, mcp_user)
     assert "FRA1" not in result

@@ -74,7 +74,7 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     assert config["conversation"] is None and config["about"] is None
 
 
-BROWSER_MODULES = ("dom", "markdown", "client", "messages", "modals", "history", "page")
+BROWSER_MODULES = ("dom", "markdown", "client", "messages", "modals", "history", "page", "panel")
 
 
 def test_static_files_ship_with_the_plugin():
@@ -148,8 +148,9 @@ def test_ask_about_button_on_object_pages(label, client, chat_user, plain_user, 
     # The chat page it opens names the object, links to it and pre-fills a question.
     chat = client.get(about)
     config = page_config(chat)["about"]
-    assert config["ref"] == f"{label}:{obj.pk}" and config["url"] == obj.get_absolute_url()
-    assert str(obj) in config["question"] and str(obj.pk) in config["question"]
+    assert (config["type"], config["id"], config["url"]) == (label, obj.pk, obj.get_absolute_url())
+    # A human question: the object's name, not "(dcim.device id 1)"; the id travels as context.
+    assert config["question"] == f'Tell me about the {obj._meta.verbose_name} "{obj}".'
     assert f'<a href="{obj.get_absolute_url()}">'.encode() in chat.content
 
     # A user who may view the object but not chat gets no button.
@@ -185,7 +186,7 @@ def test_about_respects_permission_constraints(client, chat_user, objects):
     assert page_config(client.get(CHAT_URL, {"about": f"dcim.site:{other.pk}"}))["about"] is None
 
 
-@pytest.mark.parametrize("value", ["users.user:1", "dcim.device", "dcim.device:abc", "nope:1", ":", "dcim.device:-1"])
+@pytest.mark.parametrize("value", ["users.token:1", "dcim.device", "dcim.device:abc", "nope:1", ":", "dcim.device:-1"])
 def test_bad_about_values_are_ignored_with_a_message(value, client, superuser):
     client.force_login(superuser)
     page = client.get(CHAT_URL, {"about": value})

@@ -21,7 +21,7 @@ from ipam.models import VLAN, IPAddress, Prefix
 from netbox.context_managers import event_tracking
 from netbox.registry import registry
 from netbox.search.backends import search_backend
-from netbox_chatbox.tools import TOOLS, result_objects, run_tool
+from netbox_chatbox.tools import TOOLS, enabled_tools, result_objects, run_tool
 from netbox_chatbox.tools.types import object_types
 from tenancy.models import Tenant
 from tests.conftest import grant
@@ -140,8 +140,12 @@ def nobody(nb, db):
 
 
 def test_registry_contract_for_both_model_paths():
-    assert set(TOOLS) == {"list_object_types", "describe_object_type", "query_objects", "get_object",
-                          "search", "count_objects", "get_changelog"}
+    assert set(enabled_tools()) == {"list_object_types", "describe_object_type", "query_objects", "get_object",
+                                    "search", "count_objects", "get_changelog",
+                                    # computed answers (tests/test_computed_tools.py)
+                                    "available_ips", "available_prefixes", "prefix_utilization", "available_vlans",
+                                    "available_asns", "rack_space", "trace_cable", "device_connections",
+                                    "device_config"}  # proposal tools: test_changes.py
     for name, tool in TOOLS.items():
         assert tool.name == name
         assert tool.input_schema["type"] == "object" and "properties" in tool.input_schema

@@ -9,6 +9,7 @@ import importlib
 import logging
 
 from .. import catalog, health, telemetry
+from ..conf import get_settings
 from ..events import Fallback
 from .base import BaseAgent
 
@@ -39,13 +40,17 @@ async def agent_class(path: str) -> type[BaseAgent]:
 async def create_agent(model_id: str, user, history=()) -> BaseAgent:
     """A started agent for ``model_id`` and ``user``, resuming ``history`` ([{role, content}], optional).
 
-    An unknown/disabled id or an unavailable path B model falls back to ``auto`` on path A; the
-    agent's ``fallback`` event says so. Raises AgentUnavailable when no model can answer.
+    An unknown/disabled id or an unavailable model falls back along the admin's ``fallback_order``
+    (default: ``auto`` on path A); the agent's ``fallback`` event says which model answers and why. Raises AgentUnavailable when no model can answer.
     """
     entry, requested_path, reason = await _requested(model_id)
     fallback = None
     if entry is None:
-        entry = await _fallback_entry(reason)
+        try:
+            requested = catalog.get_model(model_id)
+        except catalog.ModelNotAvailable:
+            requested = None
+        entry = await _fallback_entry(reason, requested)
         fallback = Fallback(requested_model=str(model_id), actual_model=entry.id, requested_path=requested_path,
                             actual_path=entry.path, reason=reason)
     telemetry.routing_decision(str(model_id), requested_path, entry.id, entry.path,
@@ -73,17 +78,30 @@ async def _requested(model_id):
     available, reason = await health.model_status(entry)
     if available:
         return entry, entry.path, ""
-    if entry.path == catalog.PATH_SDK:  # path A itself cannot work: falling back to it would not help
+    if entry.path == catalog.PATH_SDK and not _fallbacks(entry):  # nothing else to try
         raise AgentUnavailable(reason)
     return None, entry.path, f"{entry.name} is unavailable: {reason}"
 
 
-async def _fallback_entry(reason):
-    try:
-        entry = catalog.get_model(FALLBACK_MODEL)
-    except catalog.ModelNotAvailable:
-        raise AgentUnavailable(f"{reason} No other model is available.") from None
-    available, why_not = await health.model_status(entry)
-    if not available:
-        raise AgentUnavailable(f"{reason} {why_not}")
-    return entry
+def _fallbacks(requested) -> list[str]:
+    """The admin's ``fallback_order`` (default: ``auto``), without the model that is down, nor its path A
+    siblings when path A itself is down (they share the Anthropic API)."""
+    order = get_settings().fallback_order or [FALLBACK_MODEL]
+    skip_sdk = requested is not None and requested.path == catalog.PATH_SDK
+    catalog_ = catalog.get_catalog()
+    return [m for m in order if m != getattr(requested, "id", None)
+            and not (skip_sdk and m in catalog_ and catalog_[m].path == catalog.PATH_SDK)]
+
+
+async def _fallback_entry(reason, requested=None):
+    """The first model of the fallback order that can answer now."""
+    why_not = "No other model is available."
+    for model_id in _fallbacks(requested):
+        try:
+            entry = catalog.get_model(model_id)
+        except catalog.ModelNotAvailable:
+            continue
+        available, why_not = await health.model_status(entry)
+        if available:
+            return entry
+    raise AgentUnavailable(f"{reason} {why_not}")

@@ -28,7 +28,7 @@ from .. import resources, telemetry
 from ..conf import get_settings
 from ..events import Complete, Delta, Error
 from ..prompts import system_prompt
-from ..tools import TOOLS
+from ..tools import enabled_tools
 from .base import BaseAgent
 from .retries import RetriedText
 from .tooling import call_tool, result_text, tool_end, tool_start
@@ -73,7 +73,7 @@ def cli_launcher(home: str) -> str | None:
 
 def mcp_tool_names() -> list[str]:
     """The names the CLI gives our tools, i.e. the only tools it may use."""
-    return [TOOL_PREFIX + name for name in TOOLS]
+    return [TOOL_PREFIX + name for name in enabled_tools()]
 
 
 class ClaudeAgent(BaseAgent):
@@ -119,7 +119,7 @@ class ClaudeAgent(BaseAgent):
         if settings.anthropic_base_url:
             env["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url
         fallback_model = settings.fallback_model or None
-        server = create_sdk_mcp_server(MCP_SERVER, tools=[self._mcp_tool(tool) for tool in TOOLS.values()])
+        server = create_sdk_mcp_server(MCP_SERVER, tools=[self._mcp_tool(tool) for tool in enabled_tools().values()])
         return ClaudeAgentOptions(
             model=self.model.sdk_model,  # None for "auto": the CLI chooses
             fallback_model=fallback_model if fallback_model != self.model.sdk_model else None,

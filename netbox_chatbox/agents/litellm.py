@@ -20,7 +20,7 @@ from .. import endpoints, telemetry  # noqa: E402
 from ..conf import get_settings  # noqa: E402
 from ..events import Complete, Delta, Error  # noqa: E402
 from ..prompts import system_prompt  # noqa: E402
-from ..tools import TOOLS  # noqa: E402
+from ..tools import enabled_tools  # noqa: E402
 from .base import BaseAgent  # noqa: E402
 from .streamed_calls import StreamedCalls  # noqa: E402
 from .tooling import call_tool, result_text, tool_end, tool_start  # noqa: E402
@@ -36,7 +36,7 @@ _DONE = object()
 def function_schemas() -> list[dict]:
     """The NetBox tools as OpenAI-style function definitions."""
     return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                              "parameters": t.input_schema}} for t in TOOLS.values()]
+                                              "parameters": t.input_schema}} for t in enabled_tools().values()]
 
 
 class LiteLLMAgent(BaseAgent):

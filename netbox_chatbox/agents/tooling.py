@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 
+from .. import grounding
 from ..events import ToolEnd, ToolStart
 from ..tools import TOOLS, result_objects, run_tool
 
@@ -38,10 +39,13 @@ def tool_end(call_id: str, name: str, result) -> ToolEnd:
     if "error" in result:
         error = str(result["error"])
         return ToolEnd(id=call_id, tool=name, ok=False, summary=error if len(error) <= 160 else error[:159] + "…")
-    if "count" in result:
+    if "proposal_id" in result:
+        summary = f"proposed {result['count']} change{'s' if result['count'] != 1 else ''} for your review"
+    elif "count" in result:
         summary = f"{result['count']} found"
     elif "object" in result:
         summary = "found"
     else:
         summary = "done"
-    return ToolEnd(id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result))
+    return ToolEnd(id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result),
+                   facts=grounding.facts(result))

@@ -18,6 +18,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..page_context import with_context
 from ..permissions import CanChat
 from ..sessions import HTTP_STATUS, ChatSession, Refused
 from .serializers import ChatRequestSerializer, ChatResponseSerializer
@@ -120,7 +121,7 @@ class ChatView(APIView):
         data = serializer.validated_data
         try:
             session = ChatSession.for_request(request.user, data.get("model"), data.get("conversation"))
-            text = session.check(data["message"])
+            text = with_context(request.user, session.check(data["message"]), data.get("context"))
         except Refused as exc:
             return Response(exc.event.as_dict(), status=exc.status)
 
@@ -137,6 +138,7 @@ class ChatView(APIView):
         return Response({
             "conversation": session.conversation.pk if session.conversation else None,
             "model": session.model.id,
-            "answer": "".join(e["text"] for e in events if e["type"] == "delta"),
+            "answer": last["content"] if "content" in last else "".join(
+                e["text"] for e in events if e["type"] == "delta"),
             "events": events,
         }, status=status)

@@ -6,11 +6,13 @@ else is a 404, exactly like a conversation that does not exist.
 """
 from django.db import transaction
 from django.db.models import Count, Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from users.models import Token
 
@@ -18,6 +20,7 @@ from ..filtersets import ConversationFilterSet
 from ..models import Conversation
 from ..permissions import can_chat
 from ..sessions import turn_running
+from .export import MarkdownRenderer
 from .serializers import ConversationDetailSerializer, ConversationSerializer
 
 _ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "PATCH": "change", "POST": "change",
@@ -60,12 +63,25 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         permitted = Conversation.objects.restrict(user, action).values("pk")
         queryset = Conversation.objects.filter(Q(owner=user) | Q(pk__in=permitted)).select_related("owner")
         queryset = queryset.annotate(message_count=Count("messages")).order_by(*Conversation._meta.ordering)
-        if self.action == "retrieve":
+        if self.action in ("retrieve", "export"):
             queryset = queryset.prefetch_related("messages")
         return queryset
 
     def get_serializer_class(self):
-        return ConversationDetailSerializer if self.action == "retrieve" else ConversationSerializer
+        return ConversationDetailSerializer if self.action in ("retrieve", "export") else ConversationSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["md", "json"], default="json",
+                                     description="md: a Markdown document; json: the conversation with its messages")],
+        responses={(200, "application/json"): ConversationDetailSerializer, (200, "text/markdown"): OpenApiTypes.STR},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], renderer_classes=[JSONRenderer, MarkdownRenderer])
+    def export(self, request, pk=None):
+        """Download the conversation with all its messages, as Markdown or JSON (a file: Content-Disposition)."""
+        data = self.get_serializer(self.get_object()).data
+        extension = request.accepted_renderer.format
+        return Response(data, headers={
+            "Content-Disposition": f'attachment; filename="conversation-{data["id"]}.{extension}"'})
 
     @extend_schema(request=None, responses={
         200: ConversationSerializer,

@@ -2,12 +2,13 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from .. import mcp_endpoint
-from . import chat, conversations, usage, views
+from . import chat, conversations, proposals, usage, views
 
 app_name = "netbox_chatbox-api"
 
 router = SimpleRouter()
 router.register("conversations", conversations.ConversationViewSet, basename="conversation")
+router.register("proposals", proposals.ProposalViewSet, basename="proposal")
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="models"),

@@ -24,7 +24,8 @@ def model_list(user) -> dict:
         "selection_enabled": get_settings().enable_model_selection,
         "budget": budgets.summary(user),
         "models": [
-            {**m.as_dict(), "available": status[m.id][0], "unavailable_reason": status[m.id][1]} for m in models
+            {**m.as_dict(), "provider_model_id": m.sdk_model or (m.litellm_model or "").partition("/")[2],
+             "available": status[m.id][0], "unavailable_reason": status[m.id][1]} for m in models
         ],
     }
 

@@ -210,11 +210,10 @@ def test_script_injection_in_an_answer_is_inert(server, browsing, fake_ollama, a
     assert_inert(page, server)
     b.screenshot("07-xss-inert")
 
-    # The stored answer, rendered again from history after a reload, is just as inert.
+    # The stored answer, rendered again after a reload (the address names the conversation), is just as inert.
     page.reload()
     b.wait_connected()
-    page.locator(".chatbox-history-item .chatbox-history-open").first.click()
-    expect(page.locator("#chatbox-readonly")).to_be_visible()
+    expect(page.locator("#chatbox-messages .chatbox-msg-assistant .chatbox-md")).to_have_count(1)
     assert_inert(page, server)
 
 
@@ -224,7 +223,11 @@ def test_netbox_data_shown_in_the_chat_is_inert(server, browsing, fake_anthropic
     b = browsing(server)
     b.login("e2e-alice", evil.get_absolute_url())
     page = b.page
-    page.get_by_role("link", name="Ask about this").click()
+    page.get_by_role("link", name="Ask about this").click()  # the panel, on the device's page
+    expect(page.locator("#chatbox-panel-context")).to_contain_text(EVIL_NAME)
+    expect(page.locator("#chatbox-panel-input")).to_have_value(re.compile(re.escape(EVIL_NAME)))
+    expect(page.locator("#page-content img, #chatbox-panel img")).to_have_count(0)
+    page.goto(f"{CHAT_PATH}?about=dcim.device:{evil.pk}")  # and the Chat page
     b.wait_connected()
     expect(page.locator("#chatbox-about")).to_contain_text(EVIL_NAME)
     expect(page.locator("#chatbox-input")).to_have_value(re.compile(re.escape(EVIL_NAME)))
@@ -398,9 +401,14 @@ def test_history_continue_rename_and_delete(server, browsing, fake_ollama, alice
     wait_answered(page)
     first = Conversation.objects.get(owner=e2e_data["alice"])
 
-    # A reload starts a new chat; the first conversation stays in history, not archived…
+    # A reload keeps the conversation (its id is in the address)…
     page.reload()
     b.wait_connected()
+    expect(page.locator("#chatbox-messages .chatbox-msg-user .chatbox-text")).to_have_text(["First question"])
+    # …a question about an object starts another one; the first stays in history, not archived…
+    page.goto(f"{CHAT_PATH}?about=dcim.site:{e2e_data['site'].pk}")
+    b.wait_connected()
+    page.click("#chatbox-about-remove")
     expect(page.locator("#chatbox-messages .chatbox-msg")).to_have_count(0)
     fake_ollama.reply("Second answer.")
     send(page, "Second question")
@@ -450,22 +458,28 @@ def test_history_continue_rename_and_delete(server, browsing, fake_ollama, alice
 
 # --- object pages, permissions, layout -----------------------------------------------------------
 
-def test_ask_about_this_device(server, browsing, fake_ollama, alice_on_qwen, e2e_data):
+def test_ask_about_this_device_on_the_chat_page(server, browsing, fake_ollama, alice_on_qwen, e2e_data):
+    """?about= (the button's link, for the Chat page): a human question, the object sent as context, removable."""
     device = e2e_data["devices"][1]
     b = browsing(server)
-    b.login("e2e-alice", device.get_absolute_url())
-    page = b.page
-    page.get_by_role("link", name="Ask about this").click()
-    page.wait_for_url(f"**{CHAT_PATH}?about=dcim.device:{device.pk}")
+    b.login("e2e-alice", f"{CHAT_PATH}?about=dcim.device:{device.pk}")
     b.wait_connected()
+    page = b.page
     expect(page.locator("#chatbox-about")).to_contain_text("e2e-core-2")
-    expect(page.locator("#chatbox-input")).to_have_value(re.compile(f'device "e2e-core-2" \\(dcim.device id {device.pk}\\)'))
+    expect(page.locator("#chatbox-input")).to_have_value('Tell me about the device "e2e-core-2".')
+    expect(page.locator("#chatbox-input")).to_be_focused()
     b.screenshot("12-ask-about-device")
     fake_ollama.reply("It is a router.")
     page.press("#chatbox-input", "Enter")
     expect(answers(page).last).to_contain_text("It is a router.")
     sent = fake_ollama.chat_requests()[-1]["messages"][-1]["content"]
-    assert f"dcim.device id {device.pk}" in sent
+    assert f"(dcim.device, id {device.pk}, {device.get_absolute_url()})" in sent
+    page.click("#chatbox-about-remove")
+    expect(page.locator("#chatbox-about")).to_have_count(0)
+    fake_ollama.reply("Ok.")
+    send(page, "Anything else?")
+    expect(answers(page).last).to_contain_text("Ok.")
+    assert fake_ollama.chat_requests()[-1]["messages"][-1]["content"] == "Anything else?"
 
 
 def test_chat_menu_and_page_only_for_users_who_may_chat(server, browsing):

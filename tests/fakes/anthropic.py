@@ -62,6 +62,11 @@ class FakeAnthropic(FakeServer):
     def __init__(self, port: int = 0):
         super().__init__(port)
         self.default_text = "OK"
+        self.model_list_requests = []  # GET /v1/models (the plugin's health check), kept apart from the chat
+
+    def reset(self):
+        super().reset()
+        self.model_list_requests = []
 
     # scripting helpers
     def reply(self, *chunks, chunk_delay=0.0, model=None, input_tokens=12, **faults):
@@ -107,6 +112,8 @@ class FakeAnthropic(FakeServer):
 
     # protocol
     def handle(self, request, respond):
+        if request.method == "GET" and request.path == "/v1/models":
+            return self._models(request, respond)
         if request.method != "POST" or request.path != "/v1/messages":
             return respond.error(HttpError(404, {"type": "error", "error": {
                 "type": "not_found_error", "message": f"{request.method} {request.path} not found"}}))
@@ -121,6 +128,18 @@ class FakeAnthropic(FakeServer):
             return respond.stream("text/event-stream", self._events(reply, model),
                                   getattr(reply, "chunk_delay", 0.0))
         return respond.json(self._message(reply, model))
+
+    def _models(self, request, respond):
+        """``GET /v1/models``: the cheap authenticated request a health check makes (401 without a key)."""
+        with self._lock:
+            self.requests.remove(request)
+            self.model_list_requests.append(request)
+        if not request.headers.get("x-api-key") or request.headers.get("anthropic-version") is None:
+            return respond.error(HttpError(401, {"type": "error", "error": {
+                "type": "authentication_error", "message": "invalid x-api-key"}}))
+        return respond.json({"data": [{"type": "model", "id": "claude-sonnet-4-5-20250929",
+                                       "display_name": "Claude Sonnet 4.5"}], "has_more": False,
+                             "first_id": "claude-sonnet-4-5-20250929", "last_id": "claude-sonnet-4-5-20250929"})
 
     def _blocks(self, reply):
         if isinstance(reply, Text):

@@ -14,7 +14,7 @@ export class HistoryList {
     const {hooks} = this;
     const title = conversation.title || `Conversation ${conversation.id}`;
     const open = el('button', {type: 'button', class: 'btn btn-link text-reset text-decoration-none text-start p-0 flex-fill chatbox-history-open', title},
-      el('div', {class: 'text-truncate fw-medium'}, title),
+      el('div', {class: 'fw-medium chatbox-history-title'}, title),
       el('div', {class: 'small text-secondary text-truncate'},
         conversation.archived ? el('span', {class: 'badge bg-secondary-lt me-1'}, 'Archived') : null,
         hooks.isCurrent(conversation.id) ? el('span', {class: 'badge bg-green-lt me-1'}, 'Current') : null,

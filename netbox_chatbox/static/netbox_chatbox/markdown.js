@@ -13,7 +13,8 @@ function link(href, children) {
 
 const INLINE_RULES = [
   {re: /`([^`\n]+)`/, make: (m) => [el('code', null, m[1])]},
-  {re: /\[([^\]\n]+)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/, make: (m) => link(m[2], inline(m[1]))},
+  // [text](url): the URL may hold balanced parentheses (wiki-style links, "?q=(a)").
+  {re: /\[([^\]\n]+)\]\(\s*<?((?:[^()\s>]|\([^()\s]*\))+)>?(?:\s+"[^"]*")?\s*\)/, make: (m) => link(m[2], inline(m[1]))},
   {re: /<(https?:\/\/[^\s>]+)>/, make: (m) => link(m[1], [m[1]])},
   {re: /\bhttps?:\/\/[^\s<>"'`]*[^\s<>"'`.,;:!?)\]]/, make: (m) => link(m[0], [m[0]])},
   {re: /\*\*(?=\S)(.*?\S)\*\*|(?<!\w)__(?=\S)(.*?\S)__(?!\w)/, make: (m) => [el('strong', null, inline(m[1] || m[2]))]},

@@ -3,6 +3,7 @@
  */
 import {el, icon, safeUrl} from './dom.js';
 import {renderMarkdown} from './markdown.js';
+import {markUngrounded, sourcesList, withheldNote} from './grounding.js';
 
 // What the user can do about each error code (the server's message says what happened).
 export const ERROR_HINTS = {
@@ -46,6 +47,12 @@ function toolRow(row, what, call) {
   return row;
 }
 
+/** A model's catalog name from a catalog id or the provider's id (what answers report); else the id itself. */
+export function catalogName(models, id) {
+  const entry = models[id] || Object.values(models).find((model) => model.provider_model_id && model.provider_model_id === id);
+  return entry ? entry.name : id;
+}
+
 /** The messages of one conversation in a scrolling box. modelName(id) → the catalog name to show. */
 export class MessageView {
   constructor({messages, empty, activity}, modelName) {
@@ -81,9 +88,13 @@ export class MessageView {
     return {wrap, body};
   }
 
-  userMessage(text) {
+  /** The user's question; a stored one may end with the page it was asked from (page_context.py). */
+  userMessage(text, page) {
     const {wrap, body} = this.shell('user');
-    body.append(el('div', {class: 'chatbox-text'}, text));
+    const m = /\n\n\[Context: (.*)\]$/.exec(text);
+    body.append(el('div', {class: 'chatbox-text'}, m ? text.slice(0, m.index) : text));
+    const about = m ? m[1] : page;
+    if (about) body.append(el('div', {class: 'small text-secondary mt-1 chatbox-sent-context'}, icon('link-variant'), ' ', about));
     return this.append(wrap);
   }
 
@@ -95,13 +106,28 @@ export class MessageView {
     return this.append(el('div', {class: `alert alert-${kind || 'info'} chatbox-notice small`, role: 'status'}, text));
   }
 
-  metaLine(msg) {
+  /** The footer of an answer: stopped?, which model (catalog name, provider id as detail), tokens, time, Copy. */
+  metaLine(msg, markdown) {
     const parts = [];
     if (msg.model) parts.push(`Answered by ${this.modelName(msg.model)}`);
     if (msg.output_tokens) parts.push(`${msg.input_tokens || 0} → ${msg.output_tokens} tokens`);
     if (msg.duration_ms) parts.push(`${(msg.duration_ms / 1000).toFixed(1)} s`);
-    const meta = el('div', {class: 'chatbox-meta small text-secondary'}, parts.join(' · '));
-    if (msg.interrupted) meta.prepend(el('span', {class: 'badge bg-yellow-lt me-1'}, 'Stopped'));
+    const meta = el('div', {class: 'chatbox-meta small text-secondary d-flex flex-wrap align-items-center gap-1'},
+      el('span', {title: msg.model || null}, parts.join(' · ')));
+    if (msg.interrupted) meta.prepend(el('span', {class: 'badge bg-yellow-lt'}, 'Stopped'));
+    if (markdown) {
+      const copy = el('button', {type: 'button', class: 'btn btn-sm btn-ghost-secondary py-0 px-1 ms-auto chatbox-copy',
+        title: 'Copy the answer (Markdown)'}, icon('content-copy'), ' Copy');
+      copy.addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(markdown);
+          copy.replaceChildren(icon('check'), ' Copied');
+        } catch (e) {
+          copy.replaceChildren(icon('alert'), ' Copy failed');
+        }
+      });
+      meta.append(copy);
+    }
     return meta;
   }
 
@@ -113,11 +139,15 @@ export class MessageView {
       body.append(alertBox('', msg.content));
     } else {
       const calls = msg.tool_calls || [];
+      const answer = el('div', {class: 'chatbox-answer'}, renderMarkdown(msg.content));
+      markUngrounded(answer, msg.grounding);
       body.append(
         el('div', {class: 'chatbox-tools small'}, calls.map((call) => toolRow(el('div', {class: 'chatbox-tool text-secondary'}), call.tool, call))),
-        renderMarkdown(msg.content),
+        answer,
+        msg.grounding && msg.grounding.withheld ? withheldNote() : null,
         el('div', {class: 'chatbox-objects'}, objectLinks(calls.flatMap((call) => call.objects || []))),
-        this.metaLine(msg));
+        sourcesList(calls),
+        this.metaLine(msg, msg.content));
     }
     return this.append(wrap);
   }
@@ -145,6 +175,7 @@ export class MessageView {
   renderTurn(turn) {
     turn.pending = false;
     if (turn.text) turn.answer.replaceChildren(renderMarkdown(turn.text));
+    if (turn.text) markUngrounded(turn.answer, turn.grounding);
     this.scrollToEnd();
   }
 
@@ -211,11 +242,22 @@ export class MessageView {
     if (!turn) return;
     const tool = turn.tools.get(ev.id) || {summary: ev.tool, row: turn.toolsBox.appendChild(el('div', {class: 'chatbox-tool text-secondary'}))};
     tool.running = false;
+    Object.assign(tool, {tool: ev.tool, ok: ev.ok, objects: ev.objects});
     toolRow(tool.row, tool.summary, ev);
     turn.tools.set(ev.id, tool);
     const fresh = (ev.objects || []).filter((obj) => !turn.seen.has(obj.url) && turn.seen.add(obj.url));
     turn.objects.append(...objectLinks(fresh));
     this.showActivity(turn);
+  }
+
+  /** The ``complete`` event's grounding: a withheld answer's replacement, marks, the sources. */
+  ground(ev) {
+    const turn = this.turn;
+    if (!turn) return;
+    turn.grounding = ev.grounding;  // marked whenever the answer is drawn (endTurn draws it last)
+    const withheld = Boolean(ev.grounding && ev.grounding.withheld);
+    if (withheld) turn.text = ev.content || '';
+    turn.objects.after(...[withheld ? withheldNote() : null, sourcesList([...turn.tools.values()])].filter(Boolean));
   }
 
   /** Say above the streamed answer that another model answers, and why. */

@@ -78,6 +78,11 @@ export class ModelDialogs {
 export class RenameDialog {
   constructor(onSave) {
     this.input = byId('chatbox-rename-input');
+    // Once shown (Bootstrap moves focus to the dialog itself first): type the new title straight away.
+    byId('chatbox-rename-modal').addEventListener('shown.bs.modal', () => {
+      this.input.focus();
+      this.input.select();
+    });
     byId('chatbox-rename-form').addEventListener('submit', async (event) => {
       event.preventDefault();
       const title = this.input.value.trim();
@@ -91,7 +96,6 @@ export class RenameDialog {
     this.conversation = conversation;
     this.input.value = conversation.title || '';
     modal('chatbox-rename-modal').show();
-    window.setTimeout(() => this.input.focus(), 200);
   }
 }
 

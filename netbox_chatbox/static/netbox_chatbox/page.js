@@ -5,7 +5,7 @@
  */
 import {byId, formatDate} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
-import {MessageView, alertBox} from './messages.js';
+import {MessageView, alertBox, catalogName} from './messages.js';
 import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
 import {HistoryList} from './history.js';
 import {showBudget} from './budget.js';
@@ -24,6 +24,7 @@ const state = {
   viewing: null,                     // a conversation shown read-only instead of the active one
   pendingModel: null,                // chosen in the selector, waiting for the warning's confirmation
   budget: undefined,                 // the user's usage limits (GET models/; null: none), see budget.js
+  about: config.about,               // ?about=: the object sent with the questions (until removed)
 };
 
 const ui = {
@@ -38,14 +39,18 @@ const ui = {
   settings: byId('chatbox-settings'),
 };
 
-const modelName = (id) => (state.models[id] && state.models[id].name) || id;
+const modelName = (id) => catalogName(state.models, id);
 
 const view = new MessageView(
   {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName);
 
 const client = new ChatClient(config, {
   onEvent: handleEvent,
-  onStatus: setConnection,
+  onStatus(status) {
+    setConnection(status);
+    // Without a socket no session event says which conversation is on: show the active one now.
+    if (status === 'http' && state.conversation && !state.viewing && state.shown !== state.conversation) showActive();
+  },
   onOpen() {
     updateControls();
     if (state.conversation) client.send({type: 'resume', conversation: state.conversation});
@@ -123,6 +128,11 @@ function setConnection(status) {
 }
 
 function updateControls() {
+  const shown = state.viewing ? state.viewing.id : state.conversation;
+  byId('chatbox-export').classList.toggle('d-none', !shown);
+  for (const format of ['md', 'json']) {
+    byId(`chatbox-export-${format}`).href = shown ? `${config.apiRoot}conversations/${shown}/export/?format=${format}` : '#';
+  }
   const streaming = Boolean(view.turn);
   ui.send.classList.toggle('d-none', streaming);
   ui.stop.classList.toggle('d-none', !streaming);
@@ -136,6 +146,15 @@ function endTurn(extra) {
   updateControls();
 }
 
+/** The address names the active conversation, so a reload or a copied link opens it again. */
+function keepInUrl() {
+  const url = new URL(window.location.href);
+  if (state.conversation) url.searchParams.set('conversation', state.conversation);
+  else url.searchParams.delete('conversation');
+  url.searchParams.delete('about');
+  if (url.href !== window.location.href) window.history.replaceState(null, '', url.href);
+}
+
 // -------------------------------------------------------------------------------------------------
 // Events of the stream
 // -------------------------------------------------------------------------------------------------
@@ -146,12 +165,17 @@ const handlers = {
     showModel(ev.model);
     const changed = ev.conversation !== state.conversation;
     state.conversation = ev.conversation;
+    keepInUrl();
     if (!state.viewing && ev.conversation !== state.shown) showActive();
     if (changed) refreshHistory();
     updateControls();
   },
 
-  delta: (ev) => view.delta(ev),
+  delta(ev) {
+    // A new conversation is stored as its answer starts: show it in History now, not only at the end.
+    if (!state.conversation && view.turn && !view.turn.text) window.setTimeout(refreshHistory, 300);
+    view.delta(ev);
+  },
   retract: (ev) => view.retract(ev),
   tool_start: (ev) => view.toolStart(ev),
   tool_end: (ev) => view.toolEnd(ev),
@@ -165,9 +189,11 @@ const handlers = {
     if (ev.conversation) {
       state.conversation = ev.conversation;
       state.shown = ev.conversation;
+      keepInUrl();
     }
     state.messageCount += 2;
-    endTurn(view.metaLine(ev));
+    view.ground(ev);
+    endTurn(view.metaLine(ev, view.turn && view.turn.text));
     refreshHistory();
     if (state.budget) loadModels().catch(() => {});  // what is left now
   },
@@ -182,6 +208,7 @@ const handlers = {
   model_changed(ev) {
     state.conversation = ev.conversation;
     state.shown = ev.conversation;
+    keepInUrl();
     state.messageCount = 0;
     state.viewing = null;
     ui.readonly.classList.add('d-none');
@@ -216,14 +243,15 @@ function submit() {
   view.userMessage(text);
   view.startTurn();
   updateControls();
-  if (client.transport === 'ws') client.send({type: 'chat', message: text});
-  else httpChat(text);
+  const context = state.about ? state.about.url : undefined;  // resolved again by the server, as the user
+  if (client.transport === 'ws') client.send({type: 'chat', message: text, context, finish_if_closed: true});  // a page change keeps the answer
+  else httpChat(text, context);
 }
 
 /** Without a socket: one turn over the streamed HTTP API. */
-async function httpChat(message) {
+async function httpChat(message, context) {
   // A continued conversation keeps its own model; a new one uses the model shown on the page.
-  const body = state.conversation ? {message, conversation: state.conversation} : {message, model: state.activeModel.id};
+  const body = state.conversation ? {message, context, conversation: state.conversation} : {message, context, model: state.activeModel.id};
   const outcome = await client.postChat(body);
   if (outcome === 'ended') {
     if (view.turn) endTurn(alertBox('connection', 'The answer ended unexpectedly.'));
@@ -236,6 +264,7 @@ async function httpChat(message) {
 
 function stop() {
   if (view.turn) client.stop();
+  ui.input.focus();
 }
 
 async function newChat() {
@@ -252,9 +281,11 @@ async function newChat() {
       return;
     }
     state.conversation = null;
+    keepInUrl();
     showActive();
   }
   refreshHistory();
+  ui.input.focus();
 }
 
 /** Without a socket: archive the active conversation through the API, as the socket's reset does; its message count. */
@@ -419,14 +450,54 @@ ui.input.addEventListener('keydown', (event) => {
   }
 });
 ui.stop.addEventListener('click', stop);
+for (const example of document.querySelectorAll('.chatbox-example')) {
+  example.addEventListener('click', () => {  // the user's own data: a question that works, ready to send
+    ui.input.value = example.textContent;
+    ui.input.focus();
+  });
+}
 byId('chatbox-new').addEventListener('click', newChat);
 if (ui.settings) ui.settings.addEventListener('click', openSelector);
 byId('chatbox-back').addEventListener('click', showActive);
 byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing));
 
 if (config.about) ui.input.value = config.about.question;
+const aboutRemove = byId('chatbox-about-remove');
+if (aboutRemove) {
+  aboutRemove.addEventListener('click', () => {
+    state.about = null;
+    byId('chatbox-about').remove();
+    ui.input.focus();
+  });
+}
 showModel(state.activeModel);
 updateControls();
+ui.input.focus();
+for (const dialog of document.querySelectorAll('#chatbox-model-modal, #chatbox-switch-modal, #chatbox-rename-modal, #chatbox-delete-modal')) {
+  dialog.addEventListener('hidden.bs.modal', () => {
+    if (!document.querySelector('.modal.show')) ui.input.focus();  // back to the message box after a dialog
+  });
+}
+
+/** The conversation to open: ?conversation=<id>, else the user's current one (the latest not archived). */
+async function initialConversation() {
+  if (config.conversation) {
+    try {
+      const conversation = await api('GET', `conversations/${config.conversation}/`);
+      return conversation.archived || conversation.owner.id !== config.userId ? {readOnly: conversation.id} : {active: conversation.id};
+    } catch (error) {
+      apiFailed(error);
+      return {};
+    }
+  }
+  if (config.about) return {};  // a question about an object starts a new conversation
+  try {
+    const data = await api('GET', `conversations/?owner_id=${config.userId}&archived=false&limit=1`);
+    return data.results.length ? {active: data.results[0].id} : {};
+  } catch (error) {
+    return {};
+  }
+}
 
 try {
   await loadModels();
@@ -434,9 +505,11 @@ try {
 } catch (error) {
   apiFailed(error);
 }
-refreshHistory();
-if (config.conversation) {
-  // ?conversation=<id>: open it; an active one is continued once the transport is up.
-  await showReadOnly(config.conversation);
+const initial = await initialConversation();
+if (initial.active) {
+  state.conversation = initial.active;  // continued once the transport is up (resume), or shown at once over HTTP
+} else if (initial.readOnly) {
+  await showReadOnly(initial.readOnly);
 }
+refreshHistory();
 client.connect();

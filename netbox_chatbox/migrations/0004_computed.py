@@ -10,7 +10,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name="message",
-            name="truncated",
-            field=models.BooleanField(default=False, help_text="The answer was cut by the output limit"),
+            name="grounding",
+            field=models.JSONField(
+                blank=True,
+                help_text="Names and values the answer mentions that no tool result held (see grounding.py)",
+                null=True,
+            ),
         ),
     ]

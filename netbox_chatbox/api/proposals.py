@@ -1,0 +1,124 @@
+"""/api/plugins/chatbox/proposals/: the user's own change proposals; apply or discard one.
+
+Only the owner sees a proposal (anyone else gets 404, as for one that does not exist). Apply and
+discard are writes: a session with its CSRF token or a write-enabled API token (CanChat).
+"""
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from netbox.api.viewsets.mixins import discard_events_on_rollback
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from ..conf import get_settings
+from ..permissions import CanChat
+from ..proposals import engine
+from ..proposals.models import Proposal
+from ..proposals.tools import describe
+
+
+class ProposalSerializer(serializers.Serializer):
+    """A proposal as the card shows it: per object, the fields that change (secrets removed)."""
+    proposal_id = serializers.IntegerField()
+    summary = serializers.CharField()
+    status = serializers.ChoiceField(choices=Proposal.STATUS_CHOICES)
+    count = serializers.IntegerField()
+    expires = serializers.DateTimeField()
+    changes = serializers.ListField(child=serializers.DictField())
+    apply_url = serializers.CharField()
+    error = serializers.CharField(required=False)
+
+
+def _body(proposal, outcomes=None, error=""):
+    body = describe(proposal, outcomes)
+    body.pop("note")
+    if error or proposal.error:
+        body["error"] = error or proposal.error
+    return body
+
+
+def _message(proposal) -> str:
+    """The change log message: what was applied, and from which conversation."""
+    text = f"Applied from the chat assistant: {proposal.summary} (proposal {proposal.pk}"
+    if proposal.conversation_id:
+        text += f", {proposal.conversation.get_absolute_url()}"
+    return text + ")"
+
+
+class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your change proposals, newest first; apply one (all operations or none) or discard it."""
+
+    queryset = Proposal.objects.all()  # for the schema; requests use get_queryset()
+    serializer_class = ProposalSerializer
+    permission_classes = [CanChat]
+    lookup_value_regex = r"\d{1,18}"
+
+    def get_queryset(self):
+        return Proposal.objects.filter(owner=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([_body(p) for p in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(_body(self.get_object()))
+
+    def _locked(self, pk) -> Proposal:
+        """The owner's proposal, row-locked until the transaction ends: concurrent applies take turns."""
+        proposal = self.get_queryset().select_for_update().filter(pk=pk).first()
+        if proposal is None:
+            raise NotFound("No such proposal.")
+        return proposal
+
+    @extend_schema(request=None, responses={200: ProposalSerializer, 400: ProposalSerializer,
+                                            409: OpenApiResponse(ProposalSerializer, "stale, expired or not pending")},
+                   operation_id="plugins_chatbox_proposals_apply")
+    @action(detail=True, methods=["post"])
+    def apply(self, request, pk=None):
+        """Apply every operation as you, in one transaction, through NetBox's validation, permissions and
+        change log. Refused (nothing applied) when an object changed since the proposal: the answer then
+        carries the fresh diff, and applying again applies what it shows."""
+        if not get_settings().enable_changes:
+            return Response({"detail": "Changes through the chat are disabled by the administrator."}, status=403)
+        with transaction.atomic():
+            proposal = self._locked(pk)
+            if proposal.status != "pending":
+                return Response(_body(proposal, error=f"This proposal is {proposal.status}; nothing was applied."),
+                                status=409)
+            if proposal.expired:
+                proposal.status, proposal.error = "expired", "The proposal expired before it was applied."
+                proposal.save(update_fields=["status", "error"])
+                return Response(_body(proposal), status=409)
+            try:
+                with transaction.atomic(), discard_events_on_rollback(self):
+                    outcomes = engine.perform(proposal.operations, request.user, message=_message(proposal),
+                                              request=request, fingerprints=proposal.fingerprints)
+            except engine.StaleError as e:  # show what the user would now apply; the next apply applies it
+                proposal.before = [o["before"] for o in e.outcome]
+                proposal.after = [o["after"] for o in e.outcome]
+                proposal.fingerprints = [o["fingerprint"] for o in e.outcome]
+                proposal.save(update_fields=["before", "after", "fingerprints"])
+                return Response(_body(proposal, e.outcome, error=str(e)), status=409)
+            except engine.ProposalError as e:
+                proposal.status, proposal.error = "failed", str(e)
+                proposal.save(update_fields=["status", "error"])
+                return Response(_body(proposal), status=400)
+            proposal.status, proposal.applied, proposal.error = "applied", timezone.now(), ""
+            proposal.after = [o["after"] for o in outcomes]
+            proposal.save(update_fields=["status", "applied", "error", "after"])
+        return Response(_body(proposal, outcomes))
+
+    @extend_schema(request=None, responses={200: ProposalSerializer, 409: ProposalSerializer},
+                   operation_id="plugins_chatbox_proposals_discard")
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None):
+        """Discard a pending proposal; NetBox is left untouched."""
+        with transaction.atomic():
+            proposal = self._locked(pk)
+            if proposal.status != "pending":
+                return Response(_body(proposal, error=f"This proposal is {proposal.status}."), status=409)
+            proposal.status = "discarded"
+            proposal.save(update_fields=["status"])
+        return Response(_body(proposal))
