@@ -357,7 +357,10 @@ def _check_reads(info, filterset, user):
     vis, replaced = Visibility(user), None
     for name, filt in filterset.filters.items():
         value = filterset.form.cleaned_data.get(name)
-        probe = filt.filter(info.model.objects.all(), value)
+        try:
+            probe = filt.filter(info.model.objects.all(), value)
+        except (ValueError, TypeError, FieldDoesNotExist) as e:  # e.g. "null" where NetBox cannot use it
+            raise ToolError(f"filter '{name[:60]}' cannot be used with this value ({str(e)[:100]})") from None
         choice = filt.queryset.model._meta.concrete_model if isinstance(filt, MODEL_CHOICE_FILTERS) else None
         try:
             check_reads(info, name, probe, vis, choice)
