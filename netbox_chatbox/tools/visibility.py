@@ -204,12 +204,15 @@ def _node_hidden(node, hidden):
     return pk in hidden.get(ContentType.objects.get_for_id(ct_id).model_class(), ())
 
 
-def derived_columns(model, vis: Visibility) -> set:
+def derived_columns(model, vis: Visibility, counters=True) -> set:
     """Columns of ``model`` that NetBox derives from other objects this user may not view all of:
-    tree fields (from other objects of the type) and stored counters (from the counted type)."""
+    tree fields (from other objects of the type) and stored counters (from the counted type; the tools
+    return those recounted, see handlers._visible_counts, but cannot filter, order or group by them)."""
     out = set()
     for field in model._meta.concrete_fields:
         if isinstance(field, CounterCacheField):
+            if not counters:
+                continue
             if vis.constrained(apps.get_model(field.to_model_name)):
                 out.add(field.name)
         elif field.name in TREE_COLUMNS and vis.constrained(model):
@@ -231,7 +234,7 @@ def withheld_fields(info, names, vis: Visibility) -> set:
     """Serializer fields among ``names`` computed from objects the user may not view all of."""
     if vis.user.is_superuser:
         return set()
-    derived = derived_columns(info.model, vis)
+    derived = derived_columns(info.model, vis, counters=False)
     if not derived:
         return set()
     declared = info.serializer._declared_fields
@@ -283,9 +286,10 @@ def check_reads(info, name, queryset, vis: Visibility, choice_model=None):
         reached.add(info.model)  # a self-join or subquery: the filter compares with other objects of the type
     if choice_model is not None and re.search(f'FROM\\s+"{choice_model._meta.db_table}"', sql):
         choice_model = None  # values chosen by a subquery (e.g. a tree's descendants), not the visible ones
+    conditions = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""  # not the selected columns
     for alias in dict.fromkeys(tables):
         if (model := _tables().get(alias)) is not None:
-            reached |= _column_reads(info, name, model, sql, vis, choice_model)
+            reached |= _column_reads(info, name, model, conditions, vis, choice_model)
     for model in reached:
         if model is not choice_model and vis.constrained(model):
             label = getattr(object_type_for_model(model), "label", model._meta.label_lower)
