@@ -89,7 +89,7 @@ def _build():
     own.groups.add(group)
     _permission("mm-grouped-changes", ObjectChange, None, groups=[group])
 
-    tags = {slug: Tag.objects.create(name=slug, slug=slug) for slug in ("vblue", "hred")}
+    tags = {slug: Tag.objects.create(name=slug, slug=slug) for slug in ("vblue", "hred", "hgreen")}
     tenants = {slug: Tenant.objects.create(name=slug.upper(), slug=slug) for slug in ("vt", "ht")}
     regions = {"vr": Region.objects.create(name="vr", slug="vr")}
     regions["hr"] = Region.objects.create(name="hr", slug="hr", parent=regions["vr"])
@@ -170,10 +170,10 @@ def _build():
                 device.description = f"changed by {author.username}"
                 device.tenant = tenants["ht"] if device.tenant_id == tenants["vt"].pk else tenants["vt"]
                 device.save()
-                device.tags.add(tags["hred"])
+                device.tags.add(tags["hgreen"])
             prefix = Prefix.objects.get(prefix="10.1.0.0/16")
             prefix.snapshot()
-            prefix.scope = sites["ha"]
+            prefix.scope = sites["vb"]
             prefix.save()
     for indexer in registry["search"].values():
         search_backend.cache(indexer.model.objects.all(), remove_existing=False)
@@ -434,3 +434,140 @@ def test_excluded_models_and_fields_see_no_trace(world, db):
     """Excluded types and fields join the hidden objects: changing them changes nothing either."""
     with plugins_config(excluded_models=["ipam.vlan", "extras.configcontext"], excluded_fields=["serial"]):
         check_user(world["grouped"], "grouped-excluded")
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression tests, one per leak class the mutation suite guards against (issue 15)
+
+
+def call(user, name, **arguments):
+    return run_tool(name, arguments, user)
+
+
+def _get(user, model, fields, **lookup):
+    return call(user, "get_object", object_type=model._meta.label_lower, id=model.objects.get(**lookup).pk,
+                fields=fields)["object"]
+
+
+def test_display_strings_name_no_hidden_relation(world, db):
+    """An unnamed device displays its manufacturer, a virtual chassis member its chassis: not when hidden."""
+    grouped, admin = world["grouped"], world["admin"]
+    unnamed = Device.objects.get(name=None)
+    assert _get(admin, Device, ["display"], pk=unnamed.pk)["display"] == f"HM HX2 ({unnamed.pk})"
+    shown = _get(grouped, Device, ["display", "device_type"], pk=unnamed.pk)
+    assert "HM" not in shown["display"] and shown["device_type"]["display"] == "HX2"
+    member = Device.objects.create(name=None, site=Site.objects.get(slug="va"), role=DeviceRole.objects.first(),
+                                   device_type=DeviceType.objects.get(slug="vx1"),
+                                   virtual_chassis=VirtualChassis.objects.get(name="hvc"), vc_position=2)
+    assert _get(admin, Device, ["display"], pk=member.pk)["display"] == "hvc:2"
+    shown = _get(grouped, Device, ["display", "virtual_chassis", "vc_position"], pk=member.pk)
+    assert "hvc" not in shown["display"] and shown["virtual_chassis"] is None
+    assert "hvc" not in json.dumps(call(grouped, "search", query="VX1"))
+
+
+def test_denormalised_values_come_only_from_visible_objects(world, db):
+    grouped, admin = world["grouped"], world["admin"]
+    fields = ["mac_address", "primary_mac_address", "count_ipaddresses", "cable", "link_peers", "link_peers_type",
+              "connected_endpoints", "connected_endpoints_type", "connected_endpoints_reachable"]
+    hidden_mac = _get(grouped, Interface, fields, device__name="va-1", name="et1")  # hidden MAC and cable
+    assert _get(admin, Interface, fields, device__name="va-1", name="et1")["mac_address"] == "00:00:00:00:04:11"
+    assert {k: hidden_mac[k] for k in fields} == {
+        "mac_address": None, "primary_mac_address": None, "count_ipaddresses": 0, "cable": None, "link_peers": [],
+        "link_peers_type": None, "connected_endpoints": None, "connected_endpoints_type": None,
+        "connected_endpoints_reachable": False}
+    two_ips = _get(grouped, Interface, ["count_ipaddresses"], device__name="va-1", name="et0")
+    assert two_ips["count_ipaddresses"] == 1 == _get(admin, Interface, ["count_ipaddresses"], device__name="va-1",
+                                                     name="et0")["count_ipaddresses"] - 1
+    # A prefix's depth and child count are computed over every prefix: withheld from who may not view all.
+    prefix = {"prefix": "10.1.0.0/16"}
+    assert _get(admin, Prefix, ["_depth", "children"], **prefix) == {
+        **_get(admin, Prefix, ["_depth", "children"], **prefix), "_depth": 1, "children": 2}
+    shown = _get(grouped, Prefix, ["_depth", "children"], **prefix)
+    assert shown["_depth"] is None and shown["children"] is None
+
+
+def test_filters_that_read_through_hidden_objects_are_refused_or_match_nothing(world, db):
+    grouped = world["grouped"]
+
+    def count(object_type, **filters):
+        return call(grouped, "count_objects", object_type=object_type, filters=filters)
+
+    hidden_site = Site.objects.get(slug="ha").pk
+    assert count("dcim.cable", site_id=hidden_site) == count("dcim.cable", site_id=987654)
+    assert "error" in count("dcim.device", mac_address="00:00:00:00:04:11")
+    assert count("dcim.device", q="10.1.0.3")["count"] == 0  # va-3's hidden primary IP
+    assert count("dcim.device", q="va-3")["count"] == 1  # its own name still matches
+    assert count("dcim.device", has_primary_ip="true") == {
+        "error": "filter 'has_primary_ip' cannot be used on dcim.device: it reads ipam.ipaddress objects, and "
+                 "your permissions do not let you view all of them"}
+    assert "generic relation" in count("ipam.prefix", scope_id=hidden_site)["error"]
+    assert "error" in count("ipam.prefix", depth=1) and "error" in count("dcim.site", region="vr")
+    # The admin may use them all.
+    for filters in ({"mac_address": "00:00:00:00:04:11"}, {"has_primary_ip": "true"}, {"scope_id": hidden_site}):
+        assert "error" not in call(world["admin"], "count_objects", object_type="dcim.device" if "scope_id" not in
+                                   filters else "ipam.prefix", filters=filters)
+
+
+def test_generic_relation_ids_of_hidden_objects_are_empty(world, db):
+    grouped = world["grouped"]
+    on_hidden = _get(grouped, Prefix, ["scope_id", "scope_type"], prefix="10.2.0.0/16")
+    assert (on_hidden["scope_id"], on_hidden["scope_type"]) == (None, None)
+    assert _get(grouped, Prefix, ["scope_type"], prefix="10.1.0.0/16")["scope_type"] == "dcim.site"  # site vb
+    assert "error" in call(grouped, "count_objects", object_type="ipam.prefix", group_by="scope_id")
+
+
+def test_change_log_diffs_name_no_hidden_tag_or_id(world, db):
+    grouped, admin = world["grouped"], world["admin"]
+    device = Device.objects.get(name="va-1")
+
+    def changes(user):
+        return call(user, "get_changelog", object_type="dcim.device", object_id=device.pk)["changes"]
+
+    hidden_tenant = Tenant.objects.get(slug="ht").pk
+
+    def tenants(found):
+        return {c["changes"]["tenant"][side] for c in found if "tenant" in c["changes"] for side in ("before", "after")}
+
+    everything = changes(admin)
+    assert "hgreen" in json.dumps(everything) and hidden_tenant in tenants(everything)
+    shown = changes(grouped)
+    assert shown and "hgreen" not in json.dumps(shown) and hidden_tenant not in tenants(shown)
+
+
+def test_default_order_follows_only_visible_data(world, db):
+    grouped = world["grouped"]
+
+    def racks():
+        return [r["display"] for r in call(grouped, "query_objects", object_type="dcim.rack")["results"]]
+
+    before = racks()
+    for name in ("aaa", "zzz"):
+        Location.objects.filter(slug="hloc").update(name=name)
+        location = Location.objects.get(slug="hloc")
+        location.save()  # NetBox recomputes the tree's sort paths
+        assert racks() == before
+
+
+def test_q_never_searches_withheld_values(world, db):
+    for user in (world["admin"], world["grouped"]):
+        for guess in (SECRET, SECRET[:3], "community"):
+            assert call(user, "count_objects", object_type="extras.configcontext", filters={"q": guess})["count"] == 0
+        assert call(user, "count_objects", object_type="extras.configcontext", filters={"q": "v-cc"})["count"] == 1
+
+
+def test_errors_are_capped_and_never_echo_unbounded_input(world, db):
+    admin = world["admin"]
+    results = [
+        call(admin, "query_objects", object_type="dcim.device", fields=[f"field{n}" for n in range(5000)]),
+        call(admin, "query_objects", object_type="x" * 100_000),
+        call(admin, "count_objects", object_type="dcim.device", filters={f"f{n}": 1 for n in range(5000)}),
+        call(admin, "count_objects", object_type="dcim.device", group_by="x" * 100_000),
+        call(admin, "query_objects", object_type="dcim.device", ordering=["y" * 100_000]),
+        call(admin, "get_changelog", since="z" * 100_000),
+        run_tool("no-such-tool-" + "w" * 100_000, {}, admin),
+    ]
+    for result in results:
+        assert set(result) == {"error"} and 0 < len(result["error"]) <= 500, result["error"][:600]
+    assert call(admin, "count_objects", object_type="dcim.device", group_by="local_context_data") == {
+        "error": "cannot group by 'local_context_data': it is a JSON document; group by by one of its fields is "
+                 "not supported"}

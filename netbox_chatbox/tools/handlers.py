@@ -216,9 +216,31 @@ def serialize(info, queryset, fields, user):
     if not user.is_superuser:
         hidden = _hidden_related(vis, data)
         data = [_without(item, hidden) for item in data]
+    for name in names:
+        if (relation := _counted_relation(info.model, name)) is not None:
+            for obj, item in zip(objects, data):
+                if name in item:
+                    item[name] = _visible_count(getattr(obj, relation), vis)
     if withheld := withheld_fields(info, names, vis):
         data = [{key: None if key in withheld else value for key, value in item.items()} for item in data]
     return [_present(item) for item in data]
+
+
+def _counted_relation(model, name):
+    """For a model property like ``Interface.count_ipaddresses`` (counting every related object), the
+    relation it counts: ``ip_addresses``. Found by what the property reads, for every model."""
+    prop = getattr(model, name, None)
+    if not name.startswith("count_") or not isinstance(prop, property):
+        return None
+    names = getattr(prop.fget, "__code__", None) and prop.fget.__code__.co_names
+    return next((n for n in names or () if hasattr(getattr(model, n, None), "rel")), None)
+
+
+def _visible_count(manager, vis):
+    queryset = manager.all()
+    if hasattr(queryset, "restrict") and vis.constrained(queryset.model):
+        queryset = queryset.restrict(vis.user, "view")
+    return queryset.count()
 
 
 def _visible_counts(info, names, user):

@@ -241,7 +241,9 @@ def withheld_fields(info, names, vis: Visibility) -> set:
     out = set()
     for name in names:
         source = getattr(declared.get(name), "source", None) or name
-        if name in derived or source in derived:
+        prop = getattr(info.model, source, None)  # a property reading one (Prefix.children is _children)
+        reads = set(prop.fget.__code__.co_names) if isinstance(prop, property) and hasattr(prop.fget, "__code__") else set()
+        if name in derived or source in derived or reads & derived:
             out.add(name)
     return out
 
