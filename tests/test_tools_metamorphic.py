@@ -192,7 +192,17 @@ def world(django_db_setup, django_db_blocker):
 
 
 def _values_of(model, user, rng):
-    """Filter values to try: taken from hidden objects, visible ones, and nonexistent ones."""
+    """Objects to take filter values from: (hidden, visible), asked once per model and user."""
+    key = (model, user.pk)
+    if key not in _VALUES:
+        _VALUES[key] = _objects_of(model, user)
+    return _VALUES[key]
+
+
+_VALUES = {}
+
+
+def _objects_of(model, user):
     everything = list(model.objects.all()[:50])
     shown = set(model.objects.restrict(user, "view").values_list("pk", flat=True)) if hasattr(
         model.objects.all(), "restrict") else {o.pk for o in everything}
@@ -398,6 +408,7 @@ def answers(user, calls):
 
 
 def check_user(user, label, excluded=None):
+    _VALUES.clear()
     seed = SEED + sum(map(ord, label))
     rng = random.Random(seed)
     calls, generated = generate_calls(user, rng, CALLS)

@@ -234,11 +234,14 @@ def withheld_fields(info, names, vis: Visibility) -> set:
     """Serializer fields among ``names`` computed from objects the user may not view all of."""
     if vis.user.is_superuser:
         return set()
+    from extras.models import ConfigContext
+
     derived = derived_columns(info.model, vis, counters=False)
+    # NetBox renders config_context by merging every context assigned, whatever the permissions.
+    out = {"config_context"} & set(names) if vis.constrained(ConfigContext) else set()
     if not derived:
-        return set()
+        return out
     declared = info.serializer._declared_fields
-    out = set()
     for name in names:
         source = getattr(declared.get(name), "source", None) or name
         prop = getattr(info.model, source, None)  # a property reading one (Prefix.children is _children)
