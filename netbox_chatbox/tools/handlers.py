@@ -383,7 +383,7 @@ def _check_reads(info, filterset, user):
             probe = filt.filter(info.model.objects.all(), value)
         except (ValueError, TypeError, FieldDoesNotExist) as e:  # e.g. "null" where NetBox cannot use it
             raise ToolError(f"filter '{name[:60]}' cannot be used with this value ({str(e)[:100]})") from None
-        choice = filt.queryset.model._meta.concrete_model if isinstance(filt, MODEL_CHOICE_FILTERS) else None
+        choice = _choice_model(filt)
         try:
             check_reads(info, name, probe, vis, choice)
         except ToolError:
@@ -391,6 +391,20 @@ def _check_reads(info, filterset, user):
                 raise
             replaced = value
     return replaced
+
+
+def _choice_model(filt):
+    """The model a model-choice filter picks visible objects from, when its SQL compares with exactly
+    those (by id or a unique field); matching by a name many objects share (interface=et0) would also
+    match hidden ones."""
+    if not isinstance(filt, MODEL_CHOICE_FILTERS):
+        return None
+    model = filt.queryset.model._meta.concrete_model
+    to_field = filt.extra.get("to_field_name")
+    try:
+        return model if to_field is None or model._meta.get_field(to_field).unique else None
+    except FieldDoesNotExist:
+        return None
 
 
 def _own_text_search(info, text, user):
