@@ -486,6 +486,9 @@ def test_denormalised_values_come_only_from_visible_objects(world, db):
         "mac_address": None, "primary_mac_address": None, "count_ipaddresses": 0, "cable": None, "link_peers": [],
         "link_peers_type": None, "connected_endpoints": None, "connected_endpoints_type": None,
         "connected_endpoints_reachable": False}
+    reachable = {"device__name": "va-1", "name": "et1"}  # alone: the path is loaded for it too
+    assert _get(admin, Interface, ["connected_endpoints_reachable"], **reachable)["connected_endpoints_reachable"]
+    assert not _get(grouped, Interface, ["connected_endpoints_reachable"], **reachable)["connected_endpoints_reachable"]
     two_ips = _get(grouped, Interface, ["count_ipaddresses"], device__name="va-1", name="et0")
     assert two_ips["count_ipaddresses"] == 1 == _get(admin, Interface, ["count_ipaddresses"], device__name="va-1",
                                                      name="et0")["count_ipaddresses"] - 1
@@ -564,6 +567,9 @@ def test_q_never_searches_withheld_values(world, db):
         for guess in (SECRET, SECRET[:3], "community"):
             assert call(user, "count_objects", object_type="extras.configcontext", filters={"q": guess})["count"] == 0
         assert call(user, "count_objects", object_type="extras.configcontext", filters={"q": "v-cc"})["count"] == 1
+        # Whether a JSON document is there at all is no search of it.
+        assert "error" not in call(user, "count_objects", object_type="dcim.device",
+                                   filters={"has_local_config_context": False})
 
 
 def test_errors_are_capped_and_never_echo_unbounded_input(world, db):

@@ -35,7 +35,7 @@ from ..conf import get_settings
 from .types import ToolError, get_object_type, is_secret_name, object_type_for_model, scrub
 from .types import object_types as all_object_types
 from .visibility import (Visibility, check_reads, derived_columns, generic_relations, is_placeholder, mask,
-                         unusable_field, withheld_fields)
+                         unusable_field, viewable, withheld_fields)
 
 MODEL_CHOICE_FILTERS = (django_filters.ModelChoiceFilter, django_filters.ModelMultipleChoiceFilter)
 LOOKUP_SUFFIXES = "__n (not), __ic (contains), __nic, __isw (starts with), __iew, __ie (iexact), " \
@@ -61,18 +61,6 @@ def visible(info, user, for_serializer=False):
     ``for_serializer`` starts from NetBox's REST viewset queryset, whose prefetches the serializer needs.
     """
     return (info.queryset() if for_serializer else info.model.objects.all()).restrict(user, "view")
-
-
-def viewable(model, user):
-    """The model's objects this user may view, or None when that is all of them (no query needed).
-
-    Models outside NetBox's permissions (content/object types, e.g. ``assigned_object_type``) have no
-    hidden objects; types the tools don't expose never get here (their fields are refused)."""
-    everything = model.objects.all()
-    if not hasattr(everything, "restrict"):
-        return None
-    allowed = everything.restrict(user, "view")
-    return None if allowed is everything else allowed
 
 
 def _limit(limit):
@@ -197,6 +185,8 @@ def serialize(info, queryset, fields, user):
     for path in derived:  # nested objects are displayed too
         if (related := _related_type(info.model, path)) is not None:
             prefetch += [f"{path}__{lookup}" for lookup in related.display_prefetches()]
+    if any(name.startswith("connected_endpoints") for name in names) and hasattr(info.model, "_path"):
+        prefetch.append("_path")  # loaded up front, so that masking sees a path through hidden objects
     if prefetch:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetch))
     counts, stored = _visible_counts(info, names, user)

@@ -27,18 +27,22 @@ from django.db import models
 
 from utilities.fields import CounterCacheField
 
-from .types import ToolError, is_secret_name, object_type_for_model
+from .types import ToolError, is_secret_name, object_type_for_model, object_types
 
 # Columns a model stores about its place among *other* objects of its own type: a hidden parent or
 # sibling changes them (MPTT/tree fields, a prefix's depth and number of children, a tree's sort path).
 TREE_COLUMNS = frozenset({"_depth", "_children", "sort_path", "lft", "rght", "tree_id", "level"})
 # Serializer fields whose source is one of those (NetBox's ``_depth`` is ``level`` on MPTT models).
 _TABLE = re.compile(r'(?:FROM|JOIN)\s+"(\w+)"')
-_OWN_COLUMN = '"{table}"\\."(\\w+)"(\\s*->)?'
+# A column in a condition; group 2 is set when only a key of it is read (JSON ``->``) or its nullness.
+_OWN_COLUMN = '"{table}"\\."(\\w+)"(\\s*->|\\s+IS\\s)?'
 
 
-def _viewable(model, user):
-    """The model's objects the user may view, or None when that is all of them (no query needed)."""
+def viewable(model, user):
+    """The model's objects the user may view, or None when that is all of them (no query needed).
+
+    Models outside NetBox's permissions (content/object types, e.g. ``assigned_object_type``) have no
+    hidden objects."""
     everything = model.objects.all()
     if not hasattr(everything, "restrict"):
         return None
@@ -61,7 +65,7 @@ class Visibility:
         model = model._meta.concrete_model
         if model not in self._allowed:
             exposed = object_type_for_model(model) is not None
-            self._allowed[model] = None if self.user.is_superuser or not exposed else _viewable(model, self.user)
+            self._allowed[model] = None if self.user.is_superuser or not exposed else viewable(model, self.user)
         return self._allowed[model]
 
     def constrained(self, model) -> bool:
@@ -80,8 +84,6 @@ class Visibility:
 
     def any_constrained(self) -> bool:
         """The user may not view every object of some exposed type."""
-        from .types import object_types
-
         return any(self.constrained(info.model) for info in object_types().values())
 
 
@@ -307,11 +309,11 @@ def _column_reads(info, name, model, sql, vis, choice_model) -> set:
     generic = generic_columns(model)
     derived = derived_columns(model, vis)
     table = model._meta.db_table
-    for column, keyed in re.findall(_OWN_COLUMN.format(table=table), sql):
+    for column, partly in re.findall(_OWN_COLUMN.format(table=table), sql):
         field = next((f for f in model._meta.concrete_fields if f.column == column), None)
         if field is None:
             continue
-        if isinstance(field, models.JSONField) and not keyed:
+        if isinstance(field, models.JSONField) and not partly:
             _refuse(info, name, "it searches whole JSON documents, which may hold values the assistant withholds")
         if is_secret_name(field.name):
             _refuse(info, name, "it reads values the assistant withholds")
