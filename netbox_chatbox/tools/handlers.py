@@ -370,7 +370,7 @@ def _check_reads(info, filterset, user):
     for name, filt in filterset.filters.items():
         value = filterset.form.cleaned_data.get(name)
         try:
-            probe = filt.filter(info.model.objects.all(), value)
+            probe = filt.filter(info.model.objects.order_by(), value)  # no default ordering's joins
         except (ValueError, TypeError, FieldDoesNotExist) as e:  # e.g. "null" where NetBox cannot use it
             raise ToolError(f"filter '{name[:60]}' cannot be used with this value ({str(e)[:100]})") from None
         choice = _choice_model(filt)
