@@ -605,3 +605,13 @@ def test_a_filter_on_the_objects_own_column_is_not_refused_for_its_default_order
     result = call(world["grouped"], "count_objects", object_type="dcim.interface",
                   filters={"device_id": device, "enabled": True})
     assert result == {"object_type": "dcim.interface", "count": 2}
+
+
+def test_group_and_search_displays_name_no_hidden_relation(world, db):
+    """Found by the mutation suite (seed 46101485): a group's display of an unnamed device named its
+    hidden manufacturer."""
+    grouped = world["grouped"]
+    groups = call(grouped, "count_objects", object_type="dcim.interface", group_by="device")["groups"]
+    unnamed = Device.objects.get(name=None).pk
+    assert [g["display"] for g in groups if g["value"] == unnamed] == [f" HX2 ({unnamed})"]
+    assert "HM" not in json.dumps(call(grouped, "search", query="HX2"))

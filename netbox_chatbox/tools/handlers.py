@@ -17,7 +17,7 @@ from django import forms
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, TextField, Value, When
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, TextField, Value, When, prefetch_related_objects
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
@@ -564,7 +564,7 @@ def search(user, query, object_types=None, limit=None):
     # The backend drops objects the user may not view; matches on hidden fields are dropped here.
     hits = [hit for hit in search_backend.search(query.strip(), user=user, object_types=list(allowed))
             if not is_secret_name(hit.field)]
-    mask([hit.object for hit in hits[:limit]], Visibility(user))  # displays name only visible relations
+    _mask_for_display([hit.object for hit in hits[:limit]], user)
     results = [{
         "object_type": object_type_for_model(type(hit.object)).label, "id": hit.object.pk, "display": str(hit.object),
         "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
@@ -596,7 +596,7 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     if field.is_relation:
         ids = [r["grouped_by"] for r in rows if r["grouped_by"] is not None]
         related = {o.pk: o for o in field.related_model.objects.filter(pk__in=ids)}
-        mask(related.values(), Visibility(user))
+        _mask_for_display(list(related.values()), user)
     choices = dict(field.flatchoices) if getattr(field, "choices", None) else {}
     groups = []
     for row in rows[:limit]:
@@ -613,6 +613,18 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         groups.append(group)
     result.update(group_by=group_by, groups=groups, has_more=len(rows) > limit)
     return result
+
+
+def _mask_for_display(objects, user):
+    """Load what ``str()`` of these objects reads (NetBox's declared display prefetches), then mask it,
+    so a display names only visible relations (an unnamed device, a virtual chassis member)."""
+    by_type = defaultdict(list)
+    for obj in objects:
+        by_type[type(obj)].append(obj)
+    for model, group in by_type.items():
+        if (info := object_type_for_model(model)) is not None and (lookups := info.display_prefetches()):
+            prefetch_related_objects(group, *dict.fromkeys(lookups))
+    mask(objects, Visibility(user))
 
 
 def _related_visible(model, path, user) -> Q | None:
