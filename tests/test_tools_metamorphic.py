@@ -615,3 +615,14 @@ def test_group_and_search_displays_name_no_hidden_relation(world, db):
     unnamed = Device.objects.get(name=None).pk
     assert [g["display"] for g in groups if g["value"] == unnamed] == [f" HX2 ({unnamed})"]
     assert "HM" not in json.dumps(call(grouped, "search", query="HX2"))
+
+
+def test_nested_counters_and_cable_path_filters_tell_nothing(world, db):
+    """Found by the mutation suite (seed 899721439): a nested device type's device_count counted hidden
+    devices; filters through cable paths and terminations (connected, unterminated) matched hidden ends."""
+    grouped = world["grouped"]
+    nested = _get(grouped, Device, ["device_type"], name="vb-1")["device_type"]
+    assert nested["display"] == "HX2" and nested["device_count"] is None
+    for object_type, filters in (("dcim.interface", {"connected": True}), ("dcim.cable", {"unterminated": False})):
+        assert "error" in call(grouped, "count_objects", object_type=object_type, filters=filters)
+        assert "error" not in call(world["admin"], "count_objects", object_type=object_type, filters=filters)

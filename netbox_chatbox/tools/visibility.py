@@ -126,13 +126,15 @@ def mask(objects, vis: Visibility):
         return
     from dcim.models import CablePath
 
-    refs, slots, lists, paths = defaultdict(set), [], [], []
+    objects = list(objects)
+    refs, slots, lists, paths, seen_objects = defaultdict(set), [], [], [], []
     seen, stack = set(), list(objects)
     while stack:
         obj = stack.pop()
         if id(obj) in seen or not isinstance(obj, models.Model):
             continue
         seen.add(id(obj))
+        seen_objects.append(obj)
         for field in _relations(type(obj)):
             if isinstance(field, GenericForeignKey):
                 model, pk = _generic_target(obj, field)
@@ -161,6 +163,12 @@ def mask(objects, vis: Visibility):
                 ct_id, pk = (int(part) for part in str(node).split(":"))
                 refs[ContentType.objects.get_for_id(ct_id).model_class()].add(pk)
     hidden = {model: vis.hidden(model, ids) for model, ids in refs.items() if model is not None}
+    roots = {id(obj) for obj in objects}
+    for obj in seen_objects:  # nested objects' stored counters (the top-level ones are recounted)
+        if id(obj) not in roots:
+            for name in derived_columns(type(obj), vis):
+                if isinstance(type(obj)._meta.get_field(name), CounterCacheField):
+                    setattr(obj, name, None)
     dropped, placeholders = set(), {}
     for obj, field, model, pk, nullable in slots:
         if pk in hidden.get(model, ()):
@@ -298,6 +306,11 @@ def check_reads(info, name, queryset, vis: Visibility, choice_model=None):
         if (model := _tables().get(alias)) is not None:
             reached |= _column_reads(info, name, model, conditions, vis, choice_model)
     for model in reached:
+        if object_type_for_model(model) is None and vis.any_constrained() and (
+                generic_relations(model) or model._meta.label_lower == "dcim.cablepath"):
+            # Link records and cable paths the tools never show: their other ends may be hidden objects.
+            _refuse(info, name, f"it reads {model._meta.verbose_name_plural}, which may lead to objects your "
+                                "permissions do not let you view")
         if model is not choice_model and vis.constrained(model):
             label = getattr(object_type_for_model(model), "label", model._meta.label_lower)
             _refuse(info, name, f"it reads {label} objects, and your permissions do not let you view all of them")
