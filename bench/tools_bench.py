@@ -1,10 +1,10 @@
 """Latency (p50/p95) and SQL queries per call of the NetBox data tools, on the NetBox demo data.
 
 Runs ``run_tool`` exactly as both model paths do (validation, read-only transaction, statement
-timeout, serialization, size cap), as a superuser and as a user who may view only the devices
-of one site. The bench's own users and permissions are created in a transaction that is rolled
-back at the end, so the demo database is left as it was (each tool call is then a savepoint,
-which costs the same statements as its own transaction would).
+timeout, serialization, size cap), as a superuser and as a user who may view only the devices,
+interfaces and site of one site and the active IP addresses. The bench's own users and permissions
+are created in a transaction that is rolled back at the end, so the demo database is left as it was
+(each tool call is then a savepoint, which costs the same statements as its own transaction would).
 
     NETBOX_DB=netbox_chatbox .venv/bin/python bench/tools_bench.py [--calls 50]
 
@@ -33,7 +33,8 @@ from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from dcim.models import Device, Site  # noqa: E402
+from dcim.models import Device, Interface, Site  # noqa: E402
+from ipam.models import IPAddress  # noqa: E402
 from netbox_chatbox.tools import run_tool  # noqa: E402
 from tests.conftest import grant  # noqa: E402
 
@@ -41,21 +42,24 @@ TARGET_MS = 50
 
 
 def cases(site):
+    device = Device.objects.filter(site__slug=site).annotate(n=Count("interfaces")).order_by("-n").first().pk
     return [
         ("query_objects", {"object_type": "dcim.device", "limit": 20}),
         ("query_objects", {"object_type": "dcim.device", "filters": {"status": "active"},
                            "fields": ["name", "site", "status", "primary_ip4"], "limit": 20}),
         ("query_objects", {"object_type": "dcim.device", "limit": 50, "fields": [
             "name", "site", "rack", "role", "device_type", "status", "primary_ip4", "tags"]}),
-        ("query_objects", {"object_type": "dcim.interface", "filters": {"site": site, "enabled": True},
-                           "fields": ["name", "device", "type", "enabled"], "limit": 50}),
+        # By device: for the constrained user a filter through the sites of devices is refused.
+        ("query_objects", {"object_type": "dcim.interface", "filters": {"device_id": device, "enabled": True},
+                           "fields": ["name", "device", "type", "enabled", "mac_address", "link_peers"], "limit": 50}),
+        ("query_objects", {"object_type": "dcim.device", "filters": {"q": "a"}, "limit": 20}),
         ("query_objects", {"object_type": "ipam.ipaddress", "filters": {"parent": "192.168.0.0/16"}, "limit": 50}),
         ("count_objects", {"object_type": "dcim.device"}),
         ("count_objects", {"object_type": "dcim.device", "group_by": "site"}),
         ("count_objects", {"object_type": "dcim.interface", "group_by": "type"}),
         ("search", {"query": site}),
         ("search", {"query": "192.168.0.1"}),
-        ("get_object", {"object_type": "dcim.device", "id": Device.objects.filter(site__slug=site).first().pk}),
+        ("get_object", {"object_type": "dcim.device", "id": device}),
         ("get_changelog", {"since": "30d"}),
     ]
 
@@ -93,6 +97,8 @@ def main():
         constrained = User.objects.create_user("bench-site-viewer")
         grant(constrained, Device, ["view"], {"site__slug": site})
         grant(constrained, Site, ["view"], {"slug": site})
+        grant(constrained, Interface, ["view"], {"device__site__slug": site})
+        grant(constrained, IPAddress, ["view"], {"status": "active"})
         for user in (admin, constrained):
             for name, arguments in cases(site):
                 p50, p95, queries, count = measure(user, name, arguments, args.calls)

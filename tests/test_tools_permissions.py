@@ -217,9 +217,13 @@ def test_groups_of_hidden_related_objects_read_like_empty_ones(admin, ams_user):
     assert groups(ams_user, "device_type__manufacturer") == [(None, True, 6)]
     ams_user = _granted(ams_user, DeviceType, ["view"])
     assert sorted(groups(ams_user, "device_type__manufacturer")) == [("Cisco", False, 3), ("Juniper", False, 3)]
-    # Types are not objects under permissions: grouping by one shows it.
+    # The type of a generic relation tells that its object exists (here: interfaces this user may not
+    # view): grouping by it is refused for users who may not view everything; who may, sees the types.
     ams_user = _granted(ams_user, IPAddress, ["view"])
     per_type = call(ams_user, "count_objects", object_type="ipam.ipaddress", group_by="assigned_object_type")
+    assert per_type == {"error": "cannot group by 'assigned_object_type': it is part of a generic relation "
+                                 "('assigned_object'), which may point to objects your permissions do not let you view"}
+    per_type = call(admin, "count_objects", object_type="ipam.ipaddress", group_by="assigned_object_type")
     assert [(g.get("display"), g["count"]) for g in per_type["groups"]] == [("dcim.interface", 2)]
 
 

@@ -280,8 +280,12 @@ def _argument_error(name, arguments) -> str | None:
     error = best_match(_validators[name].iter_errors(arguments))
     if error is None:
         return None
-    where = ".".join(str(p) for p in error.absolute_path)
-    return f"invalid arguments for {name}: {where + ': ' if where else ''}{error.message}"
+    where = ".".join(str(p)[:60] for p in error.absolute_path)
+    message = error.message if len(error.message) <= 300 else error.message[:299] + "…"
+    return f"invalid arguments for {name}: {where + ': ' if where else ''}{message}"
+
+
+MAX_ERROR_CHARS = 500
 
 
 def enabled_tools() -> dict[str, Tool]:
@@ -291,14 +295,22 @@ def enabled_tools() -> dict[str, Tool]:
 
 
 def run_tool(name: str, arguments: dict, user, conversation=None) -> dict:
-    """Run one tool as ``user``. Never raises: bad input comes back as {"error": "…"} for the model.
+    """Run one tool as ``user``. Never raises: bad input comes back as {"error": "…"} for the model,
+    at most MAX_ERROR_CHARS long (an error never echoes unbounded input).
 
     Read tools run in a read-only transaction; a proposal tool's writes are rolled back and only the
     Proposal (linked to ``conversation``) is stored afterwards, in a transaction of its own."""
+    result = _run(name, arguments, user, conversation)
+    if isinstance(result.get("error"), str) and len(result["error"]) > MAX_ERROR_CHARS:
+        result["error"] = result["error"][:MAX_ERROR_CHARS - 1] + "…"
+    return result
+
+
+def _run(name, arguments, user, conversation) -> dict:
     tools = enabled_tools()
     tool = tools.get(name)
     if tool is None:
-        return {"error": f"unknown tool {name!r}; available tools: {', '.join(tools)}"}
+        return {"error": f"unknown tool {str(name)[:60]!r}; available tools: {', '.join(tools)}"}
     if arguments is None:
         arguments = {}
     if isinstance(arguments, dict):  # models often send null for an argument they mean to omit

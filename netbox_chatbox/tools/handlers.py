@@ -17,7 +17,8 @@ from django import forms
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, TextField, Value, When, prefetch_related_objects
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.urls import Resolver404, resolve, reverse
@@ -33,11 +34,14 @@ from utilities.views import get_viewname
 from ..conf import get_settings
 from .types import ToolError, get_object_type, is_secret_name, object_type_for_model, scrub
 from .types import object_types as all_object_types
+from .visibility import (Visibility, check_reads, derived_columns, generic_relations, is_placeholder, mask,
+                         unusable_field, viewable, withheld_fields)
 
 MODEL_CHOICE_FILTERS = (django_filters.ModelChoiceFilter, django_filters.ModelMultipleChoiceFilter)
 LOOKUP_SUFFIXES = "__n (not), __ic (contains), __nic, __isw (starts with), __iew, __ie (iexact), " \
                   "__gt/__gte/__lt/__lte (numbers, dates), __empty (true/false)"
 MAX_FILTER_VALUES = 50
+MAX_FILTERS = 20
 # Computed on demand and often large (the merged config context): returned only when asked for.
 ON_REQUEST_FIELDS = ("config_context",)
 HINTS = (
@@ -57,18 +61,6 @@ def visible(info, user, for_serializer=False):
     ``for_serializer`` starts from NetBox's REST viewset queryset, whose prefetches the serializer needs.
     """
     return (info.queryset() if for_serializer else info.model.objects.all()).restrict(user, "view")
-
-
-def viewable(model, user):
-    """The model's objects this user may view, or None when that is all of them (no query needed).
-
-    Models outside NetBox's permissions (content/object types, e.g. ``assigned_object_type``) have no
-    hidden objects; types the tools don't expose never get here (their fields are refused)."""
-    everything = model.objects.all()
-    if not hasattr(everything, "restrict"):
-        return None
-    allowed = everything.restrict(user, "view")
-    return None if allowed is everything else allowed
 
 
 def _limit(limit):
@@ -117,11 +109,11 @@ def _nested_model(value):
     return None
 
 
-def _hidden_related(user, items):
+def _hidden_related(vis, items):
     """(model, id) of the related objects in serializer output that the user may not view.
 
     One query per related type, and none for types the user may view entirely."""
-    if user.is_superuser:
+    if vis.user.is_superuser:
         return set()
     found = defaultdict(set)
 
@@ -138,12 +130,7 @@ def _hidden_related(user, items):
     for item in items:
         for value in item.values():
             collect(value)
-    hidden = set()
-    for model, ids in found.items():
-        if (allowed := viewable(model, user)) is not None:
-            shown = set(allowed.filter(pk__in=ids).values_list("pk", flat=True))
-            hidden.update((model, pk) for pk in ids - shown)
-    return hidden
+    return {(model, pk) for model, ids in found.items() for pk in vis.hidden(model, ids)}
 
 
 def _without(value, hidden):
@@ -152,7 +139,7 @@ def _without(value, hidden):
     def is_hidden(item):
         if isinstance(item, dict) and {"object_type", "object_id", "object"} <= item.keys():
             item = item["object"]  # a generic reference (e.g. a cable's terminations)
-        return (_nested_model(item), item.get("id") if isinstance(item, dict) else None) in hidden
+        return is_placeholder(item) or (_nested_model(item), item.get("id") if isinstance(item, dict) else None) in hidden
 
     if isinstance(value, list):
         return [_without(item, hidden) for item in value if not is_hidden(item)]
@@ -182,8 +169,9 @@ def _field_list(info, fields, default):
         return list(default)
     unknown = [f for f in fields if f not in info.fields]
     if unknown:
-        raise ToolError(f"unknown field(s) {unknown} for {info.label}; valid fields: {', '.join(info.fields)}")
-    return list(fields)
+        named = ", ".join(repr(f[:60]) for f in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ToolError(f"unknown field(s) {named} for {info.label}; describe_object_type lists its fields")
+    return list(dict.fromkeys(fields))
 
 
 def serialize(info, queryset, fields, user):
@@ -197,6 +185,8 @@ def serialize(info, queryset, fields, user):
     for path in derived:  # nested objects are displayed too
         if (related := _related_type(info.model, path)) is not None:
             prefetch += [f"{path}__{lookup}" for lookup in related.display_prefetches()]
+    if any(name.startswith("connected_endpoints") for name in names) and hasattr(info.model, "_path"):
+        prefetch.append("_path")  # loaded up front, so that masking sees a path through hidden objects
     if prefetch:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetch))
     counts, stored = _visible_counts(info, names, user)
@@ -209,10 +199,38 @@ def serialize(info, queryset, fields, user):
     for obj in objects:
         for name in stored:
             setattr(obj, name, getattr(obj, f"visible_{name}"))
+    vis = Visibility(user)
+    mask(objects, vis)
     data = info.serializer(objects, many=True, fields=names, context={"request": None}).data
-    if hidden := _hidden_related(user, data):
+    # What the serializer loaded past the masked instances, and stand-ins for required relations.
+    if not user.is_superuser:
+        hidden = _hidden_related(vis, data)
         data = [_without(item, hidden) for item in data]
+    for name in names:
+        if (relation := _counted_relation(info.model, name)) is not None:
+            for obj, item in zip(objects, data):
+                if name in item:
+                    item[name] = _visible_count(getattr(obj, relation), vis)
+    if withheld := withheld_fields(info, names, vis):
+        data = [{key: None if key in withheld else value for key, value in item.items()} for item in data]
     return [_present(item) for item in data]
+
+
+def _counted_relation(model, name):
+    """For a model property like ``Interface.count_ipaddresses`` (counting every related object), the
+    relation it counts: ``ip_addresses``. Found by what the property reads, for every model."""
+    prop = getattr(model, name, None)
+    if not name.startswith("count_") or not isinstance(prop, property):
+        return None
+    names = getattr(prop.fget, "__code__", None) and prop.fget.__code__.co_names
+    return next((n for n in names or () if hasattr(getattr(model, n, None), "rel")), None)
+
+
+def _visible_count(manager, vis):
+    queryset = manager.all()
+    if hasattr(queryset, "restrict") and vis.constrained(queryset.model):
+        queryset = queryset.restrict(vis.user, "view")
+    return queryset.count()
 
 
 def _visible_counts(info, names, user):
@@ -269,7 +287,7 @@ def usable_filters(filterset) -> dict:
 def _filter_values(name, value):
     values = value if isinstance(value, list) else [value]
     if not values or len(values) > MAX_FILTER_VALUES:
-        raise ToolError(f"filter '{name}': give 1 to {MAX_FILTER_VALUES} values")
+        raise ToolError(f"filter '{name[:60]}': give 1 to {MAX_FILTER_VALUES} values")
     out = []
     for v in values:
         if isinstance(v, bool):
@@ -279,7 +297,7 @@ def _filter_values(name, value):
         elif isinstance(v, (int, float, str)):
             out.append(str(v))
         else:
-            raise ToolError(f"filter '{name}': values must be strings, numbers, booleans or a list of them")
+            raise ToolError(f"filter '{name[:60]}': values must be strings, numbers, booleans or a list of them")
     return out
 
 
@@ -294,6 +312,8 @@ def apply_filters(info, queryset, filters, user):
         return queryset
     if not isinstance(filters, dict):
         raise ToolError("filters must be an object like {\"site\": \"ams1\", \"status\": [\"active\", \"planned\"]}")
+    if len(filters) > MAX_FILTERS:
+        raise ToolError(f"give at most {MAX_FILTERS} filters")
     data = QueryDict(mutable=True)
     for name, value in filters.items():
         data.setlist(name, _filter_values(name, value))
@@ -303,8 +323,9 @@ def apply_filters(info, queryset, filters, user):
     unknown = [n for n in filters if n not in usable_filters(filterset)]
     if unknown:
         known = usable_filters(info.filterset(queryset=info.model.objects.none()))
-        hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
+        hints = {n[:60]: difflib.get_close_matches(n[:60], known, n=3) for n in unknown[:3]}
         hint = "; ".join(f"'{n}' (did you mean {', '.join(m)}?)" if m else f"'{n}'" for n, m in hints.items())
+        hint += f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
         raise ToolError(f"unknown filter {hint} for {info.label}; describe_object_type lists its filters")
 
     for _ in range(MAX_FILTER_VALUES * len(filters)):
@@ -315,46 +336,138 @@ def apply_filters(info, queryset, filters, user):
             if isinstance(filt, MODEL_CHOICE_FILTERS) and hasattr(filt.queryset, "restrict"):
                 filt.queryset = filt.queryset.restrict(user, "view")
         if filterset.is_valid():
+            if (text := _check_reads(info, filterset, user)) is not None:
+                filterset.form.cleaned_data.pop("q")
+                return filterset.qs.filter(_own_text_search(info, text, user))
             return filterset.qs
         errors = filterset.form.errors.as_data()
         bad = {n: e for n, e in errors.items()
                if not (isinstance(filterset.filters.get(n), MODEL_CHOICE_FILTERS) and e[0].code == "invalid_choice")}
         if bad:
-            raise ToolError("; ".join(f"filter '{n}': {' '.join(m for err in e for m in err.messages)}"
+            raise ToolError("; ".join(f"filter '{n[:60]}': {' '.join(m for err in e for m in err.messages)[:200]}"
                                       for n, e in bad.items()))
         for name, errs in errors.items():
             missing = str((errs[0].params or {}).get("value"))
             remaining = [v for v in data.getlist(name) if v != missing]
-            if not remaining:
+            if remaining:
+                data.setlist(name, remaining)
+            elif filterset.filters[name].exclude:  # "not one of (objects that do not exist)": no condition
+                del data[name]
+            else:
                 return queryset.none()
-            data.setlist(name, remaining)
+        if not data:
+            return queryset
         filterset = filterset_class(data, queryset=queryset)
     return queryset.none()
 
 
+def _check_reads(info, filterset, user):
+    """Each filter, built alone, must read only what the user may view (see visibility.check_reads).
+
+    Returns the ``q`` text when NetBox's own search of the type would read more: it is then replaced by
+    a search of the object's own text fields (``_own_text_search``) rather than refused."""
+    vis, replaced = Visibility(user), None
+    for name, filt in filterset.filters.items():
+        value = filterset.form.cleaned_data.get(name)
+        try:
+            probe = filt.filter(info.model.objects.order_by(), value)  # no default ordering's joins
+        except (ValueError, TypeError, FieldDoesNotExist) as e:  # e.g. "null" where NetBox cannot use it
+            raise ToolError(f"filter '{name[:60]}' cannot be used with this value ({str(e)[:100]})") from None
+        choice = _choice_model(filt)
+        try:
+            check_reads(info, name, probe, vis, choice)
+        except ToolError:
+            if name != "q":
+                raise
+            replaced = value
+    return replaced
+
+
+def _choice_model(filt):
+    """The model a model-choice filter picks visible objects from, when its SQL compares with exactly
+    those (by id or a unique field); matching by a name many objects share (interface=et0) would also
+    match hidden ones."""
+    if not isinstance(filt, MODEL_CHOICE_FILTERS):
+        return None
+    model = filt.queryset.model._meta.concrete_model
+    to_field = filt.extra.get("to_field_name")
+    try:
+        return model if to_field is None or model._meta.get_field(to_field).unique else None
+    except FieldDoesNotExist:
+        return None
+
+
+def _own_text_search(info, text, user):
+    """``q`` over the object's own text fields that the tools return (no relations, no derived values)."""
+    derived = derived_columns(info.model, Visibility(user))
+    condition = Q()
+    for field in info.model._meta.concrete_fields:
+        if (isinstance(field, (CharField, TextField)) and not field.name.startswith("_")
+                and field.name not in derived and not info.is_hidden(field.name) and not field.choices):
+            condition |= Q(**{f"{field.name}__icontains": text})
+    return condition if condition else Q(pk__in=[])
+
+
 def _ordering(info, queryset, ordering, user):
-    """Order by the given field paths. Through a related object the user may not view, a value sorts as
-    if the relation were empty (the order would otherwise tell something about the hidden object)."""
+    """Order by the given field paths, or the type's default order. Only visible data decides: through a
+    related object the user may not view, a value sorts as if the relation were empty, and values NetBox
+    derives from hidden objects (a tree's sort path…) give way to the object's name (or are refused
+    when asked for)."""
+    vis = Visibility(user)
     if ordering is None:
-        return queryset.order_by(*(queryset.query.order_by or info.model._meta.ordering), "pk")
+        terms = []
+        for term in queryset.query.order_by or info.model._meta.ordering:
+            if isinstance(term, str):
+                terms += _order_terms(info.model, term.lstrip("-"), term.startswith("-"), vis, user)
+            elif isinstance(term, OrderBy) and isinstance(term.expression, F):
+                terms += _order_terms(info.model, term.expression.name, term.descending, vis, user,
+                                      nulls_first=term.nulls_first, nulls_last=term.nulls_last)
+            else:
+                terms.append(term)  # an expression over the object's own columns (e.g. a collation)
+        return queryset.order_by(*terms, "pk")
     terms = []
     for name in ordering:
         path, descending = name.lstrip("-"), name.startswith("-")
-        field = info.model_field(path)
-        if (shown := _related_visible(info.model, path, user)) is None:
-            continue  # all hidden: all sort alike (and SQL refuses to order by a constant)
-        if not shown:
-            terms.append(name)
-            continue
-        # A relation sorts by its model's own ordering, as Django does for a string path.
-        paths = [(path, descending)]
-        if field.is_relation:
-            own = [o for o in field.related_model._meta.ordering if isinstance(o, str)] or ["pk"]
-            paths = [(f"{path}__{o.lstrip('-')}", descending != o.startswith("-")) for o in own]
-        for value_path, desc in paths:
-            value = Case(When(shown, then=F(value_path)), default=Value(None))
-            terms.append(value.desc() if desc else value.asc())
+        info.model_field(path)
+        unusable_field(info, path, vis, "order by")
+        terms += _order_terms(info.model, path, descending, vis, user)
     return queryset.order_by(*terms, "pk")
+
+
+def _order_terms(model, path, descending, vis, user, depth=0, **nulls):
+    """SQL ordering for one field path. A relation sorts by its model's own ordering, as Django does."""
+    try:
+        field = _path_field(model, path)
+    except FieldDoesNotExist:
+        return []
+    if field.is_relation and depth < 3:
+        related = field.related_model
+        own = [o for o in related._meta.ordering if isinstance(o, str)] or ["pk"]
+        return [term for o in own for term in _order_terms(
+            model, f"{path}__{o.lstrip('-')}", descending != o.startswith("-"), vis, user, depth + 1, **nulls)]
+    owner = _path_owner(model, path)
+    if field.name in derived_columns(owner, vis):
+        if not any(f.name == "name" for f in owner._meta.concrete_fields):
+            return []
+        path = path[:-len(field.name)] + "name"  # e.g. a tree's sort path: its own name instead
+    if (shown := _related_visible(model, path, user)) is None:
+        return []  # all hidden: all sort alike (and SQL refuses to order by a constant)
+    value = F(path) if not shown else Case(When(shown, then=F(path)), default=Value(None))
+    return [value.desc(**nulls) if descending else value.asc(**nulls)]
+
+
+def _path_field(model, path):
+    for part in path.split("__"):
+        field = model._meta.get_field(part)
+        model = field.related_model if field.is_relation else model
+    return field
+
+
+def _path_owner(model, path):
+    """The model whose field ends ``path``."""
+    for part in path.split("__")[:-1]:
+        model = model._meta.get_field(part).related_model
+    return model
 
 
 # ----------------------------------------------------------------------------------------------
@@ -451,8 +564,11 @@ def search(user, query, object_types=None, limit=None):
     # The backend drops objects the user may not view; matches on hidden fields are dropped here.
     hits = [hit for hit in search_backend.search(query.strip(), user=user, object_types=list(allowed))
             if not is_secret_name(hit.field)]
+    if not user.is_superuser:  # the indexed name may name hidden relations: rendered again, masked
+        _mask_for_display([hit.object for hit in hits[:limit]], user)
     results = [{
-        "object_type": object_type_for_model(type(hit.object)).label, "id": hit.object.pk, "display": hit.name,
+        "object_type": object_type_for_model(type(hit.object)).label, "id": hit.object.pk,
+        "display": hit.name if user.is_superuser else str(hit.object),
         "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
         "matched_field": hit.field, "value": str(hit.value)[:200],
     } for hit in hits[:limit]]
@@ -468,6 +584,7 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         return result
     limit = _limit(limit)
     field = info.model_field(group_by)
+    unusable_field(info, group_by, Visibility(user), "group by")
     # Objects whose related object (at any step of the path) is hidden group with those that have
     # none, as if it did not exist.
     value = F(group_by)
@@ -481,10 +598,13 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
     if field.is_relation:
         ids = [r["grouped_by"] for r in rows if r["grouped_by"] is not None]
         related = {o.pk: o for o in field.related_model.objects.filter(pk__in=ids)}
+        _mask_for_display(list(related.values()), user)
     choices = dict(field.flatchoices) if getattr(field, "choices", None) else {}
     groups = []
     for row in rows[:limit]:
-        value, group = row["grouped_by"], {"value": row["grouped_by"], "count": row["count"]}
+        value = row["grouped_by"]
+        shown = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)  # IPNetwork…
+        group = {"value": shown, "count": row["count"]}
         if isinstance(related.get(value), ContentType):
             group["display"] = f"{related[value].app_label}.{related[value].model}"
         elif value in related:
@@ -495,6 +615,20 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         groups.append(group)
     result.update(group_by=group_by, groups=groups, has_more=len(rows) > limit)
     return result
+
+
+def _mask_for_display(objects, user):
+    """Load what ``str()`` of these objects reads (NetBox's declared display prefetches), then mask it,
+    so a display names only visible relations (an unnamed device, a virtual chassis member)."""
+    if user.is_superuser:
+        return
+    by_type = defaultdict(list)
+    for obj in objects:
+        by_type[type(obj)].append(obj)
+    for model, group in by_type.items():
+        if (info := object_type_for_model(model)) is not None and (lookups := info.display_prefetches()):
+            prefetch_related_objects(group, *dict.fromkeys(lookups))
+    mask(objects, Visibility(user))
 
 
 def _related_visible(model, path, user) -> Q | None:
@@ -563,13 +697,13 @@ def _may_view_id(info, user, object_id) -> bool:
     return viewable(info.model, user) is None and not info.model.objects.filter(pk=object_id).exists()
 
 
-def _change(change):
+def _change(change, vis):
     model = change.changed_object_type.model_class()
     info = object_type_for_model(model)
     obj = {"object_type": info.label, "id": change.changed_object_id, "display": change.object_repr}
     if change.action != "delete":
         obj["url"] = reverse(get_viewname(model), kwargs={"pk": change.changed_object_id})
-    diff = change.diff()
+    diff = {side: _visible_snapshot(info, values, vis) for side, values in change.diff().items()}
     changes = {}
     for key in sorted(set(diff["pre"]) | set(diff["post"])):
         before, after = diff["pre"].get(key), diff["post"].get(key)
@@ -581,6 +715,41 @@ def _change(change):
         "object": obj, "message": change.message, "changes": changes,
         "url": change.get_absolute_url(),
     }
+
+
+def _visible_snapshot(info, data, vis):
+    """A change record's values as the user may see them: ids of hidden related objects (single, many,
+    generic) and hidden tags become absent, and values derived from hidden objects are left out."""
+    data = dict(data or {})
+    if vis.user.is_superuser:
+        return data
+    from extras.models import Tag
+
+    model, derived = info.model, derived_columns(info.model, vis)
+    for field in model._meta.get_fields():
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        if field.name in derived:
+            del data[field.name]
+        elif field.is_relation and field.related_model is not None and (field.many_to_one or field.one_to_one):
+            if isinstance(value, int) and vis.hidden(field.related_model, [value]):
+                data[field.name] = None
+        elif field.is_relation and field.many_to_many and isinstance(value, list):
+            ids = [v for v in value if isinstance(v, int)]
+            hidden = vis.hidden(field.related_model, ids) if field.related_model is not None else set()
+            data[field.name] = [v for v in value if v not in hidden]
+    if isinstance(data.get("tags"), list) and vis.constrained(Tag):
+        names = [t for t in data["tags"] if isinstance(t, str)]
+        shown = set(vis.allowed(Tag).filter(name__in=names).values_list("name", flat=True))
+        data["tags"] = [t for t in data["tags"] if t in shown]
+    for field in generic_relations(model):
+        ct_id, pk = data.get(field.ct_field), data.get(field.fk_field)
+        if isinstance(ct_id, int) and isinstance(pk, int):
+            target = ContentType.objects.get_for_id(ct_id).model_class()
+            if target is not None and vis.hidden(target, [pk]):
+                data[field.ct_field] = data[field.fk_field] = None
+    return data
 
 
 def _short(value, size=200):
@@ -617,7 +786,8 @@ def get_changelog(user, object_type=None, object_id=None, since=None, until=None
         queryset = queryset.filter(user_name=user_name)
     total = queryset.count()
     page = queryset.select_related("changed_object_type").order_by("-time", "-pk")[offset:offset + limit]
-    changes = [_change(c) for c in page]
+    vis = Visibility(user)
+    changes = [_change(c, vis) for c in page]
     return {
         "count": total, "offset": offset, "returned": len(changes), "has_more": offset + len(changes) < total,
         "since": start.isoformat() if start else None, "until": end.isoformat() if end else None,

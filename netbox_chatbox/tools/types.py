@@ -149,18 +149,18 @@ class ObjectTypeInfo:
         for part in path.split("__"):
             if field is not None:
                 if not field.is_relation:
-                    raise ToolError(f"'{path}': '{field.name}' has no sub-fields")
+                    raise ToolError(f"'{path[:100]}': '{field.name}' has no sub-fields")
                 info = object_type_for_model(field.related_model)
                 if info is None:
-                    raise ToolError(f"'{path}': '{field.name}' has no sub-fields")
+                    raise ToolError(f"'{path[:100]}': '{field.name}' has no sub-fields")
             try:
                 field = info.model._meta.get_field(part)
             except FieldDoesNotExist:
-                raise ToolError(f"'{path}' is not a field of {self.label}") from None
+                raise ToolError(f"'{path[:100]}' is not a field of {self.label}") from None
             if info.is_hidden(part):
-                raise ToolError(f"'{path}' is not a field of {self.label}")
+                raise ToolError(f"'{path[:100]}' is not a field of {self.label}")
             if not field.concrete or field.many_to_many:
-                raise ToolError(f"'{path}' is not a single-valued field of {self.label}")
+                raise ToolError(f"'{path[:100]}' is not a single-valued field of {self.label}")
         return field
 
 
@@ -218,8 +218,9 @@ def get_object_type(label) -> ObjectTypeInfo:
     """The type for a label like ``dcim.device``; unknown and excluded types give the same error."""
     info = object_types().get(str(label).strip().lower()) if isinstance(label, str) else None
     if info is None:
+        shown = repr(label[:60] + "…" if len(label) > 60 else label) if isinstance(label, str) else "given"
         raise ToolError(
-            f"unknown object type {label!r}: use 'app_label.model' such as dcim.device, ipam.prefix "
+            f"unknown object type {shown}: use 'app_label.model' such as dcim.device, ipam.prefix "
             "(list_object_types lists them all)"
         )
     return info
