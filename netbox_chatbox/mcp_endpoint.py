@@ -39,6 +39,7 @@ logger = logging.getLogger("netbox_chatbox.mcp")
 PATH = f"{settings.BASE_PATH}api/plugins/chatbox/mcp/"
 MAX_BODY_BYTES = 256 * 1024  # a tool call is a few hundred bytes; the SDK's own default is 4 MiB
 USER_KEY = "netbox_chatbox.user"  # where the ASGI scope carries the authenticated user to the tool handler
+WRITE_KEY = "netbox_chatbox.write_enabled"  # and whether the token may write (proposals need it, as chat does)
 _INVALID_REQUEST, _INTERNAL_ERROR = -32600, -32603  # JSON-RPC error codes
 
 
@@ -55,7 +56,8 @@ class Denied(Exception):
 
 
 def authorize(request):
-    """The user behind the request's NetBox API token, or :class:`Denied` (400, 401, 403, 404, 405)."""
+    """(user, token write-enabled) behind the request's NetBox API token, or :class:`Denied` (400, 401, 403,
+    404, 405)."""
     if not get_settings().mcp_enabled:
         raise Denied(404, "The MCP endpoint is disabled on this NetBox.")
     if request.method != "POST":  # GET would open a server-to-client stream, which a stateless server never uses
@@ -78,11 +80,11 @@ def authorize(request):
     if found is None:
         raise Denied(401, "Authentication required: send a NetBox API token as 'Authorization: Bearer "
                           "nbt_<key>.<token>'.", challenge)
-    user, _token = found
+    user, token = found
     if not can_use_mcp(user):
         raise Denied(403, "This NetBox user may not use the MCP endpoint (it needs the 'mcp' action on "
                           "Chatbox | conversation).")
-    return user
+    return user, token.write_enabled
 
 
 class _Slots:
@@ -147,13 +149,13 @@ class MCPApplication:
     async def __call__(self, scope, receive, send):
         request = ASGIRequest(scope, io.BytesIO())
         try:
-            user = await database_sync_to_async(authorize, thread_sensitive=False)(request)
+            user, write_enabled = await database_sync_to_async(authorize, thread_sensitive=False)(request)
             _slots.take()
         except Denied as denied:
             return await _send_denied(send, denied)
         try:
             manager = await self._started()
-            await manager.handle_request({**scope, USER_KEY: user}, receive, send)
+            await manager.handle_request({**scope, USER_KEY: user, WRITE_KEY: write_enabled}, receive, send)
         finally:
             _slots.give()
 
@@ -171,7 +173,7 @@ def _denied_response(denied: Denied) -> HttpResponse:
 def mcp_view(request):
     """``/api/plugins/chatbox/mcp/`` under WSGI. Holds a worker thread only for the request's tool call."""
     try:
-        user = authorize(request)
+        user, write_enabled = authorize(request)
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             raise Denied(413, "Request body too large.")
         _slots.take()
@@ -189,6 +191,7 @@ def mcp_view(request):
             "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                         for name, value in request.headers.items()],
             "client": (request.META.get("REMOTE_ADDR", ""), 0), "server": None, USER_KEY: user,
+            WRITE_KEY: write_enabled,
         }
         # Read at most one byte more than allowed (also without Content-Length): the manager answers 413.
         answer = async_to_sync(mcp_server.serve_once)(scope, request.read(MAX_BODY_BYTES + 1))

@@ -17,10 +17,10 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
-from . import __version__, telemetry
+from . import __version__, metrics, telemetry
 from .agents.tooling import call_tool, result_text
 from .conf import get_settings
-from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY
+from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY, WRITE_KEY
 from .sessions import Refused, check_rate
 from .tools import enabled_tools
 
@@ -48,19 +48,28 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
     """Run one tool as the request's user, on the chat's path (its threads, read-only transaction, timeout,
     caps) and under the chat's per-user rate limit. Tool errors are results the model reads and acts on."""
     user = ctx.request.scope[USER_KEY]
-    if params.name not in enabled_tools():
+    tool = enabled_tools().get(params.name)
+    if tool is None:
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
+    if tool.writes_proposal and not ctx.request.scope.get(WRITE_KEY):
+        # Storing a proposal is a write, as chatting is: like NetBox's API, a read-only token may not.
+        telemetry.tool_call(params.name, user, via="mcp", ok=False, error="read_only_token")
+        metrics.mcp_tool_call(params.name, "read_only_token")
+        return types.CallToolResult(is_error=True, content=[types.TextContent(
+            text="Proposing a change needs a write-enabled NetBox API token; this token is read-only.")])
     started = time.monotonic()
     try:
         await sync_to_async(check_rate, thread_sensitive=False)(user)
     except Refused:  # check_rate refuses only for the rate limit
         telemetry.tool_call(params.name, user, via="mcp", ok=False, error="rate_limited")
+        metrics.mcp_tool_call(params.name, "rate_limited")
         limit = get_settings().rate_limit_per_minute
         return types.CallToolResult(is_error=True, content=[types.TextContent(
             text=f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment.")])
     result = await call_tool(params.name, params.arguments, user)
     ok = "error" not in result
     telemetry.tool_call(params.name, user, via="mcp", ok=ok, duration_ms=int((time.monotonic() - started) * 1000))
+    metrics.mcp_tool_call(params.name, "ok" if ok else "error")
     return types.CallToolResult(content=[types.TextContent(text=result_text(result))], is_error=not ok)
 
 

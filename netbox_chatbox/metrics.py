@@ -40,6 +40,8 @@ def _m():
                            ("limit",)),
             tools=Counter("netbox_chatbox_tool_calls", "NetBox tool calls by tool and outcome (ok, error)",
                           ("tool", "outcome")),
+            mcp_tools=Counter("netbox_chatbox_mcp_tool_calls",
+                              "NetBox tool calls from users' own AI clients (MCP) by tool and outcome", ("tool", "outcome")),
             ttft=Histogram("netbox_chatbox_time_to_first_token_seconds",
                            "Seconds from the question reaching the model to the first answer text", labels,
                            buckets=_LATENCY_BUCKETS),
@@ -76,6 +78,12 @@ def turn_finished(model_id, path, *, outcome, code=None, fallback=False, input_t
         m["ttft"].labels(model_id, path).observe(first_token_s)
     for call in tools:
         m["tools"].labels(str(call.get("tool", ""))[:64], "ok" if call.get("ok") else "error").inc()
+
+
+def mcp_tool_call(tool, outcome):
+    """One MCP tool call: ``outcome`` is ok, error, rate_limited or read_only_token."""
+    if enabled():
+        _m()["mcp_tools"].labels(str(tool)[:64], outcome).inc()
 
 
 def budget_refused(limit):

@@ -352,6 +352,46 @@ async def test_tool_calls_share_the_chats_rate_limit_and_are_logged_per_user_and
     assert all(isinstance(e["duration_ms"], int) for e in events[:2])
 
 
+async def test_a_proposal_needs_a_write_enabled_token_and_is_applied_only_in_netbox(mcp_user, chatbox_config):
+    """Over MCP a proposal is stored for the user to apply in NetBox (the result links it); a read-only token,
+    which may read everything the user may view, may not store one."""
+    from netbox_chatbox.proposals.models import Proposal
+
+    chatbox_config(enable_changes=True, rate_limit_per_minute=0)
+    await sync_to_async(grant)(mcp_user, Site, ["add"])
+    arguments = {"object_type": "dcim.site", "data": {"name": "BER1", "slug": "ber1"}}
+    read_only = await sync_to_async(token_for)(mcp_user, write_enabled=False)
+    async with in_process_client(read_only) as client:
+        refused = await client.call_tool("propose_create", arguments)
+        assert not (await client.call_tool("count_objects", {"object_type": "dcim.site"})).is_error
+    assert refused.is_error and "write-enabled" in refused.content[0].text
+    assert not await sync_to_async(Proposal.objects.exists)()
+    async with in_process_client(await sync_to_async(token_for)(mcp_user)) as client:
+        proposed = await client.call_tool("propose_create", arguments)
+    assert not proposed.is_error, proposed.content[0].text
+    result = tool_json(proposed)
+    assert result["status"] == "pending" and result["apply_url"].endswith(f"/proposals/{result['proposal_id']}/apply/")
+    assert not await sync_to_async(Site.objects.filter(slug="ber1").exists)()  # nothing applied
+
+
+async def test_mcp_tool_calls_are_counted_in_netboxs_metrics(mcp_user, sites, chatbox_config, settings):
+    from prometheus_client import REGISTRY
+
+    settings.METRICS_ENABLED = True
+    chatbox_config(rate_limit_per_minute=0)
+
+    def count(outcome):
+        return REGISTRY.get_sample_value("netbox_chatbox_mcp_tool_calls_total",
+                                         {"tool": "count_objects", "outcome": outcome}) or 0
+
+    before = count("ok"), count("error")
+    async with in_process_client(await sync_to_async(token_for)(mcp_user)) as client:
+        for _ in range(2):
+            assert not (await client.call_tool("count_objects", {"object_type": "dcim.site"})).is_error
+        assert (await client.call_tool("count_objects", {"object_type": "dcim.nothing"})).is_error
+    assert (count("ok") - before[0], count("error") - before[1]) == (2, 1)
+
+
 async def test_disabled_endpoint_and_busy_server(mcp_user, chatbox_config):
     from netbox_chatbox import mcp_endpoint
 
