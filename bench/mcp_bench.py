@@ -10,6 +10,7 @@ Compare the plugin's ASGI application (uvicorn) with gunicorn (the Django view) 
     .venv/bin/python bench/mcp_bench.py --url http://127.0.0.1:8001/api/plugins/chatbox/mcp/ \
         --token "Bearer nbt_<key>.<token>" [--calls 50] [--concurrency 8] [--object-type dcim.device]
 """
+
 import argparse
 import asyncio
 import statistics
@@ -47,8 +48,9 @@ async def main(args):
     times = await session_calls(args.url, args.token, args.calls, args.object_type)
     print(f"sequential, one session: {summary(times)}")
     started = time.perf_counter()
-    rounds = await asyncio.gather(*(session_calls(args.url, args.token, args.calls, args.object_type)
-                                    for _ in range(args.concurrency)))
+    rounds = await asyncio.gather(
+        *(session_calls(args.url, args.token, args.calls, args.object_type) for _ in range(args.concurrency))
+    )
     elapsed = time.perf_counter() - started
     times = [t for r in rounds for t in r]
     print(f"{args.concurrency} sessions at once: {summary(times)}, {len(times) / elapsed:.0f} calls/s")

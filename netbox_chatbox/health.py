@@ -12,6 +12,7 @@
 Results are cached per service for ``health_cache_ttl`` seconds; a check never takes longer than
 ``health_check_timeout``; concurrent callers (a burst of new chats) share one check under way. Reasons are written for users (no URLs or keys); details go to the log.
 """
+
 import asyncio
 import logging
 import os
@@ -106,8 +107,9 @@ async def check_anthropic_api() -> Status:
     key, url = get_settings().anthropic_api_key, anthropic_base_url()
 
     async def check(client):
-        response = await client.get(f"{url}/v1/models", params={"limit": 1},
-                                    headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
+        response = await client.get(
+            f"{url}/v1/models", params={"limit": 1}, headers={"x-api-key": key, "anthropic-version": "2023-06-01"}
+        )
         if response.status_code in (401, 403):
             return Status(False, "The Anthropic API rejected the configured API key.")
         response.raise_for_status()

@@ -2,6 +2,7 @@
 
 The browser behaviour (streaming, modals, history) is covered in tests/e2e/.
 """
+
 import json
 import re
 
@@ -39,7 +40,8 @@ def objects(db):
     site = Site.objects.create(name="DC1", slug="dc1")
     maker = Manufacturer.objects.create(name="Acme", slug="acme")
     device = Device.objects.create(
-        name="core-rtr-1", site=site,
+        name="core-rtr-1",
+        site=site,
         device_type=DeviceType.objects.create(manufacturer=maker, model="R1", slug="r1"),
         role=DeviceRole.objects.create(name="Router", slug="router"),
     )
@@ -51,7 +53,8 @@ def objects(db):
         "ipam.ipaddress": IPAddress.objects.create(address="10.1.0.1/24"),
         "ipam.vlan": VLAN.objects.create(vid=100, name="users"),
         "circuits.circuit": Circuit.objects.create(
-            cid="CID-1", provider=provider, type=CircuitType.objects.create(name="Transit", slug="transit")),
+            cid="CID-1", provider=provider, type=CircuitType.objects.create(name="Transit", slug="transit")
+        ),
     }
 
 
@@ -68,7 +71,12 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     config = page_config(page)
     assert config["wsUrl"] == "/plugins/chatbox/ws/"
     assert config["apiRoot"] == "/api/plugins/chatbox/"
-    assert config["activeModel"] == {"id": "claude-opus-4", "name": "Claude Opus 4", "provider": "anthropic", "path": "sdk"}
+    assert config["activeModel"] == {
+        "id": "claude-opus-4",
+        "name": "Claude Opus 4",
+        "provider": "anthropic",
+        "path": "sdk",
+    }
     assert config["selectionEnabled"] is True and config["maxMessageChars"] == 8000
     assert config["userId"] == chat_user.pk
     assert config["conversation"] is None and config["about"] is None
@@ -103,8 +111,9 @@ def test_settings_button_hidden_when_selection_is_disabled(client, chat_user):
 
 
 @pytest.mark.parametrize("configured", [{}, {"anthropic_api_key": "sk-ant-x"}, {"litellm_enabled": True}])
-def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(configured, client, chat_user,
-                                                                           monkeypatch):
+def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(
+    configured, client, chat_user, monkeypatch
+):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     client.force_login(chat_user)
     with chatbox_config(**configured):
@@ -115,8 +124,14 @@ def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(con
         return
     notice = re.search(r'<div[^>]*id="chatbox-unconfigured".*?</div>', page, re.S)[0]
     assert "No model provider is configured" in notice
-    for setting in ('"anthropic_api_key"', "ANTHROPIC_API_KEY", '"litellm_enabled": True', '"ollama_base_url"',
-                    '"litellm_proxy_url"', '"litellm_master_key"'):
+    for setting in (
+        '"anthropic_api_key"',
+        "ANTHROPIC_API_KEY",
+        '"litellm_enabled": True',
+        '"ollama_base_url"',
+        '"litellm_proxy_url"',
+        '"litellm_master_key"',
+    ):
         assert setting in notice, setting
     assert disabled_input  # a disabled fieldset: the page's script cannot enable the input again
 
@@ -134,7 +149,9 @@ def test_conversation_absolute_url_opens_the_chat_page(client, chat_user):
     assert page.status_code == 200 and page_config(page)["conversation"] == conversation.pk
 
 
-@pytest.mark.parametrize("label", ["dcim.device", "dcim.site", "ipam.prefix", "ipam.ipaddress", "ipam.vlan", "circuits.circuit"])
+@pytest.mark.parametrize(
+    "label", ["dcim.device", "dcim.site", "ipam.prefix", "ipam.ipaddress", "ipam.vlan", "circuits.circuit"]
+)
 def test_ask_about_button_on_object_pages(label, client, chat_user, plain_user, objects):
     obj = objects[label]
     for user in (chat_user, plain_user):

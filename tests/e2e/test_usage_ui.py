@@ -2,6 +2,7 @@
 
 Screenshots: artifacts/screenshots/usage-*.png.
 """
+
 import datetime
 import random
 import re
@@ -34,14 +35,21 @@ def usage_history(e2e_data, db_access):
             for day in range(30):
                 for _ in range(rng.randrange(0, 4)):
                     message = Message.objects.create(
-                        conversation=conversation, role="assistant", content="private answer", model=model_id,
-                        input_tokens=rng.randrange(500, 4000), output_tokens=rng.randrange(50, 600),
+                        conversation=conversation,
+                        role="assistant",
+                        content="private answer",
+                        model=model_id,
+                        input_tokens=rng.randrange(500, 4000),
+                        output_tokens=rng.randrange(50, 600),
                         cost_usd=None if path == "litellm" else Decimal(rng.randrange(100, 9000)) / 10**5,
-                        duration_ms=rng.randrange(800, 20000), tool_calls=[{"tool": "query_objects", "ok": True}])
+                        duration_ms=rng.randrange(800, 20000),
+                        tool_calls=[{"tool": "query_objects", "ok": True}],
+                    )
                     Message.objects.filter(pk=message.pk).update(created=now - datetime.timedelta(days=day))
                     total_answers += 1
     yield total_answers
     from users.models import ObjectPermission
+
     ObjectPermission.objects.filter(name="e2e-bob-usage").delete()
 
 
@@ -89,10 +97,18 @@ def alice_limited(e2e_data, db_access, alice_on_qwen):
 
     group = Group.objects.create(name="e2e-limited")
     e2e_data["alice"].groups.add(group)
-    conversation = Conversation.objects.create(owner=e2e_data["alice"], model_id="ollama-qwen2.5", path="litellm",
-                                               archived=True, title="earlier")
-    Message.objects.create(conversation=conversation, role="assistant", content="…", model="ollama-qwen2.5",
-                           input_tokens=800, output_tokens=100, duration_ms=10)
+    conversation = Conversation.objects.create(
+        owner=e2e_data["alice"], model_id="ollama-qwen2.5", path="litellm", archived=True, title="earlier"
+    )
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content="…",
+        model="ollama-qwen2.5",
+        input_tokens=800,
+        output_tokens=100,
+        duration_ms=10,
+    )
     yield
     group.delete()
 

@@ -6,6 +6,7 @@ of this process (and so of every child: the Claude CLI, the LiteLLM proxy) at it
 ``NO_PROXY`` for 127.0.0.1/localhost where the fakes live. Proxy-aware clients (httpx, aiohttp with
 trust_env, the CLI) then cannot reach the internet, and each attempt is in :attr:`attempts`.
 """
+
 import os
 import socket
 import threading
