@@ -36,12 +36,12 @@ import django  # noqa: E402
 django.setup()
 
 import yaml  # noqa: E402
+from dcim.models import Device, Interface, Rack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from ipam.models import IPRange, Prefix, VLANGroup  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from dcim.models import Device, Interface, Rack  # noqa: E402
-from ipam.models import IPRange, Prefix, VLANGroup  # noqa: E402
 from netbox_chatbox.conf import reset as reset_settings  # noqa: E402
 from netbox_chatbox.models import Conversation  # noqa: E402
 from netbox_chatbox.tools import run_tool  # noqa: E402

@@ -13,13 +13,12 @@ Target (issue 12): p50 < 50 ms per computed tool on the demo data.
 import argparse
 import sys
 
-from tools_bench import TARGET_MS, measure  # noqa: E402  (sets up Django)
-
+from dcim.models import Device, Interface, Rack, Site  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-
-from dcim.models import Device, Interface, Rack, Site  # noqa: E402
 from ipam.models import IPAddress, IPRange, Prefix, VLANGroup  # noqa: E402
+from tools_bench import TARGET_MS, measure  # noqa: E402  (sets up Django)
+
 from tests.conftest import grant  # noqa: E402
 
 

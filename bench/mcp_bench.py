@@ -23,15 +23,17 @@ from mcp.client.streamable_http import streamable_http_client
 
 async def session_calls(url, token, calls, object_type):
     times = []
-    async with httpx2.AsyncClient(headers={"Authorization": token}, timeout=60) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                for _ in range(calls):
-                    started = time.perf_counter()
-                    result = await session.call_tool("count_objects", {"object_type": object_type})
-                    times.append((time.perf_counter() - started) * 1000)
-                    assert not result.is_error, result.content[0].text
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": token}, timeout=60) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for _ in range(calls):
+            started = time.perf_counter()
+            result = await session.call_tool("count_objects", {"object_type": object_type})
+            times.append((time.perf_counter() - started) * 1000)
+            assert not result.is_error, result.content[0].text
     return times
 
 

@@ -29,13 +29,13 @@ import django  # noqa: E402
 
 django.setup()
 
+from dcim.models import Device, Interface, Site  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from dcim.models import Device, Interface, Site  # noqa: E402
 from ipam.models import IPAddress  # noqa: E402
+
 from netbox_chatbox.tools import run_tool  # noqa: E402
 from tests.conftest import grant  # noqa: E402
 

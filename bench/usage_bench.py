@@ -11,6 +11,7 @@ The database must be migrated (scripts/demo.sh makes ``netbox_chatbox``).
 
 import argparse
 import datetime
+import functools
 import os
 import statistics
 import sys
@@ -91,8 +92,8 @@ def main():
                     "since": today - datetime.timedelta(days=days - 1),
                     "until": today,
                 }
-                ms, rows = timed(lambda: usage.usage_rows(filters))
-                ms_totals, _ = timed(lambda: usage.usage_totals(filters))
+                ms, rows = timed(functools.partial(usage.usage_rows, filters))
+                ms_totals, _ = timed(functools.partial(usage.usage_totals, filters))
                 print(
                     f"usage rows, {days} days per {period}: {ms:7.1f} ms ({len(rows):,} rows); "
                     f"totals: {ms_totals:6.1f} ms"

@@ -162,11 +162,11 @@ def make_users(count):
     import django
 
     django.setup()
+    from core.models import ObjectType
     from django.contrib.auth import get_user_model
     from django.test import Client
     from users.models import ObjectPermission
 
-    from core.models import ObjectType
     from netbox_chatbox.models import Conversation
     from netbox_chatbox.preferences import PREFERENCE_PATH
 

@@ -7,7 +7,7 @@ here on the server; anything else is rejected.
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .conf import get_settings, _cache
+from .conf import _cache, get_settings
 
 PATH_SDK = "sdk"  # path A: Claude Agent SDK
 PATH_LITELLM = "litellm"  # path B: LiteLLM (proxy or direct to Ollama)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from decimal import Decimal
 
 from channels.db import database_sync_to_async
@@ -25,8 +25,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import budgets, catalog, grounding, usage_hooks
-from .conf import get_settings
 from .answers import Answer, stored_history
+from .conf import get_settings
 from .events import Complete, Error
 from .models import Conversation, Message
 from .page_context import question_of
@@ -315,10 +315,8 @@ class ChatSession:
         except Exception:
             logger.warning("interrupting an abandoned turn failed", exc_info=True)
         if events is not None:
-            try:
+            with suppress(Exception):
                 await events.aclose()
-            except Exception:
-                pass
         await self._finish(answer, Complete(model=self.model.id, interrupted=True))
         await self._close_agent()
 

@@ -78,7 +78,9 @@ class UsageFilterForm(forms.Form):
         try:
             return zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise forms.ValidationError(f"Unknown time zone {name[:60]!r} (use an IANA name like Europe/Berlin).")
+            raise forms.ValidationError(
+                f"Unknown time zone {name[:60]!r} (use an IANA name like Europe/Berlin)."
+            ) from None
 
     def clean(self):
         data = super().clean()

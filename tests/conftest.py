@@ -5,12 +5,11 @@ authentication backend. API clients authenticate with a real session or a real v
 """
 
 import pytest
+from core.models import ObjectType
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token
-
-from core.models import ObjectType
 
 # Fake model providers, the LiteLLM proxy process, and the no-outside-traffic trap (tests/fakes/fixtures.py).
 pytest_plugins = ["tests.fakes.fixtures"]

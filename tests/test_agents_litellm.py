@@ -13,12 +13,11 @@ from netbox_chatbox.agents import create_agent
 from netbox_chatbox.events import Complete, Error
 from tests.conftest import grant
 from tests.fakes import FakeOllama
-from tests.fakes.ollama import ToolCalls
 from tests.fakes.helpers import (
     Delta,
-    abandon_then_ask,
     ToolEnd,
     ToolStart,
+    abandon_then_ask,
     assert_one_terminal,
     chat,
     collect,
@@ -26,6 +25,7 @@ from tests.fakes.helpers import (
     run,
     text_of,
 )
+from tests.fakes.ollama import ToolCalls
 
 MODEL = "ollama-qwen2.5"
 

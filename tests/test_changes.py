@@ -7,18 +7,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from core.models import ObjectChange
+from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.middleware.csrf import _get_new_csrf_string
-from django.conf import settings
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
-
-from core.models import ObjectChange
 from netbox.context import events_queue
 from netbox.context_managers import event_tracking
-from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
+from rest_framework.test import APIClient
+
 from netbox_chatbox.agents.tooling import tool_end, tool_start
 from netbox_chatbox.mcp_server import tool_definitions
 from netbox_chatbox.models import Conversation, Proposal

@@ -7,12 +7,6 @@ without identity, a hidden parent is missing, a trace stops at a hidden hop).
 import ipaddress
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.backends.postgresql.psycopg_any import NumericRange
-from netaddr import IPNetwork
-from rest_framework.test import APIClient
-
 from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
 from dcim.models import (
     Cable,
@@ -28,7 +22,13 @@ from dcim.models import (
     RearPort,
     Site,
 )
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.backends.postgresql.psycopg_any import NumericRange
 from ipam.models import ASN, RIR, VLAN, ASNRange, IPAddress, IPRange, Prefix, VLANGroup
+from netaddr import IPNetwork
+from rest_framework.test import APIClient
+
 from netbox_chatbox.tools import TOOLS, run_tool
 from tests.conftest import grant
 

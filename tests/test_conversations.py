@@ -196,7 +196,7 @@ def test_owner_filter_for_auditor_and_superuser(api, superuser, chat_user, other
     archived = stored_conversation(other_user, "carol's old", archived=True)
     for client in (api(auditor, token=True), api(superuser)):
 
-        def ids(query):
+        def ids(query, client=client):
             response = client.get(LIST_URL, query)
             assert response.status_code == 200
             return sorted(c["id"] for c in response.json()["results"])

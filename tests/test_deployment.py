@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -80,7 +79,8 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
 
     def start(name, command, ready_url=None):
         log = logs / f"{name}.log"
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        with open(log, "wb") as out:  # the child process has its own copy of the descriptor
+            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         started.append((process, log))
         if ready_url:
             deadline = time.monotonic() + 120
@@ -96,14 +96,14 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
         return log
 
     yield start
-    for process, log in started:
+    for process, _log in started:
         process.terminate()
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    for process, log in started:
+    for _process, log in started:
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
@@ -265,16 +265,18 @@ async def socket_chat(url, cookie, fake_ollama):
 
 async def sse_chat(url, token, fake_ollama):
     fake_ollama.reply("As ", "events.")
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        async with http.stream(
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=60) as http,
+        http.stream(
             "POST",
             CHAT_API,
             json={"message": "And SSE?"},
             headers={"Authorization": token, "Accept": "text/event-stream"},
-        ) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            body = "".join([chunk async for chunk in response.aiter_text()])
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join([chunk async for chunk in response.aiter_text()])
     events = [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
     assert events[-1]["type"] == "complete", events
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "As events."
@@ -344,19 +346,21 @@ async def test_nginx_passes_streamed_events_on_as_they_come(nginx_layout, user_o
     """The first words reach the client while the model still holds back the rest (nothing buffers)."""
     token = await sync_to_async(token_for)(user_on_ollama)
     fake_ollama.reply("First ", "words.", chunk_delay=60)
-    async with httpx.AsyncClient(base_url=nginx_layout["url"], timeout=60) as http:
-        async with http.stream(
+    async with (
+        httpx.AsyncClient(base_url=nginx_layout["url"], timeout=60) as http,
+        http.stream(
             "POST",
             CHAT_API,
             json={"message": "Stream?"},
             headers={"Authorization": token, "Accept": "text/event-stream"},
-        ) as response:
-            assert response.status_code == 200
+        ) as response,
+    ):
+        assert response.status_code == 200
 
-            async def first_delta():
-                async for line in response.aiter_lines():
-                    if line.startswith("data: ") and json.loads(line[6:])["type"] == "delta":
-                        return json.loads(line[6:])["text"]
+        async def first_delta():
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and json.loads(line[6:])["type"] == "delta":
+                    return json.loads(line[6:])["text"]
 
-            assert await asyncio.wait_for(first_delta(), 45) == "First "
+        assert await asyncio.wait_for(first_delta(), 45) == "First "
     fake_ollama.reset()  # releases the held-back rest

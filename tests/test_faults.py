@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -22,8 +23,8 @@ from netbox_chatbox.models import Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import only_answer, open_socket
-from .fakes.server import Hang
 from .fakes.helpers import Complete, Error, assert_one_terminal, chat, run, text_of
+from .fakes.server import Hang
 from .test_agents_litellm import path_b  # noqa: F401  (the fixture: path B direct and through the proxy)
 from .test_sessions import asked, cli_processes, wait_until_gone
 from .test_transport_http import CHAT_URL, SSE, parse_sse
@@ -241,7 +242,7 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
             await ws.send(json.dumps({"type": "chat", "message": "Talk for a while"}))
             while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "delta":
                 pass
-            cli = {pid for pid in child_pids(server.pid) if b"claude" in open(f"/proc/{pid}/cmdline", "rb").read()}
+            cli = {pid for pid in child_pids(server.pid) if b"claude" in Path(f"/proc/{pid}/cmdline").read_bytes()}
             assert len(cli) == 1
             server.kill()
             server.wait(10)

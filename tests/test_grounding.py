@@ -6,9 +6,9 @@ survive a reload through the conversations API, and ``grounding_mode = "withhold
 """
 
 import pytest
-
 from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
 from ipam.models import IPAddress, Prefix
+
 from netbox_chatbox.grounding import Known, facts, mentions
 from netbox_chatbox.models import Message
 from netbox_chatbox.preferences import PREFERENCE_PATH

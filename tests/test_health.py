@@ -10,8 +10,8 @@ import pytest
 
 from netbox_chatbox import catalog, health
 from tests.fakes import FakeOllama
-from tests.fakes.server import HttpError
 from tests.fakes.helpers import run
+from tests.fakes.server import HttpError
 
 MODEL = "ollama-qwen2.5"
 

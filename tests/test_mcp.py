@@ -128,11 +128,13 @@ def server(request, django_db_setup, django_db_blocker, tmp_path_factory):
 async def mcp_client(url, token=None, headers=None):
     """An initialized MCP client session, authenticating with ``token`` (an Authorization header value)."""
     headers = {**({"Authorization": token} if token else {}), **(headers or {})}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 def tool_json(result) -> dict:
@@ -385,11 +387,13 @@ async def in_process_client(token):
     from netbox_chatbox.mcp_endpoint import MCPApplication
 
     transport = httpx2.ASGITransport(app=MCPApplication(), client=("127.0.0.1", 40000))
-    async with httpx2.AsyncClient(transport=transport, headers={"Authorization": token}, timeout=30) as http:
-        async with streamable_http_client(f"http://testserver{MCP_PATH}", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (
+        httpx2.AsyncClient(transport=transport, headers={"Authorization": token}, timeout=30) as http,
+        streamable_http_client(f"http://testserver{MCP_PATH}", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 async def test_tool_calls_share_the_chats_rate_limit_and_are_logged_per_user_and_tool(

@@ -5,6 +5,7 @@ The browser behaviour (streaming, modals, history) is covered in tests/e2e/.
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from circuits.models import Circuit, CircuitType, Provider
@@ -89,14 +90,14 @@ def test_static_files_ship_with_the_plugin():
     for name in [f"netbox_chatbox/{module}.js" for module in BROWSER_MODULES] + ["netbox_chatbox/chat.css"]:
         path = finders.find(name)
         assert path, f"{name} is not found by Django's static finders"
-        content = open(path).read()
+        content = Path(path).read_text()
         assert "http://" not in content and "https://" not in content  # nothing loaded from elsewhere
 
 
 def test_browser_code_never_parses_html_from_data():
     """The safe-Markdown promise, checked in the source: no innerHTML/outerHTML/insertAdjacentHTML/eval."""
     for module in BROWSER_MODULES:
-        source = open(finders.find(f"netbox_chatbox/{module}.js")).read()
+        source = Path(finders.find(f"netbox_chatbox/{module}.js")).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             assert sink not in source, (module, sink)
 

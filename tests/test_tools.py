@@ -9,22 +9,22 @@ import json
 import uuid
 
 import pytest
+from core.models import ObjectChange
+from dcim.choices import DeviceStatusChoices
+from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site, VirtualChassis
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
-
-from core.models import ObjectChange
-from dcim.choices import DeviceStatusChoices
-from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site, VirtualChassis
 from extras.models import Tag, Webhook
 from ipam.models import VLAN, IPAddress, Prefix
 from netbox.context_managers import event_tracking
 from netbox.registry import registry
 from netbox.search.backends import search_backend
+from tenancy.models import Tenant
+
 from netbox_chatbox.tools import TOOLS, enabled_tools, result_objects, run_tool
 from netbox_chatbox.tools.types import object_types
-from tenancy.models import Tenant
 from tests.conftest import grant
 
 # One worker (pytest-xdist) runs this module: its tests share the data of the ``nb`` fixture.

@@ -19,12 +19,6 @@ import random
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.test import RequestFactory
-from netbox.context_managers import event_tracking
-from users.models import Group, ObjectPermission
-
 from circuits.models import Circuit, CircuitType, Provider
 from core.models import ObjectChange, ObjectType
 from dcim.models import (
@@ -41,16 +35,22 @@ from dcim.models import (
     Site,
     VirtualChassis,
 )
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import RequestFactory
 from extras.models import ConfigContext, Tag
 from ipam.models import VLAN, IPAddress, Prefix
+from netbox.context_managers import event_tracking
 from netbox.registry import registry
 from netbox.search.backends import search_backend
+from tenancy.models import Tenant
+from users.models import Group, ObjectPermission
+from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
+
 from netbox_chatbox.tools import TOOLS, run_tool
 from netbox_chatbox.tools.handlers import usable_filters
 from netbox_chatbox.tools.types import get_object_type, object_types
-from tenancy.models import Tenant
 from tests.test_tools import plugins_config
-from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
 
 pytestmark = pytest.mark.xdist_group("tools-metamorphic")
 
@@ -513,7 +513,7 @@ def _visible_world(user):
 
 
 def _difference(old, new):
-    at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
     start = max(0, at - 250)
     return f"  before …{old[start : at + 250]}\n  after  …{new[start : at + 250]}"
 
@@ -543,7 +543,7 @@ def check_user(user, label, excluded=None):
             after = answers(user, calls)
         finally:
             transaction.savepoint_rollback(sid)
-        for (name, arguments), old, new in zip(calls, before, after):
+        for (name, arguments), old, new in zip(calls, before, after, strict=True):
             if old != new:
                 leaks.append(f"{mutation.__name__}: {name} {json.dumps(arguments)[:300]}\n{_difference(old, new)}")
     assert not leaks, f"{len(leaks)} answers changed when only hidden objects did (seed {SEED}):\n" + "\n".join(

@@ -9,14 +9,14 @@ import json
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import RequestFactory
-from netbox.context_managers import event_tracking
-
 from core.models import ObjectChange
 from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, Site
+from django.contrib.auth import get_user_model
+from django.test import RequestFactory
 from ipam.models import IPAddress
+from netbox.context_managers import event_tracking
 from tenancy.models import Tenant
+
 from tests.conftest import grant
 from tests.test_tools import admin, ams_user, call, nb, nobody  # noqa: F401 (fixtures)
 

@@ -8,18 +8,18 @@ import json
 import uuid
 
 import pytest
-from django.test import RequestFactory
-
 from core.models import DataSource, ObjectChange, ObjectType
 from dcim.models import Device, Rack
+from django.test import RequestFactory
 from extras.models import ConfigContext, CustomField
 from ipam.models import VLAN, FHRPGroup
 from netbox.context_managers import event_tracking
 from netbox.search.backends import search_backend
-from tests.test_tools import admin, ams_user, call, nb, plugins_config  # noqa: F401 (fixtures)
 from users.models import Token
 from vpn.models import IKEPolicy
 from wireless.models import WirelessLAN
+
+from tests.test_tools import admin, ams_user, call, nb, plugins_config  # noqa: F401 (fixtures)
 
 SECRETS = (
     "wifi-psk-123",

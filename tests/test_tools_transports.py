@@ -7,9 +7,9 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-
 from dcim.models import Site
 from ipam.models import Prefix
+
 from netbox_chatbox.preferences import PREFERENCE_PATH
 from tests.fakes.helpers import ToolEnd, chat, of_type, run
 

@@ -118,16 +118,18 @@ async def test_netbox_pages_socket_and_sse_from_one_server(server, chat_user, on
     assert events[-1]["type"] == "complete"
 
     token = await sync_to_async(token_for)(chat_user)
-    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
-        async with http.stream(
+    async with (
+        httpx.AsyncClient(base_url=server, timeout=60) as http,
+        http.stream(
             "POST",
             "/api/plugins/chatbox/chat/",
             json={"message": "And SSE?"},
             headers={"Authorization": token, "Accept": "text/event-stream"},
-        ) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            body = "".join([chunk async for chunk in response.aiter_text()])
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join([chunk async for chunk in response.aiter_text()])
     sse = [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
     assert "".join(e["text"] for e in sse if e["type"] == "delta") == "Streamed as SSE."
     assert sse[-1]["type"] == "complete"

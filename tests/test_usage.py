@@ -86,7 +86,7 @@ def history(db, chat_user):
         )
     times = [m.created for m in messages]
     messages = Message.objects.bulk_create(messages)  # (auto_now_add sets "now"…)
-    for message, created in zip(messages, times):
+    for message, created in zip(messages, times, strict=True):
         message.created = created
     Message.objects.bulk_update(messages, ["created"])  # (…so the times are set afterwards)
     return [chat_user, carol]

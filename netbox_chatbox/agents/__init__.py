@@ -44,7 +44,8 @@ async def create_agent(model_id: str, user, history=()) -> BaseAgent:
     """A started agent for ``model_id`` and ``user``, resuming ``history`` ([{role, content}], optional).
 
     An unknown/disabled id or an unavailable model falls back along the admin's ``fallback_order``
-    (default: ``auto`` on path A); the agent's ``fallback`` event says which model answers and why. Raises AgentUnavailable when no model can answer.
+    (default: ``auto`` on path A); the agent's ``fallback`` event says which model answers and why. Raises
+    AgentUnavailable when no model can answer.
     """
     entry, requested_path, reason = await _requested(model_id)
     fallback = None

@@ -8,6 +8,7 @@ Importing this module imports claude_agent_sdk (1–2 s): the factory does that 
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,6 @@ import time
 from pathlib import Path
 
 import claude_agent_sdk
-
 from claude_agent_sdk import (
     AssistantMessage,
     ClaudeAgentOptions,
@@ -29,16 +29,16 @@ from claude_agent_sdk import (
     StreamEvent,
     SystemMessage,
     TextBlock,
+    ToolAnnotations,
     ToolResultBlock,
     ToolUseBlock,
     UserMessage,
     create_sdk_mcp_server,
 )
-from claude_agent_sdk import ToolAnnotations
 
 from .. import resources, telemetry
 from ..conf import get_settings
-from ..events import Complete, Delta, Error
+from ..events import Complete, Error
 from ..prompts import system_prompt
 from ..tools import enabled_tools
 from .base import BaseAgent
@@ -201,10 +201,8 @@ class ClaudeAgent(BaseAgent):
 
     def _kill(self):
         if self._process is not None and self._process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
-            except ProcessLookupError:
-                pass
 
     async def interrupt(self):
         if self._current is not None and self._client is not None:

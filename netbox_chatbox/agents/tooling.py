@@ -1,7 +1,6 @@
 """Running NetBox tools for an agent, and the ToolStart/ToolEnd events both paths emit."""
 
 import json
-
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async

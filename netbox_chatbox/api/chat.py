@@ -7,6 +7,7 @@ and is closed at the end (or when the client disconnects mid-answer).
 """
 
 import asyncio
+import contextlib
 import json
 import queue
 import threading
@@ -79,10 +80,8 @@ def _sse_sync(session, text):
             chunks.put(None)
 
     def run():
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # the client left; pump's cleanup has run
             loop.run_until_complete(task)
-        except asyncio.CancelledError:  # the client left; pump's cleanup has run
-            pass
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(pump())

@@ -167,7 +167,7 @@ def dry_run(operations: list[dict], user) -> list[dict]:
 def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
     """Per object: the fields that change, before → after, secrets removed (what the model and the card show)."""
     result = []
-    for op, outcome in zip(operations, outcomes):
+    for op, outcome in zip(operations, outcomes, strict=True):
         before, after = scrub(outcome["before"] or {}), scrub(outcome["after"] or {})
         changes = {}
         if op["action"] != "delete":

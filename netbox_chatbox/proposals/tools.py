@@ -96,7 +96,7 @@ def describe(proposal: Proposal, outcomes=None) -> dict:
     if outcomes is None:
         outcomes = [
             {"before": b, "after": a, "id": op.get("id"), "display": _display(op, b, a)}
-            for op, b, a in zip(proposal.operations, proposal.before, proposal.after)
+            for op, b, a in zip(proposal.operations, proposal.before, proposal.after, strict=True)
         ]
     return {
         "proposal_id": proposal.pk,

@@ -14,7 +14,7 @@ from itertools import islice
 import netaddr
 from dcim.models import Device, Interface, Rack, RackReservation, Site
 from django.db.models import Q
-from ipam.models import VRF, ASNRange, Aggregate, IPRange, Prefix, VLANGroup
+from ipam.models import VRF, Aggregate, ASNRange, IPRange, Prefix, VLANGroup
 
 from ..conf import get_settings
 from .handlers import apply_filters, viewable, visible

@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 
 import django_filters
+from core.models import ObjectChange, ObjectType
 from django import forms
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
@@ -37,16 +38,20 @@ from django.http import QueryDict
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-
-from core.models import ObjectChange, ObjectType
 from netbox.search.backends import search_backend
 from utilities.api import get_annotations_for_serializer, get_prefetches_for_serializer
 from utilities.fields import CounterCacheField
 from utilities.views import get_viewname
 
 from ..conf import get_settings
-from .types import ToolError, get_object_type, is_secret_name, object_type_for_model, scrub
-from .types import object_types as all_object_types
+from .types import (
+    ToolError,
+    get_object_type,
+    is_secret_name,
+    object_type_for_model,
+    object_types as all_object_types,
+    scrub,
+)
 from .visibility import (
     Visibility,
     check_reads,
@@ -127,9 +132,13 @@ def _api_model(list_path):
 
 def _nested_model(value):
     """The model of a nested object in serializer output (a dict with an id and an API url), or None."""
-    if isinstance(value, dict) and "id" in value and isinstance(value.get("url"), str):
-        if match := re.fullmatch(r"(/api/.+/)\d+/", value["url"]):
-            return _api_model(match[1])
+    if (
+        isinstance(value, dict)
+        and "id" in value
+        and isinstance(value.get("url"), str)
+        and (match := re.fullmatch(r"(/api/.+/)\d+/", value["url"]))
+    ):
+        return _api_model(match[1])
     return None
 
 
@@ -240,7 +249,7 @@ def serialize(info, queryset, fields, user):
         data = [_without(item, hidden) for item in data]
     for name in names:
         if (relation := _counted_relation(info.model, name)) is not None:
-            for obj, item in zip(objects, data):
+            for obj, item in zip(objects, data, strict=True):
                 if name in item:
                     item[name] = _visible_count(getattr(obj, relation), vis)
     if withheld := withheld_fields(info, names, vis):

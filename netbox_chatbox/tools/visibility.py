@@ -25,7 +25,6 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import models
-
 from utilities.fields import CounterCacheField
 
 from .types import ToolError, is_secret_name, object_type_for_model, object_types
@@ -98,9 +97,12 @@ def _relations(model):
     """The model's forward single relations: concrete FKs/one-to-ones and generic foreign keys."""
     out = []
     for field in model._meta.get_fields():
-        if isinstance(field, GenericForeignKey):
-            out.append(field)
-        elif field.concrete and field.is_relation and (field.many_to_one or field.one_to_one):
+        if (
+            isinstance(field, GenericForeignKey)
+            or field.concrete
+            and field.is_relation
+            and (field.many_to_one or field.one_to_one)
+        ):
             out.append(field)
     return tuple(out)
 

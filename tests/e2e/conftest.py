@@ -153,7 +153,7 @@ def start_server(command: list, env: dict, name: str, port: int | None = None):
     """Start a NetBox server process and wait until it serves the login page."""
     port = port or free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"e2e-{name}.log", "w")
+    log = open(ARTIFACTS / f"e2e-{name}.log", "w")  # noqa: SIM115 - the server's log for its lifetime; stop_server closes it
     process = subprocess.Popen(
         [arg.format(port=port) for arg in command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -274,7 +274,7 @@ def fresh_chat_state(request, django_db_blocker):
     from netbox_chatbox.preferences import PREFERENCE_PATH
 
     with django_db_blocker.unblock():
-        for attempt in range(10):  # the server may still be storing the end of a closed page's turn
+        for _attempt in range(10):  # the server may still be storing the end of a closed page's turn
             try:
                 Conversation.objects.filter(owner__username__in=USERS).delete()
                 break

@@ -558,7 +558,9 @@ def test_dark_theme(server, browsing, fake_ollama, alice_on_qwen):
     wait_answered(page)
     # Text is light on a dark bubble (NetBox's theme variables, not hard-coded colours).
     luminance = page.evaluate("""() => {
-        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number); return (0.2126*r + 0.7152*g + 0.0722*b) / 255; };
+        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number);
+            return (0.2126*r + 0.7152*g + 0.0722*b) / 255;
+        };
         const bubble = document.querySelector('.chatbox-msg-assistant .chatbox-bubble');
         return [lum(getComputedStyle(bubble).color), lum(getComputedStyle(bubble).backgroundColor)];
     }""")

@@ -71,7 +71,7 @@ def demo(demo_env, first_run):
         port = free_port()
         log = ARTIFACTS / f"e2e-demo-{port}.log"
         ARTIFACTS.mkdir(exist_ok=True)
-        out = open(log, "w")
+        out = open(log, "w")  # noqa: SIM115 - the demo's output for its lifetime; closed when it is stopped
         process = subprocess.Popen(
             ["bash", str(DEMO), "--port", str(port), *options],
             env=demo_env,

@@ -4,12 +4,12 @@ user, and the Chat page's details (focus, links, tables). NetBox + plugin under 
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from netbox_chatbox.models import Conversation, Message
-
 from tests.fakes.server import HttpError
 
 from .conftest import CHAT_PATH, send, wait_answered
@@ -218,7 +218,9 @@ def test_panel_dark_and_on_a_phone(server, browsing, fake_ollama, alice_on_qwen)
     cell = table.locator("td").first
     assert cell.evaluate("(node) => node.getClientRects().length === 1 && node.offsetHeight < 40")
     colors = page.evaluate("""() => {
-        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number); return (0.2126*r + 0.7152*g + 0.0722*b) / 255; };
+        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number);
+            return (0.2126*r + 0.7152*g + 0.0722*b) / 255;
+        };
         const panel = document.getElementById('chatbox-panel');
         return [lum(getComputedStyle(panel).color), lum(getComputedStyle(panel).backgroundColor)];
     }""")
@@ -275,13 +277,13 @@ def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(
     page.click("#chatbox-export button")
     with page.expect_download() as download:
         page.click("#chatbox-export-json")
-    exported = json.loads(open(download.value.path()).read())
+    exported = json.loads(Path(download.value.path()).read_text())
     assert download.value.suggested_filename == f"conversation-{conversation.pk}.json"
     assert [(m["role"], m["content"]) for m in exported["messages"]] == stored and exported["title"] == "Typed title"
     page.click("#chatbox-export button")
     with page.expect_download() as download:
         page.click("#chatbox-export-md")
-    markdown = open(download.value.path()).read()
+    markdown = Path(download.value.path()).read_text()
     assert markdown.startswith("# Typed title\n") and "## You\n\nLinks?\n" in markdown
     assert stored[1][1] in markdown and "(stopped)" in markdown
 

@@ -7,6 +7,7 @@ import datetime
 import random
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -85,7 +86,7 @@ def test_usage_page_draws_the_chart_and_exports(asgi_server, browsing, usage_his
 
     with page.expect_download() as download:
         page.locator("#chatbox-usage-export").click()
-    content = open(download.value.path(), encoding="utf-8").read()
+    content = Path(download.value.path()).read_text(encoding="utf-8")
     assert content.splitlines()[0].startswith("Period,User,Model,Answers")
     assert "e2e-alice" in content and "private" not in content
 

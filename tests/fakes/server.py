@@ -17,6 +17,7 @@ Failure modes: ``with fake.offline():`` (connection refused, same port after), `
 ``Hang()`` replies (no answer). :meth:`FakeServer.reset` clears all of it.
 """
 
+import contextlib
 import json
 import socket
 import threading
@@ -143,10 +144,9 @@ class _Responder:
         self.handler.end_headers()
         wfile = self.handler.wfile
         for i, chunk in enumerate(chunks):
-            if i and chunk_delay:
-                if self.fake._release.wait(chunk_delay):
-                    self.handler.close_connection = True
-                    return
+            if i and chunk_delay and self.fake._release.wait(chunk_delay):
+                self.handler.close_connection = True
+                return
             if chunk is DROP:
                 self.handler.close_connection = True
                 wfile.flush()
@@ -192,10 +192,8 @@ class FakeServer:
         with self._lock:
             connections, self._connections = self._connections, set()
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def offline(self):
         """Context manager: the server is down (connection refused) inside, back up on the same port after."""
