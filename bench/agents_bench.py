@@ -17,6 +17,7 @@ ClaudeSDKClient turn once connected.
 
     .venv/bin/python bench/agents_bench.py [--turns 30]
 """
+
 import argparse
 import asyncio
 import os
@@ -107,8 +108,9 @@ def bare_litellm(user, **call):
     messages = [{"role": "system", "content": system_prompt(user)}, {"role": "user", "content": "hi"}]
 
     async def request():
-        return await litellm.acompletion(messages=messages, tools=function_schemas(), stream=True,
-                                         stream_options={"include_usage": True}, **call)
+        return await litellm.acompletion(
+            messages=messages, tools=function_schemas(), stream=True, stream_options={"include_usage": True}, **call
+        )
 
     async def one():
         return await timed(request, lambda chunk: chunk.choices and chunk.choices[0].delta.content)
@@ -135,11 +137,22 @@ async def bare_sdk_client(fake):
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
     home = tempfile.mkdtemp(prefix="bench-bare-sdk-")
-    client = ClaudeSDKClient(ClaudeAgentOptions(
-        tools=[], setting_sources=[], cwd=home, include_partial_messages=True,
-        extra_args={"no-session-persistence": None},
-        env={"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": "sk-ant-bench", "HOME": home,
-             "CLAUDE_CONFIG_DIR": home, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}))
+    client = ClaudeSDKClient(
+        ClaudeAgentOptions(
+            tools=[],
+            setting_sources=[],
+            cwd=home,
+            include_partial_messages=True,
+            extra_args={"no-session-persistence": None},
+            env={
+                "ANTHROPIC_BASE_URL": fake.url,
+                "ANTHROPIC_API_KEY": "sk-ant-bench",
+                "HOME": home,
+                "CLAUDE_CONFIG_DIR": home,
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            },
+        )
+    )
     started = time.perf_counter()
     await client.connect()
     return client, time.perf_counter() - started
@@ -203,21 +216,37 @@ async def main(turns):
     fake_ollama.always(OllamaText(ANSWER))
     proxy = LiteLLMProxy(ollama_url=fake_ollama.url).start()
     user = get_user_model()(username="bench")
-    configure(anthropic_api_key="sk-ant-bench", anthropic_base_url=fake_anthropic.url, litellm_enabled=True,
-              litellm_max_retries=0, ollama_base_url=fake_ollama.url, health_cache_ttl=3600, log_model_usage=False)
+    configure(
+        anthropic_api_key="sk-ant-bench",
+        anthropic_base_url=fake_anthropic.url,
+        litellm_enabled=True,
+        litellm_max_retries=0,
+        ollama_base_url=fake_ollama.url,
+        health_cache_ttl=3600,
+        log_model_usage=False,
+    )
     rows = []
     try:
         configure(litellm_proxy_url="")
-        bare, plugin = await interleaved(turns, bare_litellm(user, model=f"ollama_chat/{MODEL}",
-                                                             api_base=fake_ollama.url), plugin_path_b(user))
-        rows += [("B direct", "bare litellm → Ollama", summary(bare)), ("B direct", "plugin LiteLLMAgent",
-                                                                          summary(plugin))]
+        bare, plugin = await interleaved(
+            turns, bare_litellm(user, model=f"ollama_chat/{MODEL}", api_base=fake_ollama.url), plugin_path_b(user)
+        )
+        rows += [
+            ("B direct", "bare litellm → Ollama", summary(bare)),
+            ("B direct", "plugin LiteLLMAgent", summary(plugin)),
+        ]
         configure(litellm_proxy_url=proxy.url, litellm_master_key=proxy.master_key)
-        bare, plugin = await interleaved(turns, bare_litellm(
-            user, model=f"litellm_proxy/ollama_chat/{MODEL}", api_base=proxy.url, api_key=proxy.master_key),
-            plugin_path_b(user))
-        rows += [("B proxy", "bare litellm → proxy", summary(bare)), ("B proxy", "plugin LiteLLMAgent",
-                                                                         summary(plugin))]
+        bare, plugin = await interleaved(
+            turns,
+            bare_litellm(
+                user, model=f"litellm_proxy/ollama_chat/{MODEL}", api_base=proxy.url, api_key=proxy.master_key
+            ),
+            plugin_path_b(user),
+        )
+        rows += [
+            ("B proxy", "bare litellm → proxy", summary(bare)),
+            ("B proxy", "plugin LiteLLMAgent", summary(plugin)),
+        ]
         client, bare_connect = await bare_sdk_client(fake_anthropic)
         started = time.perf_counter()
         agent = await create_agent("auto", user)
@@ -242,8 +271,10 @@ async def main(turns):
         print(f"{path:<9} {name:<24} {ttft:8.1f} {p90:8.1f} {total:8.1f}")
     for index in range(0, len(rows), 2):
         (path, _, bare_row), (_, _, plugin_row) = rows[index], rows[index + 1]
-        print(f"plugin overhead, path {path:<9}: TTFT {plugin_row[0] - bare_row[0]:+6.1f} ms, "
-              f"total {plugin_row[2] - bare_row[2]:+6.1f} ms")
+        print(
+            f"plugin overhead, path {path:<9}: TTFT {plugin_row[0] - bare_row[0]:+6.1f} ms, "
+            f"total {plugin_row[2] - bare_row[2]:+6.1f} ms"
+        )
     print(f"LiteLLM proxy over direct litellm (bare rows): TTFT {rows[2][2][0] - rows[0][2][0]:+.1f} ms")
     print(f"connect (CLI start): bare {bare_connect * 1000:.0f} ms, plugin agent {plugin_connect * 1000:.0f} ms")
     print(f"Claude CLI RSS per open session: {', '.join(f'{kb / 1024:.0f} MB' for kb in rss)}")

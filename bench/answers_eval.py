@@ -16,6 +16,7 @@ API, grading), not a model.
     NETBOX_DB=netbox_chatbox .venv/bin/python bench/answers_eval.py --fake
     ANTHROPIC_API_KEY=… NETBOX_DB=netbox_chatbox .venv/bin/python bench/answers_eval.py --model claude-haiku-4-5
 """
+
 import argparse
 import json
 import os
@@ -35,12 +36,12 @@ import django  # noqa: E402
 django.setup()
 
 import yaml  # noqa: E402
+from dcim.models import Device, Interface, Rack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from ipam.models import IPRange, Prefix, VLANGroup  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from dcim.models import Device, Interface, Rack  # noqa: E402
-from ipam.models import IPRange, Prefix, VLANGroup  # noqa: E402
 from netbox_chatbox.conf import reset as reset_settings  # noqa: E402
 from netbox_chatbox.models import Conversation  # noqa: E402
 from netbox_chatbox.tools import run_tool  # noqa: E402
@@ -180,8 +181,10 @@ def grade(expected, answer, ungrounded) -> str:
 
 
 def _arguments(arguments):
-    return {key: eval(value[1:], HELPERS) if isinstance(value, str) and value.startswith("@") else value
-            for key, value in (arguments or {}).items()}
+    return {
+        key: eval(value[1:], HELPERS) if isinstance(value, str) and value.startswith("@") else value
+        for key, value in (arguments or {}).items()
+    }
 
 
 def load(path):
@@ -224,8 +227,9 @@ def script(fake, question, expected, user):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--questions", default=str(ROOT / "bench" / "answers_eval.yaml"))
-    parser.add_argument("--user", default="answers-eval", help="NetBox user who asks (created as a superuser "
-                                                                "if missing)")
+    parser.add_argument(
+        "--user", default="answers-eval", help="NetBox user who asks (created as a superuser if missing)"
+    )
     parser.add_argument("--model", help="catalog model id (default: the user's / the configured default)")
     parser.add_argument("--fake", action="store_true", help="the scripted fake Ollama plays the model")
     parser.add_argument("--only", help="comma-separated question ids")
@@ -261,8 +265,15 @@ def main():
                 continue
             ungrounded = [m["text"] for m in (complete.get("grounding") or {}).get("ungrounded", [])]
             tools = [e["tool"] for e in data["events"] if e["type"] == "tool_end"]
-            rows.append((question["id"], grade(expected, data["answer"], ungrounded), seconds,
-                         ",".join(tools) + (f" ungrounded: {', '.join(ungrounded)}" if ungrounded else ""), expected))
+            rows.append(
+                (
+                    question["id"],
+                    grade(expected, data["answer"], ungrounded),
+                    seconds,
+                    ",".join(tools) + (f" ungrounded: {', '.join(ungrounded)}" if ungrounded else ""),
+                    expected,
+                )
+            )
     finally:
         if not args.keep:
             Conversation.objects.filter(owner=user).delete()
@@ -273,13 +284,19 @@ def main():
 
     print(f"{'question':28} {'grade':10} {'seconds':>7}  tools / notes")
     for qid, outcome, seconds, notes, expected in rows:
-        print(f"{qid:28} {outcome:10} {seconds:7.2f}  {notes}" + (f"  (expected {expected})" if outcome != "correct"
-                                                                     else ""))
-    totals = {outcome: sum(1 for row in rows if row[1] == outcome) for outcome in
-              ("correct", "wrong", "ungrounded", "error")}
-    print("\n" + "  ".join(f"{k}: {v}" for k, v in totals.items()) +
-          f"  of {len(rows)} in {time.perf_counter() - started:.1f} s"
-          + ("  (scripted fake model: plumbing only)" if fake else ""))
+        print(
+            f"{qid:28} {outcome:10} {seconds:7.2f}  {notes}"
+            + (f"  (expected {expected})" if outcome != "correct" else "")
+        )
+    totals = {
+        outcome: sum(1 for row in rows if row[1] == outcome) for outcome in ("correct", "wrong", "ungrounded", "error")
+    }
+    print(
+        "\n"
+        + "  ".join(f"{k}: {v}" for k, v in totals.items())
+        + f"  of {len(rows)} in {time.perf_counter() - started:.1f} s"
+        + ("  (scripted fake model: plumbing only)" if fake else "")
+    )
     return 0 if totals["error"] == 0 else 1
 
 

@@ -9,16 +9,16 @@ shows that a large parent stays bounded (results are capped and ranges summarise
 
 Target (issue 12): p50 < 50 ms per computed tool on the demo data.
 """
+
 import argparse
 import sys
 
-from tools_bench import TARGET_MS, measure  # noqa: E402  (sets up Django)
-
+from dcim.models import Device, Interface, Rack, Site  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-
-from dcim.models import Device, Interface, Rack, Site  # noqa: E402
 from ipam.models import IPAddress, IPRange, Prefix, VLANGroup  # noqa: E402
+from tools_bench import TARGET_MS, measure  # noqa: E402  (sets up Django)
+
 from tests.conftest import grant  # noqa: E402
 
 
@@ -45,8 +45,10 @@ def main():
     parser.add_argument("--calls", type=int, default=30, help="timed calls per case (default 30)")
     args = parser.parse_args()
     site = Site.objects.filter(devices__isnull=False).order_by("pk").first()
-    print(f"database {connection.settings_dict['NAME']}: {Prefix.objects.count()} prefixes, "
-          f"{Interface.objects.filter(cable__isnull=False).count()} cabled interfaces; {args.calls} calls per case\n")
+    print(
+        f"database {connection.settings_dict['NAME']}: {Prefix.objects.count()} prefixes, "
+        f"{Interface.objects.filter(cable__isnull=False).count()} cabled interfaces; {args.calls} calls per case\n"
+    )
     print(f"{'user':<12}{'tool':<20}{'arguments':<52}{'p50 ms':>8}{'p95 ms':>8}{'SQL':>5}")
     worst, over = 0.0, []
     with transaction.atomic():
@@ -59,13 +61,15 @@ def main():
         rows = [(user, name, arguments) for user in (admin, constrained) for name, arguments in cases()]
         # A /8 with thousands of children: the answer stays capped and summarised.
         Prefix.objects.create(prefix="10.0.0.0/8", status="container")
-        Prefix.objects.bulk_create([Prefix(prefix=f"10.{n // 16}.{(n % 16) * 16}.0/20") for n in range(4096)
-                                    if n // 16 not in (112, 113)])
+        Prefix.objects.bulk_create(
+            [Prefix(prefix=f"10.{n // 16}.{(n % 16) * 16}.0/20") for n in range(4096) if n // 16 not in (112, 113)]
+        )
         big = Prefix.objects.create(prefix="10.200.0.0/16", status="active")
-        IPAddress.objects.bulk_create([IPAddress(address=f"10.200.{n // 200}.{n % 200 + 1}/16")
-                                       for n in range(4096)])
-        rows += [(admin, "available_prefixes", {"prefix": "10.0.0.0/8", "prefix_length": 24}),
-                 (admin, "available_ips", {"prefix_id": big.pk})]
+        IPAddress.objects.bulk_create([IPAddress(address=f"10.200.{n // 200}.{n % 200 + 1}/16") for n in range(4096)])
+        rows += [
+            (admin, "available_prefixes", {"prefix": "10.0.0.0/8", "prefix_length": 24}),
+            (admin, "available_ips", {"prefix_id": big.pk}),
+        ]
         for user, name, arguments in rows:
             p50, p95, queries, _ = measure(user, name, arguments, args.calls)
             worst = max(worst, p50)

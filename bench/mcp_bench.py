@@ -10,6 +10,7 @@ Compare the plugin's ASGI application (uvicorn) with gunicorn (the Django view) 
     .venv/bin/python bench/mcp_bench.py --url http://127.0.0.1:8001/api/plugins/chatbox/mcp/ \
         --token "Bearer nbt_<key>.<token>" [--calls 50] [--concurrency 8] [--object-type dcim.device]
 """
+
 import argparse
 import asyncio
 import statistics
@@ -22,15 +23,17 @@ from mcp.client.streamable_http import streamable_http_client
 
 async def session_calls(url, token, calls, object_type):
     times = []
-    async with httpx2.AsyncClient(headers={"Authorization": token}, timeout=60) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                for _ in range(calls):
-                    started = time.perf_counter()
-                    result = await session.call_tool("count_objects", {"object_type": object_type})
-                    times.append((time.perf_counter() - started) * 1000)
-                    assert not result.is_error, result.content[0].text
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": token}, timeout=60) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for _ in range(calls):
+            started = time.perf_counter()
+            result = await session.call_tool("count_objects", {"object_type": object_type})
+            times.append((time.perf_counter() - started) * 1000)
+            assert not result.is_error, result.content[0].text
     return times
 
 
@@ -47,8 +50,9 @@ async def main(args):
     times = await session_calls(args.url, args.token, args.calls, args.object_type)
     print(f"sequential, one session: {summary(times)}")
     started = time.perf_counter()
-    rounds = await asyncio.gather(*(session_calls(args.url, args.token, args.calls, args.object_type)
-                                    for _ in range(args.concurrency)))
+    rounds = await asyncio.gather(
+        *(session_calls(args.url, args.token, args.calls, args.object_type) for _ in range(args.concurrency))
+    )
     elapsed = time.perf_counter() - started
     times = [t for r in rounds for t in r]
     print(f"{args.concurrency} sessions at once: {summary(times)}, {len(times) / elapsed:.0f} calls/s")

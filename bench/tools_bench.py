@@ -11,6 +11,7 @@ are created in a transaction that is rolled back at the end, so the demo databas
 The database (default ``netbox_chatbox``, made by scripts/demo.sh) must be migrated.
 Target (issue 3): p50 < 50 ms per tool call.
 """
+
 import argparse
 import os
 import statistics
@@ -28,13 +29,13 @@ import django  # noqa: E402
 
 django.setup()
 
+from dcim.models import Device, Interface, Site  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-
-from dcim.models import Device, Interface, Site  # noqa: E402
 from ipam.models import IPAddress  # noqa: E402
+
 from netbox_chatbox.tools import run_tool  # noqa: E402
 from tests.conftest import grant  # noqa: E402
 
@@ -45,13 +46,33 @@ def cases(site):
     device = Device.objects.filter(site__slug=site).annotate(n=Count("interfaces")).order_by("-n").first().pk
     return [
         ("query_objects", {"object_type": "dcim.device", "limit": 20}),
-        ("query_objects", {"object_type": "dcim.device", "filters": {"status": "active"},
-                           "fields": ["name", "site", "status", "primary_ip4"], "limit": 20}),
-        ("query_objects", {"object_type": "dcim.device", "limit": 50, "fields": [
-            "name", "site", "rack", "role", "device_type", "status", "primary_ip4", "tags"]}),
+        (
+            "query_objects",
+            {
+                "object_type": "dcim.device",
+                "filters": {"status": "active"},
+                "fields": ["name", "site", "status", "primary_ip4"],
+                "limit": 20,
+            },
+        ),
+        (
+            "query_objects",
+            {
+                "object_type": "dcim.device",
+                "limit": 50,
+                "fields": ["name", "site", "rack", "role", "device_type", "status", "primary_ip4", "tags"],
+            },
+        ),
         # By device: for the constrained user a filter through the sites of devices is refused.
-        ("query_objects", {"object_type": "dcim.interface", "filters": {"device_id": device, "enabled": True},
-                           "fields": ["name", "device", "type", "enabled", "mac_address", "link_peers"], "limit": 50}),
+        (
+            "query_objects",
+            {
+                "object_type": "dcim.interface",
+                "filters": {"device_id": device, "enabled": True},
+                "fields": ["name", "device", "type", "enabled", "mac_address", "link_peers"],
+                "limit": 50,
+            },
+        ),
         ("query_objects", {"object_type": "dcim.device", "filters": {"q": "a"}, "limit": 20}),
         ("query_objects", {"object_type": "ipam.ipaddress", "filters": {"parent": "192.168.0.0/16"}, "limit": 50}),
         ("count_objects", {"object_type": "dcim.device"}),
@@ -87,8 +108,10 @@ def main():
     args = parser.parse_args()
 
     site = Site.objects.annotate(n=Count("devices")).order_by("-n").first().slug
-    print(f"database {connection.settings_dict['NAME']}: {Device.objects.count()} devices, "
-          f"constrained user sees site {site}; {args.calls} calls per case\n")
+    print(
+        f"database {connection.settings_dict['NAME']}: {Device.objects.count()} devices, "
+        f"constrained user sees site {site}; {args.calls} calls per case\n"
+    )
     print(f"{'user':<12}{'tool':<15}{'arguments':<62}{'p50 ms':>8}{'p95 ms':>8}{'SQL':>5}{'count':>7}")
     worst, over = 0.0, []
     with transaction.atomic():
@@ -107,12 +130,16 @@ def main():
                     over.append(f"{name} {arguments.get('object_type', '')} as {user.username}".replace("  ", " "))
                 shown = str({k: v for k, v in arguments.items() if k != "object_type"})
                 shown = f"{arguments.get('object_type', '')} {shown}".strip()
-                print(f"{user.username:<12.11}{name:<15}{shown[:60]:<62}{p50:>8.1f}{p95:>8.1f}{queries:>5}"
-                      f"{'' if count is None else count:>7}")
+                print(
+                    f"{user.username:<12.11}{name:<15}{shown[:60]:<62}{p50:>8.1f}{p95:>8.1f}{queries:>5}"
+                    f"{'' if count is None else count:>7}"
+                )
         transaction.set_rollback(True)
     print(f"\nworst p50: {worst:.1f} ms (target < {TARGET_MS} ms); over target: {', '.join(over) or 'none'}")
-    print("SQL counts include 4 statements of per-call overhead: savepoint, set_config(timeout, read-only), "
-          "rollback, release.")
+    print(
+        "SQL counts include 4 statements of per-call overhead: savepoint, set_config(timeout, read-only), "
+        "rollback, release."
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ last 30 and 90 days (per day, and per month) and ``budgets.status`` for one user
 
 The database must be migrated (scripts/demo.sh makes ``netbox_chatbox``).
 """
+
 import argparse
 import datetime
+import functools
 import os
 import statistics
 import sys
@@ -35,8 +37,13 @@ from django.utils import timezone  # noqa: E402
 from netbox_chatbox import budgets, conf, usage  # noqa: E402
 from netbox_chatbox.models import Conversation  # noqa: E402
 
-MODELS = (("auto", "sdk"), ("claude-sonnet-4-5", "sdk"), ("claude-haiku-4-5", "sdk"), ("claude-opus-4", "sdk"),
-          ("ollama-qwen2.5", "litellm"))
+MODELS = (
+    ("auto", "sdk"),
+    ("claude-sonnet-4-5", "sdk"),
+    ("claude-haiku-4-5", "sdk"),
+    ("claude-opus-4", "sdk"),
+    ("ollama-qwen2.5", "litellm"),
+)
 
 
 def timed(func, runs=5):
@@ -61,7 +68,8 @@ def main():
             users = [get_user_model().objects.create_user(f"bench-usage-{i}") for i in range(50)]
             ids = [Conversation.objects.create(owner=u, model_id=m, path=p).pk for u in users for m, p in MODELS]
             with connection.cursor() as cursor:
-                cursor.execute("""
+                cursor.execute(
+                    """
                     INSERT INTO netbox_chatbox_message (conversation_id, role, content, model, tool_calls,
                         interrupted, fallback, input_tokens, output_tokens, cost_usd, duration_ms, created)
                     SELECT (%s::bigint[])[1 + floor(random() * %s)::int],
@@ -69,17 +77,27 @@ def main():
                            '[{"tool": "query_objects", "ok": true}]'::jsonb, false, random() < 0.02,
                            (random() * 5000)::int, (random() * 800)::int, (random() * 0.1)::numeric(12, 6),
                            (200 + random() * 30000)::int, now() - random() * interval '90 days'
-                    FROM generate_series(1, %s)""", [ids, len(ids), args.messages])
+                    FROM generate_series(1, %s)""",
+                    [ids, len(ids), args.messages],
+                )
                 cursor.execute("ANALYZE netbox_chatbox_message")
             today = timezone.now().date()
             print(f"{args.messages:,} messages, 50 users, 5 models, 90 days")
             for days, period in ((30, "day"), (90, "day"), (90, "month")):
-                filters = {"period": period, "tz": zoneinfo.ZoneInfo("UTC"), "user": None, "model": None,
-                           "since": today - datetime.timedelta(days=days - 1), "until": today}
-                ms, rows = timed(lambda: usage.usage_rows(filters))
-                ms_totals, _ = timed(lambda: usage.usage_totals(filters))
-                print(f"usage rows, {days} days per {period}: {ms:7.1f} ms ({len(rows):,} rows); "
-                      f"totals: {ms_totals:6.1f} ms")
+                filters = {
+                    "period": period,
+                    "tz": zoneinfo.ZoneInfo("UTC"),
+                    "user": None,
+                    "model": None,
+                    "since": today - datetime.timedelta(days=days - 1),
+                    "until": today,
+                }
+                ms, rows = timed(functools.partial(usage.usage_rows, filters))
+                ms_totals, _ = timed(functools.partial(usage.usage_totals, filters))
+                print(
+                    f"usage rows, {days} days per {period}: {ms:7.1f} ms ({len(rows):,} rows); "
+                    f"totals: {ms_totals:6.1f} ms"
+                )
             config = {**conf._raw_config(), "budgets": {"default": {"day_tokens": 10**9, "month_cost_usd": 10**6}}}
             with override_settings(PLUGINS_CONFIG={"netbox_chatbox": config}):
                 ms, _ = timed(lambda: budgets.status(users[0]), runs=20)

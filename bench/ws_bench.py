@@ -26,6 +26,7 @@ Uses (and on first use creates from the NetBox schema snapshot) the database ``c
 Redis database 14 (CHATBOX_BENCH_DB / CHATBOX_BENCH_REDIS_DB), with CONN_MAX_AGE = 300 as NetBox's
 example configuration has it.
 """
+
 import argparse
 import asyncio
 import json
@@ -44,8 +45,8 @@ REDIS_DB = os.environ.get("CHATBOX_BENCH_REDIS_DB", "14")
 # value 0 opens a new PostgreSQL connection for every query batch.
 CONFIG_DIR = Path(tempfile.mkdtemp(prefix="chatbox-bench-"))
 (CONFIG_DIR / "bench_configuration.py").write_text(
-    "from configuration import *  # noqa: F401,F403\n"
-    "DATABASES['default']['CONN_MAX_AGE'] = 300\n")
+    "from configuration import *  # noqa: F401,F403\nDATABASES['default']['CONN_MAX_AGE'] = 300\n"
+)
 ENV = {
     **os.environ,
     "PYTHONPATH": f"{CONFIG_DIR}:{ROOT / 'devconf'}:{ROOT}",
@@ -56,8 +57,19 @@ ENV = {
     "NETBOX_REDIS_DB": REDIS_DB,
     "NETBOX_DEBUG": "0",
 }
-os.environ.update({k: ENV[k] for k in ("NETBOX_CONFIGURATION", "DJANGO_SETTINGS_MODULE", "LITELLM_LOCAL_MODEL_COST_MAP",
-                                       "NETBOX_DB", "NETBOX_REDIS_DB", "NETBOX_DEBUG")})
+os.environ.update(
+    {
+        k: ENV[k]
+        for k in (
+            "NETBOX_CONFIGURATION",
+            "DJANGO_SETTINGS_MODULE",
+            "LITELLM_LOCAL_MODEL_COST_MAP",
+            "NETBOX_DB",
+            "NETBOX_REDIS_DB",
+            "NETBOX_DEBUG",
+        )
+    }
+)
 sys.path[:0] = [str(CONFIG_DIR), str(ROOT / "devconf"), str(ROOT)]
 
 # The fake providers, in their own process so their threads don't compete with the clients for one GIL.
@@ -110,12 +122,23 @@ asyncio.run(main())
 
 
 def baseline(ollama_url, n, ramp):
-    out = subprocess.run([sys.executable, "-c", BASELINE, ollama_url, str(n), str(ramp)], env=ENV, cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE, ollama_url, str(n), str(ramp)],
+        env=ENV,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"streams": n, "ramp_s": ramp, "ttft_p50_ms": round(pct(data["ttfts"], 50) * 1000, 1),
-            "ttft_p99_ms": round(pct(data["ttfts"], 99) * 1000, 1),
-            "gap_p99_ms": round(pct(data["gaps"], 99) * 1000, 1), "cpu_ms_per_turn": round(data["cpu"] / n * 1000, 1)}
+    return {
+        "streams": n,
+        "ramp_s": ramp,
+        "ttft_p50_ms": round(pct(data["ttfts"], 50) * 1000, 1),
+        "ttft_p99_ms": round(pct(data["ttfts"], 99) * 1000, 1),
+        "gap_p99_ms": round(pct(data["gaps"], 99) * 1000, 1),
+        "cpu_ms_per_turn": round(data["cpu"] / n * 1000, 1),
+    }
 
 
 def run(*command):
@@ -124,8 +147,11 @@ def run(*command):
 
 def prepare_database():
     """Restore the NetBox schema snapshot into the bench DB once, then apply the plugin's migrations."""
-    exists = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
-                             f"SELECT 1 FROM pg_database WHERE datname='{DB}'"], capture_output=True, text=True)
+    exists = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{DB}'"],
+        capture_output=True,
+        text=True,
+    )
     if exists.stdout.strip() != "1":
         run("bash", "-c", f'source scripts/common.sh && restore_snapshot "{DB}"')
     run(str(ROOT / ".venv/bin/netbox"), "migrate", "--no-input")
@@ -136,11 +162,11 @@ def make_users(count):
     import django
 
     django.setup()
+    from core.models import ObjectType
     from django.contrib.auth import get_user_model
     from django.test import Client
     from users.models import ObjectPermission
 
-    from core.models import ObjectType
     from netbox_chatbox.models import Conversation
     from netbox_chatbox.preferences import PREFERENCE_PATH
 
@@ -221,8 +247,9 @@ class Chat:
     async def open(self):
         from websockets.asyncio.client import connect
 
-        self.ws = await connect(self.url, additional_headers={"Cookie": self.cookie}, origin=self.origin,
-                                open_timeout=60, max_queue=None)
+        self.ws = await connect(
+            self.url, additional_headers={"Cookie": self.cookie}, origin=self.origin, open_timeout=60, max_queue=None
+        )
         session = json.loads(await self.ws.recv())
         assert session["type"] == "session", session
 
@@ -282,6 +309,7 @@ async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp, fakes_pid
 
     page_latencies = []
     samplers = [asyncio.create_task(sample_rss()), asyncio.create_task(probe_pages(base, stop, page_latencies))]
+
     async def ask(i, chat):
         await asyncio.sleep(ramp * i / n)  # arrivals spread over ``ramp`` seconds (0: all at once)
         return await chat.ask(f"Round {round_no}: how many sites?")
@@ -306,12 +334,19 @@ async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp, fakes_pid
         ttfts.append(first)
         gaps.extend(turn_gaps)
     return {
-        "streams": n, "ramp_s": ramp, "errors": len(errors), "error_samples": errors[:3], "wall_s": round(wall, 2),
+        "streams": n,
+        "ramp_s": ramp,
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "wall_s": round(wall, 2),
         "server_cpu_ms_per_turn": round(cpu / n * 1000, 1),
         "harness_cpu_share": round(harness_cpu / (harness_cpu + cpu), 2),  # fakes + clients, same 2 cores
-        "ttft_p50_ms": round(pct(ttfts, 50) * 1000, 1), "ttft_p99_ms": round(pct(ttfts, 99) * 1000, 1),
-        "gap_p50_ms": round(pct(gaps, 50) * 1000, 1), "gap_p99_ms": round(pct(gaps, 99) * 1000, 1),
-        "rss_before_mb": round(rss_before), "rss_peak_mb": round(max(peak)),
+        "ttft_p50_ms": round(pct(ttfts, 50) * 1000, 1),
+        "ttft_p99_ms": round(pct(ttfts, 99) * 1000, 1),
+        "gap_p50_ms": round(pct(gaps, 50) * 1000, 1),
+        "gap_p99_ms": round(pct(gaps, 99) * 1000, 1),
+        "rss_before_mb": round(rss_before),
+        "rss_peak_mb": round(max(peak)),
         "page_p50_ms": round(pct(page_latencies, 50) * 1000, 1),
         "page_p99_ms": round(pct(page_latencies, 99) * 1000, 1),
     }
@@ -338,7 +373,7 @@ async def switches(ws_url, base, cookie, repeats):
 async def bench(args, cookies, ws_url, base, server_pid, ollama_url, fakes_pid):
     # Each worker imports litellm on its first path B turn (seconds): warm them all up first
     # (the kernel spreads connections over the workers).
-    warm = [Chat(ws_url, cookie, base) for cookie in cookies[:4 * args.workers]]
+    warm = [Chat(ws_url, cookie, base) for cookie in cookies[: 4 * args.workers]]
     await asyncio.gather(*(chat.open() for chat in warm))
     await asyncio.gather(*(chat.ask("warm up") for chat in warm))
     await asyncio.gather(*(chat.close() for chat in warm))
@@ -359,32 +394,77 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
     parser.add_argument("--chunks", type=int, default=60, help="tokens per answer")
-    parser.add_argument("--chunk-delay", type=float, default=0.1,
-                        help="seconds between tokens at the fake (0.1: 10 tokens/s, a local 14B model under load)")
-    parser.add_argument("--ramps", type=float, nargs="+", default=[0.0, 2.0],
-                        help="spread the N questions over this many seconds (0 = all in the same instant)")
+    parser.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.1,
+        help="seconds between tokens at the fake (0.1: 10 tokens/s, a local 14B model under load)",
+    )
+    parser.add_argument(
+        "--ramps",
+        type=float,
+        nargs="+",
+        default=[0.0, 2.0],
+        help="spread the N questions over this many seconds (0 = all in the same instant)",
+    )
     parser.add_argument("--switch-repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (the target is for 1)")
-    parser.add_argument("--deflate", action=argparse.BooleanOptionalAction, default=False,
-                        help="WebSocket per-message-deflate (uvicorn's default is on; it costs CPU per event)")
+    parser.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="WebSocket per-message-deflate (uvicorn's default is on; it costs CPU per event)",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run the same streams as bare litellm calls in one process (the control)")
+    parser.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the same streams as bare litellm calls in one process (the control)",
+    )
     args = parser.parse_args()
 
     prepare_database()
     cookies = make_users(max(args.sizes) + 1)
-    fakes = subprocess.Popen([sys.executable, "-c", FAKES, str(args.chunks), str(args.chunk_delay)],
-                             env=ENV, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    fakes = subprocess.Popen(
+        [sys.executable, "-c", FAKES, str(args.chunks), str(args.chunk_delay)],
+        env=ENV,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     ollama_url, anthropic_url = fakes.stdout.readline().split()
-    server_env = {**ENV, "LITELLM_ENABLED": "1", "OLLAMA_BASE_URL": ollama_url,
-                  "ANTHROPIC_BASE_URL": anthropic_url, "ANTHROPIC_API_KEY": "sk-ant-bench-fake-key"}
+    server_env = {
+        **ENV,
+        "LITELLM_ENABLED": "1",
+        "OLLAMA_BASE_URL": ollama_url,
+        "ANTHROPIC_BASE_URL": anthropic_url,
+        "ANTHROPIC_API_KEY": "sk-ant-bench-fake-key",
+    }
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/uvicorn"), "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-         "--port", str(args.port), "--workers", str(args.workers), "--lifespan", "off", "--no-access-log",
-         "--log-level", "warning", "--ws-per-message-deflate", str(args.deflate)], env=server_env, cwd=ROOT)
+        [
+            str(ROOT / ".venv/bin/uvicorn"),
+            "netbox_chatbox.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--workers",
+            str(args.workers),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--ws-per-message-deflate",
+            str(args.deflate),
+        ],
+        env=server_env,
+        cwd=ROOT,
+    )
     try:
         import httpx
 
@@ -394,10 +474,24 @@ def main():
                 break
             except httpx.TransportError:
                 time.sleep(0.3)
-        results = asyncio.run(bench(args, cookies, base.replace("http", "ws") + "/plugins/chatbox/ws/", base,
-                                    server.pid, ollama_url, fakes.pid))
-        results["settings"] = {"chunks": args.chunks, "chunk_delay_s": args.chunk_delay, "workers": args.workers,
-                               "ws_per_message_deflate": args.deflate, "cpus": os.cpu_count()}
+        results = asyncio.run(
+            bench(
+                args,
+                cookies,
+                base.replace("http", "ws") + "/plugins/chatbox/ws/",
+                base,
+                server.pid,
+                ollama_url,
+                fakes.pid,
+            )
+        )
+        results["settings"] = {
+            "chunks": args.chunks,
+            "chunk_delay_s": args.chunk_delay,
+            "workers": args.workers,
+            "ws_per_message_deflate": args.deflate,
+            "cpus": os.cpu_count(),
+        }
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
     finally:

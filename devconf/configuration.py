@@ -4,13 +4,14 @@ Everything comes from the environment so one file serves all three:
 NETBOX_DB (database name), CHATBOX_PLUGINS=0 (load NetBox without the plugin, used to
 build the schema snapshot), and the chatbox's own keys below.
 """
+
 import os
 
 ALLOWED_HOSTS = os.environ.get("NETBOX_ALLOWED_HOSTS", "127.0.0.1 localhost testserver").split()
-SECRET_KEY = os.environ.get(
-    "NETBOX_SECRET_KEY", "dev-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"
-)
-API_TOKEN_PEPPERS = {1: os.environ.get("NETBOX_TOKEN_PEPPER", "dev-only-pepper-0123456789-abcdefghijklmnopqrstuvwxyz-XY")}
+SECRET_KEY = os.environ.get("NETBOX_SECRET_KEY", "dev-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG")
+API_TOKEN_PEPPERS = {
+    1: os.environ.get("NETBOX_TOKEN_PEPPER", "dev-only-pepper-0123456789-abcdefghijklmnopqrstuvwxyz-XY")
+}
 
 DATABASES = {
     "default": {

@@ -1,4 +1,5 @@
 """netbox-chatbox: an AI chat assistant inside NetBox."""
+
 from netbox.plugins import PluginConfig
 
 from .conf import DEFAULT_SETTINGS
@@ -24,11 +25,14 @@ class ChatboxConfig(PluginConfig):
         from .models import Conversation
 
         # Shown as a checkbox on NetBox's ObjectPermission form for "Chatbox | conversation".
-        register_model_actions(Conversation, [
-            ModelAction("chat", help_text="Chat with the AI assistant"),
-            ModelAction("mcp", help_text="Use the assistant's NetBox tools from your own AI client (MCP)"),
-            ModelAction("view_usage", help_text="See chat usage and cost of all users (figures, no content)"),
-        ])
+        register_model_actions(
+            Conversation,
+            [
+                ModelAction("chat", help_text="Chat with the AI assistant"),
+                ModelAction("mcp", help_text="Use the assistant's NetBox tools from your own AI client (MCP)"),
+                ModelAction("view_usage", help_text="See chat usage and cost of all users (figures, no content)"),
+            ],
+        )
 
 
 config = ChatboxConfig

@@ -1,4 +1,5 @@
 """A turn's answer as it will be stored, and a conversation's stored messages as an agent's context."""
+
 import time
 
 from .events import Delta, Retract, ToolEnd, ToolStart
@@ -19,12 +20,13 @@ class Answer:
             self.first_text = self.first_text or time.monotonic()
             self.parts.append(event.text)
         elif isinstance(event, Retract):
-            self.parts = [self.text[:len(self.text) - event.chars]]
+            self.parts = [self.text[: len(self.text) - event.chars]]
         elif isinstance(event, ToolStart):
             self.tools[event.id] = {"id": event.id, "tool": event.tool, "summary": event.summary}
         elif isinstance(event, ToolEnd):
             self.tools.setdefault(event.id, {"id": event.id, "tool": event.tool}).update(
-                summary=event.summary, ok=event.ok, objects=event.objects)
+                summary=event.summary, ok=event.ok, objects=event.objects
+            )
             self.facts[event.id] = event.facts
 
     @property

@@ -12,6 +12,7 @@ fork); with DEBUG on, straight from the apps' folders, as NetBox's runserver doe
 Django must be set up (``get_asgi_application()``) before anything imports models, so the
 imports below it are deliberately late.
 """
+
 import logging
 import os
 import re
@@ -47,20 +48,40 @@ def with_static_files(application):
     if settings.DEBUG:
         return ASGIStaticFilesHandler(application)
     if not os.path.isfile(os.path.join(settings.STATIC_ROOT, "setmode.js")):
-        logger.warning("%s holds no NetBox static files: every page will show NetBox's static media failure; "
-                       "run `netbox collectstatic --no-input`", settings.STATIC_ROOT)
+        logger.warning(
+            "%s holds no NetBox static files: every page will show NetBox's static media failure; "
+            "run `netbox collectstatic --no-input`",
+            settings.STATIC_ROOT,
+        )
     # index_file: /static/docs/ (NetBox's Docs link) is the documentation's index.html, as under nginx.
-    return ServeStaticASGI(application, root=settings.STATIC_ROOT, prefix=settings.STATIC_URL,
-                           index_file=True, immutable_file_test=HASHED_FILE)
+    return ServeStaticASGI(
+        application,
+        root=settings.STATIC_ROOT,
+        prefix=settings.STATIC_URL,
+        index_file=True,
+        immutable_file_test=HASHED_FILE,
+    )
 
 
-application = ProtocolTypeRouter({
-    "http": with_static_files(URLRouter([
-        # MCP for AI clients (docs/mcp.md), with or without the trailing slash; everything else is NetBox.
-        re_path(rf"^{re.escape(mcp_endpoint.PATH.rstrip('/'))}/?$", mcp_endpoint.MCPApplication()),
-        re_path(r"", django_application),
-    ])),
-    "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter([
-        path(WEBSOCKET_PATH, ChatConsumer.as_asgi()),
-    ]))),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": with_static_files(
+            URLRouter(
+                [
+                    # MCP for AI clients (docs/mcp.md), with or without the trailing slash; everything else is NetBox.
+                    re_path(rf"^{re.escape(mcp_endpoint.PATH.rstrip('/'))}/?$", mcp_endpoint.MCPApplication()),
+                    re_path(r"", django_application),
+                ]
+            )
+        ),
+        "websocket": SameOriginValidator(
+            AuthMiddlewareStack(
+                URLRouter(
+                    [
+                        path(WEBSOCKET_PATH, ChatConsumer.as_asgi()),
+                    ]
+                )
+            )
+        ),
+    }
+)

@@ -10,6 +10,7 @@ A turn that starts below a limit finishes even if it crosses it. So that two tur
 both start just below it (two tabs, two workers), a user with limits runs one answer at a time: a
 Redis key taken in the pre-turn check and released once the answer is stored.
 """
+
 import datetime
 import uuid
 import zoneinfo
@@ -26,8 +27,10 @@ from .conf import get_settings
 from .models import Message
 
 LIMITS = {  # key → (period, measure)
-    "day_tokens": ("day", "tokens"), "month_tokens": ("month", "tokens"),
-    "day_cost_usd": ("day", "cost_usd"), "month_cost_usd": ("month", "cost_usd"),
+    "day_tokens": ("day", "tokens"),
+    "month_tokens": ("month", "tokens"),
+    "day_cost_usd": ("day", "cost_usd"),
+    "month_cost_usd": ("month", "cost_usd"),
 }
 LOCAL_PROVIDERS = ("ollama",)
 LOCK_TTL = 1800  # seconds; outlives any turn, matters only if a worker dies mid-turn
@@ -77,8 +80,7 @@ def _used(user, since) -> dict:
     if get_settings().budgets.get("exempt_local_models", True):
         answers = answers.exclude(conversation__model_id__in=local_model_ids(), fallback=False)
     return answers.aggregate(
-        tokens=Sum(Coalesce("input_tokens", 0) + Coalesce("output_tokens", 0), output_field=IntegerField(),
-                   default=0),
+        tokens=Sum(Coalesce("input_tokens", 0) + Coalesce("output_tokens", 0), output_field=IntegerField(), default=0),
         cost_usd=Coalesce(Sum("cost_usd"), Value(Decimal(0)), output_field=DecimalField()),
     )
 
@@ -95,8 +97,17 @@ def status(user, now=None) -> list[dict]:
             used[period] = _used(user, start)
         spent = used[period][measure]
         limit = Decimal(str(limit)) if measure == "cost_usd" else int(limit)
-        result.append({"limit": key, "period": period, "measure": measure, "max": limit, "used": spent,
-                       "remaining": max(limit - spent, 0), "resets": resets})
+        result.append(
+            {
+                "limit": key,
+                "period": period,
+                "measure": measure,
+                "max": limit,
+                "used": spent,
+                "remaining": max(limit - spent, 0),
+                "resets": resets,
+            }
+        )
     return result
 
 
@@ -121,8 +132,11 @@ def reserve(user, model: catalog.ModelEntry):
         return None
     key, token = f"netbox_chatbox:budget:{user.pk}", uuid.uuid4().hex
     if not cache.add(key, token, timeout=LOCK_TTL):
-        raise Refused("in_progress", "Another answer of yours is still running (with a usage limit on your "
-                                     "account, one answer runs at a time); wait for it, then ask again.")
+        raise Refused(
+            "in_progress",
+            "Another answer of yours is still running (with a usage limit on your "
+            "account, one answer runs at a time); wait for it, then ask again.",
+        )
     try:
         for entry in status(user):
             if entry["remaining"] <= 0:
@@ -148,9 +162,15 @@ def summary(user) -> dict | None:
     if not entries:
         return None
     return {
-        "limits": [{**e, "max": float(e["max"]) if e["measure"] == "cost_usd" else e["max"],
-                    "used": float(e["used"]) if e["measure"] == "cost_usd" else e["used"],
-                    "remaining": float(e["remaining"]) if e["measure"] == "cost_usd" else e["remaining"],
-                    "resets": e["resets"].isoformat()} for e in entries],
+        "limits": [
+            {
+                **e,
+                "max": float(e["max"]) if e["measure"] == "cost_usd" else e["max"],
+                "used": float(e["used"]) if e["measure"] == "cost_usd" else e["used"],
+                "remaining": float(e["remaining"]) if e["measure"] == "cost_usd" else e["remaining"],
+                "resets": e["resets"].isoformat(),
+            }
+            for e in entries
+        ],
         "exempt_models": local_model_ids() if get_settings().budgets.get("exempt_local_models", True) else [],
     }

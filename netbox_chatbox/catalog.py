@@ -4,9 +4,10 @@ One table (design.md's routing table) is the default allowlist; admins override 
 ``PLUGINS_CONFIG['netbox_chatbox']['models']``. Every model id a client sends is looked up
 here on the server; anything else is rejected.
 """
+
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .conf import get_settings, _cache
+from .conf import _cache, get_settings
 
 PATH_SDK = "sdk"  # path A: Claude Agent SDK
 PATH_LITELLM = "litellm"  # path B: LiteLLM (proxy or direct to Ollama)
@@ -53,18 +54,48 @@ class ModelEntry:
 
 
 DEFAULT_MODELS = (
-    ModelEntry("auto", "Claude (Automatic)", "anthropic",
-               "The Claude Agent SDK's default Claude model; each answer names the model that wrote it.",
-               200000, sdk_model=None, is_automatic=True, recommended=True),
-    ModelEntry("claude-sonnet-4-5", "Claude Sonnet 4.5", "anthropic",
-               "Balanced performance and speed.", 200000, sdk_model="claude-sonnet-4-5-20250929"),
-    ModelEntry("claude-opus-4", "Claude Opus 4", "anthropic",
-               "Most capable, for complex analysis.", 200000, sdk_model="claude-opus-4-20250514"),
-    ModelEntry("claude-haiku-4-5", "Claude Haiku 4.5", "anthropic",
-               "Fastest and cheapest, for simple lookups.", 200000, sdk_model="claude-haiku-4-5-20251001"),
-    ModelEntry("ollama-qwen2.5", "Qwen 2.5 14B Instruct", "ollama",
-               "Local Ollama model through LiteLLM; data stays on your network.", 8192,
-               litellm_model="ollama_chat/qwen2.5:14b-instruct-8k"),
+    ModelEntry(
+        "auto",
+        "Claude (Automatic)",
+        "anthropic",
+        "The Claude Agent SDK's default Claude model; each answer names the model that wrote it.",
+        200000,
+        sdk_model=None,
+        is_automatic=True,
+        recommended=True,
+    ),
+    ModelEntry(
+        "claude-sonnet-4-5",
+        "Claude Sonnet 4.5",
+        "anthropic",
+        "Balanced performance and speed.",
+        200000,
+        sdk_model="claude-sonnet-4-5-20250929",
+    ),
+    ModelEntry(
+        "claude-opus-4",
+        "Claude Opus 4",
+        "anthropic",
+        "Most capable, for complex analysis.",
+        200000,
+        sdk_model="claude-opus-4-20250514",
+    ),
+    ModelEntry(
+        "claude-haiku-4-5",
+        "Claude Haiku 4.5",
+        "anthropic",
+        "Fastest and cheapest, for simple lookups.",
+        200000,
+        sdk_model="claude-haiku-4-5-20251001",
+    ),
+    ModelEntry(
+        "ollama-qwen2.5",
+        "Qwen 2.5 14B Instruct",
+        "ollama",
+        "Local Ollama model through LiteLLM; data stays on your network.",
+        8192,
+        litellm_model="ollama_chat/qwen2.5:14b-instruct-8k",
+    ),
 )
 
 _FIELDS = {f.name for f in fields(ModelEntry)}

@@ -4,6 +4,7 @@ NetBox merges ``default_settings`` with ``PLUGINS_CONFIG['netbox_chatbox']``. We
 result once per process and report problems through Django system checks (``netbox check``)
 instead of crashing NetBox; code that needs settings calls :func:`get_settings`.
 """
+
 import os
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -18,7 +19,9 @@ DEFAULT_SETTINGS = {
     "anthropic_api_key": "",  # falls back to the ANTHROPIC_API_KEY environment variable
     "anthropic_base_url": "",  # optional corporate gateway; empty = Anthropic's API
     "fallback_model": "claude-haiku-4-5-20251001",
-    "fallback_order": ["auto"],  # catalog ids tried in order when the chosen model is down (e.g. ["auto", "ollama-qwen2.5"])
+    "fallback_order": [
+        "auto"
+    ],  # catalog ids tried in order when the chosen model is down (e.g. ["auto", "ollama-qwen2.5"])
     "anthropic_timeout": 60,
     # Path B: LiteLLM
     "litellm_enabled": False,
@@ -62,17 +65,42 @@ DEFAULT_SETTINGS = {
 GROUNDING_MODES = ("flag", "withhold", "off")
 
 _INT_KEYS = {
-    "anthropic_timeout": 1, "litellm_timeout": 1, "litellm_max_retries": 0, "max_tool_rounds": 1,
-    "health_cache_ttl": 0, "session_idle_timeout": 10, "max_active_sessions": 1,
-    "max_message_chars": 1, "rate_limit_per_minute": 0, "tool_max_results": 1,
-    "tool_max_chars": 1000, "tool_statement_timeout_ms": 100, "mcp_max_concurrent_requests": 1,
-    "max_bulk_operations": 1, "proposal_ttl": 60,
+    "anthropic_timeout": 1,
+    "litellm_timeout": 1,
+    "litellm_max_retries": 0,
+    "max_tool_rounds": 1,
+    "health_cache_ttl": 0,
+    "session_idle_timeout": 10,
+    "max_active_sessions": 1,
+    "max_message_chars": 1,
+    "rate_limit_per_minute": 0,
+    "tool_max_results": 1,
+    "tool_max_chars": 1000,
+    "tool_statement_timeout_ms": 100,
+    "mcp_max_concurrent_requests": 1,
+    "max_bulk_operations": 1,
+    "proposal_ttl": 60,
     "max_output_tokens": 1,
 }
-_BOOL_KEYS = ("enable_model_selection", "allow_anthropic_via_litellm", "litellm_enabled", "log_model_usage",
-              "mcp_enabled", "enable_changes")
-_STR_KEYS = ("default_model", "anthropic_api_key", "anthropic_base_url", "fallback_model",
-             "litellm_proxy_url", "litellm_master_key", "ollama_base_url", "ollama_model", "system_prompt")
+_BOOL_KEYS = (
+    "enable_model_selection",
+    "allow_anthropic_via_litellm",
+    "litellm_enabled",
+    "log_model_usage",
+    "mcp_enabled",
+    "enable_changes",
+)
+_STR_KEYS = (
+    "default_model",
+    "anthropic_api_key",
+    "anthropic_base_url",
+    "fallback_model",
+    "litellm_proxy_url",
+    "litellm_master_key",
+    "ollama_base_url",
+    "ollama_model",
+    "system_prompt",
+)
 _URL_KEYS = ("anthropic_base_url", "litellm_proxy_url", "ollama_base_url")
 
 
@@ -169,8 +197,11 @@ def _validate_budgets(budgets, errors) -> dict:
         return {}
     for key in sorted(set(budgets) - {"default", "groups", "exempt_local_models"}):
         errors.append(f"'budgets': unknown key {key!r} (valid: default, groups, exempt_local_models)")
-    clean = {"default": _validate_limits("['default']", budgets.get("default") or {}, errors), "groups": {},
-             "exempt_local_models": budgets.get("exempt_local_models", True)}
+    clean = {
+        "default": _validate_limits("['default']", budgets.get("default") or {}, errors),
+        "groups": {},
+        "exempt_local_models": budgets.get("exempt_local_models", True),
+    }
     if not isinstance(clean["exempt_local_models"], bool):
         errors.append("'budgets'['exempt_local_models'] must be True or False")
         clean["exempt_local_models"] = True

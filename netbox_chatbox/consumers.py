@@ -6,6 +6,7 @@ authentication (expiry, allowed IPs, enabled, write). Anonymous, inactive and un
 refused at the handshake (HTTP 403). The protocol is in docs/protocol.md; every turn runs through
 :class:`netbox_chatbox.sessions.ChatSession`, the same code as the HTTP API.
 """
+
 import asyncio
 import json
 import logging

@@ -13,6 +13,7 @@ Mistakes here are configuration errors: ``netbox check`` reports them (E004), su
 as unavailable, and a chat on it ends with :data:`MISCONFIGURED` for the user and the exact problem
 in the log — never retried.
 """
+
 import os
 import sys
 from urllib.parse import urlparse
@@ -66,28 +67,35 @@ def problems(entry, ask_litellm=False) -> list[str]:
         return found
     if entry.local is not None and not isinstance(entry.local, bool):
         found.append(f"{where}['local'] must be True, False or None")
-    if entry.api_base and (urlparse(entry.api_base).scheme not in ("http", "https")
-                           or not urlparse(entry.api_base).netloc):
-        found.append(f"{where}['api_base'] must be an http(s) URL like http://127.0.0.1:8000/v1, "
-                     f"not {entry.api_base!r}")
+    if entry.api_base and (
+        urlparse(entry.api_base).scheme not in ("http", "https") or not urlparse(entry.api_base).netloc
+    ):
+        found.append(
+            f"{where}['api_base'] must be an http(s) URL like http://127.0.0.1:8000/v1, not {entry.api_base!r}"
+        )
     if entry.api_key and entry.api_key_env:
         found.append(f"{where}: set 'api_key' or 'api_key_env', not both")
     elif entry.api_key_env and not os.environ.get(entry.api_key_env):
-        found.append(f"{where}['api_key_env']: the environment variable {entry.api_key_env} "
-                     "is not set (or empty) in NetBox's environment")
+        found.append(
+            f"{where}['api_key_env']: the environment variable {entry.api_key_env} "
+            "is not set (or empty) in NetBox's environment"
+        )
     if get_settings().litellm_proxy_url:  # the proxy's config routes the model
         return found
     prefix, _ = split_model(entry.litellm_model)
     if not entry.litellm_model:
         found.append(f"{where} needs 'litellm_model'")
     elif not prefix:
-        found.append(f"{where}['litellm_model'] {entry.litellm_model!r} has no provider prefix: write e.g. "
-                     f"'openai/{entry.litellm_model}' for an OpenAI-compatible server (with 'api_base') or "
-                     f"'ollama_chat/{entry.litellm_model}' for Ollama")
+        found.append(
+            f"{where}['litellm_model'] {entry.litellm_model!r} has no provider prefix: write e.g. "
+            f"'openai/{entry.litellm_model}' for an OpenAI-compatible server (with 'api_base') or "
+            f"'ollama_chat/{entry.litellm_model}' for Ollama"
+        )
     elif prefix in OPENAI_COMPATIBLE_PREFIXES:
         if not entry.api_base:
-            found.append(f"{where} needs 'api_base', the OpenAI-compatible server's base URL "
-                         "(e.g. http://127.0.0.1:8000/v1)")
+            found.append(
+                f"{where} needs 'api_base', the OpenAI-compatible server's base URL (e.g. http://127.0.0.1:8000/v1)"
+            )
     elif prefix not in OLLAMA_PREFIXES and not (entry.api_key or entry.api_key_env):
         found.append(f"{where} needs a key for the provider '{prefix}': 'api_key' or 'api_key_env'")
     if (ask_litellm or "litellm" in sys.modules) and not found and (unknown := _unknown_provider(entry)):
@@ -105,8 +113,10 @@ def _unknown_provider(entry) -> str | None:
 
     if prefix in litellm.provider_list:
         return None
-    return (f"models['{entry.id}']['litellm_model'] {entry.litellm_model!r}: LiteLLM has no provider "
-            f"'{prefix}' (for an OpenAI-compatible server use 'openai/…' with 'api_base')")
+    return (
+        f"models['{entry.id}']['litellm_model'] {entry.litellm_model!r}: LiteLLM has no provider "
+        f"'{prefix}' (for an OpenAI-compatible server use 'openai/…' with 'api_base')"
+    )
 
 
 def direct_arguments(entry) -> dict:

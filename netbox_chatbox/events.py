@@ -3,6 +3,7 @@
 Both model paths (agents.claude, agents.litellm) produce these; both transports (the WebSocket
 consumer and the streamed HTTP API) send them to clients as JSON, unchanged, via ``as_dict()``.
 """
+
 from dataclasses import asdict, dataclass, field
 
 
@@ -17,6 +18,7 @@ class Event:
 @dataclass(frozen=True)
 class Delta(Event):
     """A piece of the assistant's answer text."""
+
     text: str
     type = "delta"
 
@@ -24,6 +26,7 @@ class Delta(Event):
 @dataclass(frozen=True)
 class Retract(Event):
     """Withdraw the last ``chars`` characters of the answer's text: the provider retried and said otherwise."""
+
     chars: int
     type = "retract"
 
@@ -31,6 +34,7 @@ class Retract(Event):
 @dataclass(frozen=True)
 class ToolStart(Event):
     """The model asked for a NetBox tool; ``summary`` is safe to show ("querying dcim.device")."""
+
     id: str
     tool: str
     summary: str
@@ -41,6 +45,7 @@ class ToolStart(Event):
 class ToolEnd(Event):
     """A tool finished; ``objects`` are NetBox objects it returned, as {display, url} for links.
     ``facts`` (what an answer may cite from the result, see grounding.py) stay on the server."""
+
     id: str
     tool: str
     ok: bool
@@ -62,6 +67,7 @@ class Complete(Event):
 
     ``usage_estimated``: the server sent no token counts, so they are litellm's estimate.
     """
+
     model: str
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -76,6 +82,7 @@ class Complete(Event):
 @dataclass(frozen=True)
 class Error(Event):
     """Something went wrong; ``message`` is written for the user, ``code`` for programs."""
+
     code: str
     message: str
     type = "error"
@@ -84,6 +91,7 @@ class Error(Event):
 @dataclass(frozen=True)
 class Fallback(Event):
     """The requested model could not be used; another one answers instead."""
+
     requested_model: str
     actual_model: str
     requested_path: str

@@ -1,4 +1,5 @@
 """Example questions for an empty chat, made from objects the user may see (so that clicking one works)."""
+
 from django.apps import apps
 
 from .page_context import readable

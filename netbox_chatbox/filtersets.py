@@ -1,4 +1,5 @@
 """Filters of /api/plugins/chatbox/conversations/ (NetBox's BaseFilterSet: ``__n``, ``__ic``… lookups included)."""
+
 from netbox.filtersets import BaseFilterSet
 from utilities.filters import MultiValueCharFilter, MultiValueNumberFilter
 

@@ -9,6 +9,7 @@ or code-formatted), VLAN ids, ASNs, counts and percentages presented as data, li
 and checks each against the facts of every tool call in the conversation and the user's own words.
 Ordinary words, the catalog's model names and numbers the user typed are never flagged.
 """
+
 import ipaddress
 import re
 
@@ -19,8 +20,10 @@ from .tools.types import object_types
 
 MAX_FACTS = 20000  # per tool call
 MAX_MENTIONS = 50
-WITHHELD = ("This answer was withheld: it names {names} that the assistant did not find in the NetBox data "
-            "it read in this conversation. Ask again, or ask it to look these up.")
+WITHHELD = (
+    "This answer was withheld: it names {names} that the assistant did not find in the NetBox data "
+    "it read in this conversation. Ask again, or ask it to look these up."
+)
 
 _IPV4 = r"(?<![\w.:/])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.]*\w)"
 _IPV6 = r"(?<![\w:/])(?=[0-9a-fA-F:]*:[0-9a-fA-F:]*:)[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?:/\d{1,3})?(?![\w:])"
@@ -36,13 +39,16 @@ COUNT_RE = re.compile(
     r"(?<![\w.,/:-])(\d[\d,]*(?:\.\d+)?)\s*(%|percent\b|U\b|(?:free |available |used |active |planned )?"
     r"(?:devices?|interfaces?|prefix(?:es)?|IPs?|IP addresses|addresses|address|VLANs?|ASNs?|racks?|sites?|"
     r"units?|cables?|circuits?|VMs?|virtual machines?|ports?|hosts?|subnets?|blocks?|ids?|numbers?|objects?|"
-    r"tenants?|connections?|changes?|results?)\b)", re.I)
+    r"tenants?|connections?|changes?|results?)\b)",
+    re.I,
+)
 # Identifier-like words that are general vocabulary, not NetBox data.
 GENERIC = re.compile(
     r"(?:ipv[46]|rfc\d+|\d+(?:\.\d+)?(?:u|g|m|k|t|gb|mb|kb|tb|gbps|mbps|ms|s|h|d|w|x|kw|w|va|mm|in|ft|%)|"
     r"\d+(?:st|nd|rd|th)|v?\d+(?:\.\d+)+[a-z]?|802\.\d+[a-z]*|[a-z]-?\d|cat\d[a-z]?|p\d\d|utf-8|e\.g|i\.e|n/a|"
     r"\d{4}-\d{2}-\d{2}(?:t[\d:.]+z?)?|\d{1,2}:\d{2}(?::\d{2})?|layer-?[1-7]|l[1-7]|q[1-4]|x86(?:_64)?|"
-    r"[a-z]+/[a-z]+|/\d{1,3}|\d+-[a-z]+|\d+(?:g|m)?(?:base|be)(?:-?[a-z0-9]+)?|[a-z]+/\d)")
+    r"[a-z]+/[a-z]+|/\d{1,3}|\d+-[a-z]+|\d+(?:g|m)?(?:base|be)(?:-?[a-z0-9]+)?|[a-z]+/\d)"
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,8 +69,13 @@ def facts(result) -> list[str]:
         for match in IP_RE.finditer(text):
             if network := _network(match.group()):
                 found.add(_canonical(network))
-                found.add(str(network.network_address if network.prefixlen != network.max_prefixlen
-                              else network.network_address))
+                found.add(
+                    str(
+                        network.network_address
+                        if network.prefixlen != network.max_prefixlen
+                        else network.network_address
+                    )
+                )
                 if "/" in match.group():
                     found.add(str(ipaddress.ip_interface(match.group()).ip))
                 if available:
@@ -164,8 +175,11 @@ class Known:
         network = _network(text)
         if network is None:
             return True
-        if _canonical(network) in self.strings or str(network.network_address) in self.strings \
-                or text.lower() in self.user:
+        if (
+            _canonical(network) in self.strings
+            or str(network.network_address) in self.strings
+            or text.lower() in self.user
+        ):
             return True
         first, last = int(network.network_address), int(network.broadcast_address)
         return any(low <= first and last <= high for low, high in self.ip_ranges)
@@ -215,9 +229,12 @@ def mentions(text: str, known: Known) -> list[dict]:
 def _is_name(token, code=False) -> bool:
     """Reads like a NetBox object name: letters with digits, or parts joined by - _ / (any word in code)."""
     token = token.strip(".:")
-    if len(token) < 2 or re.fullmatch(r"[\d.,:/-]+", token) \
-            or GENERIC.fullmatch(token.lower()) \
-            or all(GENERIC.fullmatch(part) for part in token.lower().split("/") if part):  # "IPv4/IPv6"
+    if (
+        len(token) < 2
+        or re.fullmatch(r"[\d.,:/-]+", token)
+        or GENERIC.fullmatch(token.lower())
+        or all(GENERIC.fullmatch(part) for part in token.lower().split("/") if part)
+    ):  # "IPv4/IPv6"
         return False
     if code:  # a code-formatted word is data unless it is a plain lowercase word (`active`)
         return bool(re.fullmatch(r"[\w.:/-]+", token)) and not re.fullmatch(r"[a-z]+", token)

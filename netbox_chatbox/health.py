@@ -10,8 +10,10 @@
 - A path B entry that cannot be called as configured (endpoints.py) is unavailable, checked first.
 
 Results are cached per service for ``health_cache_ttl`` seconds; a check never takes longer than
-``health_check_timeout``; concurrent callers (a burst of new chats) share one check under way. Reasons are written for users (no URLs or keys); details go to the log.
+``health_check_timeout``; concurrent callers (a burst of new chats) share one check under way. Reasons are
+written for users (no URLs or keys); details go to the log.
 """
+
 import asyncio
 import logging
 import os
@@ -106,8 +108,9 @@ async def check_anthropic_api() -> Status:
     key, url = get_settings().anthropic_api_key, anthropic_base_url()
 
     async def check(client):
-        response = await client.get(f"{url}/v1/models", params={"limit": 1},
-                                    headers={"x-api-key": key, "anthropic-version": "2023-06-01"})
+        response = await client.get(
+            f"{url}/v1/models", params={"limit": 1}, headers={"x-api-key": key, "anthropic-version": "2023-06-01"}
+        )
         if response.status_code in (401, 403):
             return Status(False, "The Anthropic API rejected the configured API key.")
         response.raise_for_status()
@@ -217,15 +220,17 @@ async def model_status(entry: ModelEntry) -> tuple[bool, str]:
         return False, endpoints.MISCONFIGURED
     # One after the other, not gathered: usually both are cached, and every new chat passes here
     # (a burst of 200 spent most of this function creating and registering tasks).
-    if get_settings().litellm_proxy_url:
-        if not (status := await check_litellm_proxy(entry.litellm_model)).ok:
-            return False, status.reason
+    if get_settings().litellm_proxy_url and not (status := await check_litellm_proxy(entry.litellm_model)).ok:
+        return False, status.reason
     if ollama_name := ollama_model_name(entry.litellm_model):
         if not (status := await check_ollama(ollama_name, entry.api_base)).ok:
             return False, status.reason
-    elif entry.api_base and (served := endpoints.served_name(entry)):
-        if not (status := await check_openai_server(entry.api_base, endpoints.api_key(entry), served)).ok:
-            return False, status.reason
+    elif (
+        entry.api_base
+        and (served := endpoints.served_name(entry))
+        and not (status := await check_openai_server(entry.api_base, endpoints.api_key(entry), served)).ok
+    ):
+        return False, status.reason
     return True, ""
 
 
@@ -233,4 +238,4 @@ async def models_status(entries) -> dict[str, tuple[bool, str]]:
     """{model id: (available, reason)} for many entries, checked concurrently."""
     entries = list(entries)
     results = await asyncio.gather(*(model_status(entry) for entry in entries))
-    return {entry.id: result for entry, result in zip(entries, results)}
+    return {entry.id: result for entry, result in zip(entries, results, strict=True)}

@@ -13,6 +13,7 @@ This module is NetBox's side of the endpoint; the MCP protocol itself is :mod:`n
 Two entry points share all of it: :class:`MCPApplication` (ASGI; the plugin's ``asgi.py`` routes the path
 here, before Django) and :func:`mcp_view` (a Django view in the plugin's API URLs, for a gunicorn-only NetBox).
 """
+
 import asyncio
 import importlib
 import io
@@ -78,12 +79,16 @@ def authorize(request):
     except ValueError:  # a malformed client IP header, while checking a token's allowed IPs
         raise Denied(400, "Invalid client IP address header.") from None
     if found is None:
-        raise Denied(401, "Authentication required: send a NetBox API token as 'Authorization: Bearer "
-                          "nbt_<key>.<token>'.", challenge)
+        raise Denied(
+            401,
+            "Authentication required: send a NetBox API token as 'Authorization: Bearer nbt_<key>.<token>'.",
+            challenge,
+        )
     user, token = found
     if not can_use_mcp(user):
-        raise Denied(403, "This NetBox user may not use the MCP endpoint (it needs the 'mcp' action on "
-                          "Chatbox | conversation).")
+        raise Denied(
+            403, "This NetBox user may not use the MCP endpoint (it needs the 'mcp' action on Chatbox | conversation)."
+        )
     return user, token.write_enabled
 
 
@@ -97,8 +102,9 @@ class _Slots:
     def take(self):
         with self._lock:
             if self._busy >= get_settings().mcp_max_concurrent_requests:
-                raise Denied(503, "Too many MCP requests at once on this server; try again shortly.",
-                             [("Retry-After", "1")])
+                raise Denied(
+                    503, "Too many MCP requests at once on this server; try again shortly.", [("Retry-After", "1")]
+                )
             self._busy += 1
 
     def give(self):
@@ -110,6 +116,7 @@ _slots = _Slots()
 
 
 # --- ASGI: the plugin's asgi.py routes PATH here ------------------------------------------------------
+
 
 async def _send_denied(send, denied: Denied):
     headers = [(b"content-type", b"application/json")]
@@ -162,6 +169,7 @@ class MCPApplication:
 
 # --- WSGI: the same endpoint as a Django view (gunicorn-only NetBox) ----------------------------------
 
+
 def _denied_response(denied: Denied) -> HttpResponse:
     response = HttpResponse(denied.body(), status=denied.status, content_type="application/json")
     for name, value in denied.headers:
@@ -185,12 +193,21 @@ def mcp_view(request):
         from . import mcp_server
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
-            "scheme": request.scheme, "path": request.path, "raw_path": request.path.encode(), "root_path": "",
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": request.scheme,
+            "path": request.path,
+            "raw_path": request.path.encode(),
+            "root_path": "",
             "query_string": request.META.get("QUERY_STRING", "").encode("latin-1"),
-            "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                        for name, value in request.headers.items()],
-            "client": (request.META.get("REMOTE_ADDR", ""), 0), "server": None, USER_KEY: user,
+            "headers": [
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers.items()
+            ],
+            "client": (request.META.get("REMOTE_ADDR", ""), 0),
+            "server": None,
+            USER_KEY: user,
             WRITE_KEY: write_enabled,
         }
         # Read at most one byte more than allowed (also without Content-Length): the manager answers 413.

@@ -8,6 +8,7 @@ here (:mod:`netbox_chatbox.mcp_endpoint`), which puts the NetBox user into the A
 
 Importing ``mcp`` takes 1–2 s, so :mod:`~netbox_chatbox.mcp_endpoint` imports this module on first use.
 """
+
 import asyncio
 import time
 
@@ -33,11 +34,21 @@ INSTRUCTIONS = (
 
 def tool_definitions() -> list[types.Tool]:
     """Every offered tool with its JSON schema; they only read, or store a proposal the user applies."""
+
     def hints(tool):
-        return types.ToolAnnotations(read_only_hint=not tool.writes_proposal, destructive_hint=False,
-                                     idempotent_hint=not tool.writes_proposal, open_world_hint=False)
-    return [types.Tool(name=tool.name, description=tool.description, input_schema=tool.input_schema,
-                       annotations=hints(tool)) for tool in enabled_tools().values()]
+        return types.ToolAnnotations(
+            read_only_hint=not tool.writes_proposal,
+            destructive_hint=False,
+            idempotent_hint=not tool.writes_proposal,
+            open_world_hint=False,
+        )
+
+    return [
+        types.Tool(
+            name=tool.name, description=tool.description, input_schema=tool.input_schema, annotations=hints(tool)
+        )
+        for tool in enabled_tools().values()
+    ]
 
 
 async def _list_tools(ctx, params) -> types.ListToolsResult:
@@ -55,8 +66,14 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
         # Storing a proposal is a write, as chatting is: like NetBox's API, a read-only token may not.
         telemetry.tool_call(params.name, user, via="mcp", ok=False, error="read_only_token")
         metrics.mcp_tool_call(params.name, "read_only_token")
-        return types.CallToolResult(is_error=True, content=[types.TextContent(
-            text="Proposing a change needs a write-enabled NetBox API token; this token is read-only.")])
+        return types.CallToolResult(
+            is_error=True,
+            content=[
+                types.TextContent(
+                    text="Proposing a change needs a write-enabled NetBox API token; this token is read-only."
+                )
+            ],
+        )
     started = time.monotonic()
     try:
         await sync_to_async(check_rate, thread_sensitive=False)(user)
@@ -64,8 +81,14 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
         telemetry.tool_call(params.name, user, via="mcp", ok=False, error="rate_limited")
         metrics.mcp_tool_call(params.name, "rate_limited")
         limit = get_settings().rate_limit_per_minute
-        return types.CallToolResult(is_error=True, content=[types.TextContent(
-            text=f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment.")])
+        return types.CallToolResult(
+            is_error=True,
+            content=[
+                types.TextContent(
+                    text=f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment."
+                )
+            ],
+        )
     result = await call_tool(params.name, params.arguments, user)
     ok = "error" not in result
     telemetry.tool_call(params.name, user, via="mcp", ok=ok, duration_ms=int((time.monotonic() - started) * 1000))
@@ -73,13 +96,20 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
     return types.CallToolResult(content=[types.TextContent(text=result_text(result))], is_error=not ok)
 
 
-server = Server("netbox", version=__version__, title="NetBox (chatbox)", instructions=INSTRUCTIONS,
-                on_list_tools=_list_tools, on_call_tool=_call_tool)
+server = Server(
+    "netbox",
+    version=__version__,
+    title="NetBox (chatbox)",
+    instructions=INSTRUCTIONS,
+    on_list_tools=_list_tools,
+    on_call_tool=_call_tool,
+)
 
 
 def session_manager() -> StreamableHTTPSessionManager:
-    return StreamableHTTPSessionManager(server, stateless=True, json_response=True,
-                                        max_request_body_size=MAX_BODY_BYTES)
+    return StreamableHTTPSessionManager(
+        server, stateless=True, json_response=True, max_request_body_size=MAX_BODY_BYTES
+    )
 
 
 async def serve_once(scope, body: bytes) -> dict:

@@ -9,6 +9,7 @@ use the ``livesum`` mode (the sum over live processes; gunicorn's ``child_exit``
 They are recorded where a turn is stored (sessions), from the same figures as the stored message, so
 the counters add up to what the usage view shows for the same turns.
 """
+
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,35 +29,68 @@ def _m():
 
         labels = ("model", "path")
         _metrics.update(
-            turns=Counter("netbox_chatbox_turns", "Chat turns by model, path and outcome (ok, interrupted, error)",
-                          (*labels, "outcome")),
-            errors=Counter("netbox_chatbox_turn_errors", "Chat turns that ended with an error, by code",
-                           (*labels, "code")),
+            turns=Counter(
+                "netbox_chatbox_turns",
+                "Chat turns by model, path and outcome (ok, interrupted, error)",
+                (*labels, "outcome"),
+            ),
+            errors=Counter(
+                "netbox_chatbox_turn_errors", "Chat turns that ended with an error, by code", (*labels, "code")
+            ),
             fallbacks=Counter("netbox_chatbox_fallback_turns", "Turns answered by the fallback model", labels),
-            tokens=Counter("netbox_chatbox_tokens", "Tokens used, by direction (input, output)",
-                           (*labels, "direction")),
+            tokens=Counter(
+                "netbox_chatbox_tokens", "Tokens used, by direction (input, output)", (*labels, "direction")
+            ),
             cost=Counter("netbox_chatbox_cost_usd", "Cost reported by the provider, in USD", labels),
-            budget=Counter("netbox_chatbox_budget_refusals", "Questions refused because a usage limit was reached",
-                           ("limit",)),
-            tools=Counter("netbox_chatbox_tool_calls", "NetBox tool calls by tool and outcome (ok, error)",
-                          ("tool", "outcome")),
-            mcp_tools=Counter("netbox_chatbox_mcp_tool_calls",
-                              "NetBox tool calls from users' own AI clients (MCP) by tool and outcome", ("tool", "outcome")),
-            ttft=Histogram("netbox_chatbox_time_to_first_token_seconds",
-                           "Seconds from the question reaching the model to the first answer text", labels,
-                           buckets=_LATENCY_BUCKETS),
-            duration=Histogram("netbox_chatbox_turn_duration_seconds", "Seconds one answer took", labels,
-                               buckets=_LATENCY_BUCKETS),
-            sessions=Gauge("netbox_chatbox_open_sessions", "Chat sessions with a live model agent", ("path",),
-                           multiprocess_mode="livesum"),
-            cli=Gauge("netbox_chatbox_claude_cli_processes", "Claude Code CLI processes (one per path A session)",
-                      multiprocess_mode="livesum"),
+            budget=Counter(
+                "netbox_chatbox_budget_refusals", "Questions refused because a usage limit was reached", ("limit",)
+            ),
+            tools=Counter(
+                "netbox_chatbox_tool_calls", "NetBox tool calls by tool and outcome (ok, error)", ("tool", "outcome")
+            ),
+            mcp_tools=Counter(
+                "netbox_chatbox_mcp_tool_calls",
+                "NetBox tool calls from users' own AI clients (MCP) by tool and outcome",
+                ("tool", "outcome"),
+            ),
+            ttft=Histogram(
+                "netbox_chatbox_time_to_first_token_seconds",
+                "Seconds from the question reaching the model to the first answer text",
+                labels,
+                buckets=_LATENCY_BUCKETS,
+            ),
+            duration=Histogram(
+                "netbox_chatbox_turn_duration_seconds", "Seconds one answer took", labels, buckets=_LATENCY_BUCKETS
+            ),
+            sessions=Gauge(
+                "netbox_chatbox_open_sessions",
+                "Chat sessions with a live model agent",
+                ("path",),
+                multiprocess_mode="livesum",
+            ),
+            cli=Gauge(
+                "netbox_chatbox_claude_cli_processes",
+                "Claude Code CLI processes (one per path A session)",
+                multiprocess_mode="livesum",
+            ),
         )
     return _metrics
 
 
-def turn_finished(model_id, path, *, outcome, code=None, fallback=False, input_tokens=None, output_tokens=None,
-                  cost_usd=None, duration_ms=None, first_token_s=None, tools=()):
+def turn_finished(
+    model_id,
+    path,
+    *,
+    outcome,
+    code=None,
+    fallback=False,
+    input_tokens=None,
+    output_tokens=None,
+    cost_usd=None,
+    duration_ms=None,
+    first_token_s=None,
+    tools=(),
+):
     """Record one finished turn (``tools``: the stored tool calls, dicts with ``tool`` and ``ok``)."""
     if not enabled():
         return

@@ -1,4 +1,5 @@
 """Stored conversations: history survives reloads, restarts and model switches."""
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -48,8 +49,10 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The model that actually answered")
     tool_calls = models.JSONField(default=list, blank=True)
     grounding = models.JSONField(
-        null=True, blank=True,
-        help_text="Names and values the answer mentions that no tool result held (see grounding.py)")
+        null=True,
+        blank=True,
+        help_text="Names and values the answer mentions that no tool result held (see grounding.py)",
+    )
     interrupted = models.BooleanField(default=False)
     truncated = models.BooleanField(default=False, help_text="The answer was cut by the output limit")
     fallback = models.BooleanField(default=False, help_text="Answered by the fallback model (the chosen one was down)")
@@ -57,7 +60,8 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     usage_estimated = models.BooleanField(
-        default=False, help_text="The model server sent no token counts: they are estimated")
+        default=False, help_text="The model server sent no token counts: they are estimated"
+    )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -6,9 +6,12 @@ menu = PluginMenu(
     label="Chat",
     icon_class="mdi mdi-chat-processing-outline",
     groups=(
-        ("Assistant", (
-            PluginMenuItem(link="plugins:netbox_chatbox:chat", link_text="Chat", permissions=[CHAT_PERMISSION]),
-            PluginMenuItem(link="plugins:netbox_chatbox:usage", link_text="Usage", permissions=[USAGE_PERMISSION]),
-        )),
+        (
+            "Assistant",
+            (
+                PluginMenuItem(link="plugins:netbox_chatbox:chat", link_text="Chat", permissions=[CHAT_PERMISSION]),
+                PluginMenuItem(link="plugins:netbox_chatbox:usage", link_text="Usage", permissions=[USAGE_PERMISSION]),
+            ),
+        ),
     ),
 )

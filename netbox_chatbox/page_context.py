@@ -5,6 +5,7 @@ resolving that address here, as the user: the object through ``.restrict(user, "
 type only with the view permission and its filters only as the list's own filterset names them. A
 hidden object, a page that is no object or list, and a type the assistant may not read give no context.
 """
+
 from urllib.parse import parse_qsl, urlsplit
 
 from django.urls import Resolver404, resolve
@@ -56,8 +57,14 @@ def _filters(view_class, query):
 def describe_object(obj) -> dict:
     """An object the user may view, as the chip shows it and the model is told."""
     meta = obj._meta
-    return {"kind": "object", "type": meta.label_lower, "type_name": str(meta.verbose_name), "id": obj.pk,
-            "display": str(obj), "url": obj.get_absolute_url()}
+    return {
+        "kind": "object",
+        "type": meta.label_lower,
+        "type_name": str(meta.verbose_name),
+        "id": obj.pk,
+        "display": str(obj),
+        "url": obj.get_absolute_url(),
+    }
 
 
 def resolve_page(user, address) -> dict | None:
@@ -82,19 +89,28 @@ def resolve_page(user, address) -> dict | None:
             return None
         filters = _filters(view_class, parts.query)
         query = "&".join(f"{key}={value}" for key, values in filters.items() for value in values)
-        return {"kind": "list", "type": meta.label_lower, "type_name": str(meta.verbose_name_plural),
-                "filters": filters, "url": parts.path + (f"?{query}" if query else "")}
+        return {
+            "kind": "list",
+            "type": meta.label_lower,
+            "type_name": str(meta.verbose_name_plural),
+            "filters": filters,
+            "url": parts.path + (f"?{query}" if query else ""),
+        }
     return None
 
 
 def describe(page: dict) -> str:
     """One line for the model: what the user is looking at while asking."""
     if page["kind"] == "object":
-        return (f'[Context: the user is viewing the {page["type_name"]} "{page["display"]}" '
-                f'({page["type"]}, id {page["id"]}, {page["url"]}).]')
+        return (
+            f'[Context: the user is viewing the {page["type_name"]} "{page["display"]}" '
+            f"({page['type']}, id {page['id']}, {page['url']}).]"
+        )
     filters = ", ".join(f"{key}={'|'.join(values)}" for key, values in page["filters"].items())
-    return (f'[Context: the user is viewing the list of {page["type_name"]} ({page["type"]})'
-            f'{f" filtered by {filters}" if filters else ""}, {page["url"]}.]')
+    return (
+        f"[Context: the user is viewing the list of {page['type_name']} ({page['type']})"
+        f"{f' filtered by {filters}' if filters else ''}, {page['url']}.]"
+    )
 
 
 CONTEXT_PREFIX = "\n\n[Context: "

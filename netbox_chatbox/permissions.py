@@ -4,6 +4,7 @@
 endpoint has an action of its own, ``mcp``: there the user's own AI client, not a model the admin
 configured, receives the NetBox data, so an admin grants it separately.
 """
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from users.models import Token
 

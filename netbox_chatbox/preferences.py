@@ -3,6 +3,7 @@
 Registered with NetBox so it also shows on the user's own Preferences page; read and written
 through ``user.config`` (UserConfig) by the API, the socket and the page alike.
 """
+
 from users.preferences import UserPreference
 
 from . import catalog

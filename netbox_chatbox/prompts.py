@@ -1,4 +1,5 @@
 """The system prompt both model paths use."""
+
 from .conf import get_settings
 
 BASE_PROMPT = """\
@@ -29,7 +30,10 @@ def system_prompt(user, history=()) -> str:
 
 def history_transcript(history) -> str:
     """Earlier user/assistant messages as text, newest kept when too long."""
-    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in history or ()
-             if m.get("role") in ("user", "assistant") and m.get("content")]
+    lines = [
+        f"{m['role'].capitalize()}: {m['content']}"
+        for m in history or ()
+        if m.get("role") in ("user", "assistant") and m.get("content")
+    ]
     text = "\n\n".join(lines)
     return text[-HISTORY_CHARS:]

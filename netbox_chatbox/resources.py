@@ -3,6 +3,7 @@
 Path A costs the most: each Claude session is one CLI process (~250 MB) with a private temporary HOME.
 The slots cap them per process (``max_active_sessions``); the registries count what really exists.
 """
+
 import os
 import threading
 
@@ -41,6 +42,10 @@ def counts() -> dict:
     for home in list(temp_homes):
         if not os.path.isdir(home):
             temp_homes.discard(home)
-    return {"pid": os.getpid(), "cli_slots_in_use": sdk_slots.in_use,
-            "cli_slots_max": get_settings().max_active_sessions,
-            "cli_processes": len(cli_processes), "temp_homes": len(temp_homes)}
+    return {
+        "pid": os.getpid(),
+        "cli_slots_in_use": sdk_slots.in_use,
+        "cli_slots_max": get_settings().max_active_sessions,
+        "cli_processes": len(cli_processes),
+        "temp_homes": len(temp_homes),
+    }

@@ -9,11 +9,12 @@ of an HTTP request all close it (for path A that ends the Claude CLI process).
 The plan's rules hold: one session per connection, bound to one model; a model switch archives the
 conversation and starts a new one; context never crosses conversations.
 """
+
 import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from decimal import Decimal
 
 from channels.db import database_sync_to_async
@@ -24,8 +25,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import budgets, catalog, grounding, usage_hooks
-from .conf import get_settings
 from .answers import Answer, stored_history
+from .conf import get_settings
 from .events import Complete, Error
 from .models import Conversation, Message
 from .page_context import question_of
@@ -41,10 +42,21 @@ IN_PROGRESS = "The assistant is still answering in this conversation; wait for i
 
 # HTTP status for each refusal/error code (the HTTP API answers with these; the socket sends the event).
 HTTP_STATUS = {
-    "bad_request": 400, "unknown_model": 400, "message_too_long": 400, "selection_disabled": 400,
-    "archived": 400, "in_progress": 409, "not_found": 404, "rate_limited": 429,
-    "busy": 503, "unavailable": 503, "provider_error": 502, "internal_error": 500, "timeout": 504,
-    "tool_limit": 422, "budget_exceeded": 429,
+    "bad_request": 400,
+    "unknown_model": 400,
+    "message_too_long": 400,
+    "selection_disabled": 400,
+    "archived": 400,
+    "in_progress": 409,
+    "not_found": 404,
+    "rate_limited": 429,
+    "busy": 503,
+    "unavailable": 503,
+    "provider_error": 502,
+    "internal_error": 500,
+    "timeout": 504,
+    "tool_limit": 422,
+    "budget_exceeded": 429,
 }  # any other error of a turn that ran: 502 (the model provider failed)
 
 
@@ -169,8 +181,11 @@ class ChatSession:
             conversation = own_conversation(user, conversation_id)
             model = pick_model(conversation.model_id)
             if model_id is not None and model_id != model.id:
-                raise Refused("bad_request", f"Conversation {conversation.pk} uses model '{model.id}'; "
-                                             "switching models starts a new conversation (omit 'conversation').")
+                raise Refused(
+                    "bad_request",
+                    f"Conversation {conversation.pk} uses model '{model.id}'; "
+                    "switching models starts a new conversation (omit 'conversation').",
+                )
             return cls(user, model, conversation)
         return cls(user, pick_model(model_id) if model_id is not None else selected_model(user))
 
@@ -179,8 +194,12 @@ class ChatSession:
         return {
             "type": "session",
             "conversation": self.conversation.pk if self.conversation else None,
-            "model": {"id": self.model.id, "name": self.model.name, "path": self.model.path,
-                      "provider": self.model.provider},
+            "model": {
+                "id": self.model.id,
+                "name": self.model.name,
+                "path": self.model.path,
+                "provider": self.model.provider,
+            },
             "selection_enabled": get_settings().enable_model_selection,
         }
 
@@ -259,8 +278,9 @@ class ChatSession:
                 logger.exception("chat turn failed (model %s, user %s)", self.model.id, self.user)
                 finished = True
                 await self._close_agent()
-                yield await self._finish(answer, Error("provider_error",
-                                                       "The assistant failed while answering; please try again."))
+                yield await self._finish(
+                    answer, Error("provider_error", "The assistant failed while answering; please try again.")
+                )
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
@@ -280,8 +300,12 @@ class ChatSession:
         usage_hooks.turn_stored(self, answer, end, stored)
         await usage_hooks.turn_ended(self)  # before the client hears of the end: it may ask again at once
         if isinstance(end, Complete):
-            return {**end.as_dict(), "conversation": self.conversation.pk, "message": stored.pk,
-                    **grounding.event_fields(stored)}
+            return {
+                **end.as_dict(),
+                "conversation": self.conversation.pk,
+                "message": stored.pk,
+                **grounding.event_fields(stored),
+            }
         return end.as_dict()
 
     async def _abandon(self, events, answer):
@@ -291,10 +315,8 @@ class ChatSession:
         except Exception:
             logger.warning("interrupting an abandoned turn failed", exc_info=True)
         if events is not None:
-            try:
+            with suppress(Exception):
                 await events.aclose()
-            except Exception:
-                pass
         await self._finish(answer, Complete(model=self.model.id, interrupted=True))
         await self._close_agent()
 
@@ -337,8 +359,10 @@ class ChatSession:
         if self.model.path == catalog.PATH_SDK:
             self._take_slot()
         elif not (await health.model_status(self.model))[0]:
-            self._take_slot(f"{self.model.name} is unavailable right now, and all Claude sessions that could "
-                            "answer instead are in use")
+            self._take_slot(
+                f"{self.model.name} is unavailable right now, and all Claude sessions that could "
+                "answer instead are in use"
+            )
         history = await db(self._history)() if self.conversation else []
         agent = None
         try:
@@ -423,8 +447,14 @@ class ChatSession:
         old = self.model
         count = await self.reset()
         self.model = entry
-        return {"type": "model_changed", "old_model": old.id, "new_model": entry.id,
-                "archived_message_count": count, "context_reset": True, "conversation": None}
+        return {
+            "type": "model_changed",
+            "old_model": old.id,
+            "new_model": entry.id,
+            "archived_message_count": count,
+            "context_reset": True,
+            "conversation": None,
+        }
 
     async def resume(self, conversation_id):
         """Continue one of the user's active conversations (on its model, which becomes the user's model)."""
@@ -478,12 +508,15 @@ class ChatSession:
             if self.conversation is None:
                 title = " ".join(question_of(text).split())[:TITLE_CHARS]
                 self.conversation = Conversation.objects.create(
-                    owner=self.user, title=title, model_id=self.model.id, path=self.model.path)
+                    owner=self.user, title=title, model_id=self.model.id, path=self.model.path
+                )
             # The row lock orders this against an archive of the same conversation (the API's archive
             # takes it too): either the archive comes first and this refuses, or it finds the turn mark.
             elif not Conversation.objects.select_for_update().filter(pk=self.conversation.pk, archived=False):
-                raise Refused("archived", "This conversation was archived or deleted meanwhile (read-only); "
-                                          "start a new chat to continue.")
+                raise Refused(
+                    "archived",
+                    "This conversation was archived or deleted meanwhile (read-only); start a new chat to continue.",
+                )
             # One turn at a time per conversation, across requests, sockets and workers (until _store_answer).
             if not cache.add(_turn_key(self.conversation.pk), True, TURN_MARK_TTL):
                 raise Refused("in_progress", IN_PROGRESS)
@@ -497,14 +530,18 @@ class ChatSession:
         """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""
         cost = Decimal(str(end.cost_usd)) if isinstance(end, Complete) and end.cost_usd is not None else None
         complete = end if isinstance(end, Complete) else None
-        duration = (complete.duration_ms if complete and complete.duration_ms is not None else answer.elapsed_ms)
+        duration = complete.duration_ms if complete and complete.duration_ms is not None else answer.elapsed_ms
         with transaction.atomic():
             message = None
             if complete or answer.text or answer.tools:
-                content, grounded = grounding.apply(self.conversation, answer.text, list(answer.tools.values()),
-                                                    answer.facts)
+                content, grounded = grounding.apply(
+                    self.conversation, answer.text, list(answer.tools.values()), answer.facts
+                )
                 message = Message.objects.create(
-                    conversation=self.conversation, role="assistant", content=content, grounding=grounded,
+                    conversation=self.conversation,
+                    role="assistant",
+                    content=content,
+                    grounding=grounded,
                     model=complete.model if complete else (self.agent.model.id if self.agent else self.model.id),
                     tool_calls=list(answer.tools.values()),
                     interrupted=complete.interrupted if complete else True,
@@ -512,7 +549,9 @@ class ChatSession:
                     fallback=bool(self.agent and self.agent.fallback),
                     input_tokens=complete.input_tokens if complete else None,
                     output_tokens=complete.output_tokens if complete else None,
-                    cost_usd=cost, duration_ms=duration, usage_estimated=bool(complete and complete.usage_estimated),
+                    cost_usd=cost,
+                    duration_ms=duration,
+                    usage_estimated=bool(complete and complete.usage_estimated),
                 )
             if isinstance(end, Error):
                 message = Message.objects.create(conversation=self.conversation, role="error", content=end.message)

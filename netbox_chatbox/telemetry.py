@@ -6,6 +6,7 @@ formatters. Usage events (requests, responses) follow ``log_model_usage``; routi
 fallbacks and errors are always logged. Never logged: message or answer text, tool arguments,
 API keys (error details pass through :func:`redact`).
 """
+
 import logging
 import re
 
@@ -42,9 +43,17 @@ def _username(user):
 def routing_decision(requested_model, requested_path, actual_model, actual_path, reason, user=None):
     """Which agent answers a new session; a WARNING when it is not the one the user asked for."""
     fell_back = (requested_model, requested_path) != (actual_model, actual_path)
-    _emit(logging.WARNING if fell_back else logging.INFO, "routing_decision",
-          requested_model=requested_model, requested_path=requested_path, actual_model=actual_model,
-          actual_path=actual_path, reason=reason, fallback=fell_back, user=_username(user))
+    _emit(
+        logging.WARNING if fell_back else logging.INFO,
+        "routing_decision",
+        requested_model=requested_model,
+        requested_path=requested_path,
+        actual_model=actual_model,
+        actual_path=actual_path,
+        reason=reason,
+        fallback=fell_back,
+        user=_username(user),
+    )
 
 
 def warning(event, **fields):
@@ -57,28 +66,71 @@ def model_request(model, path, user=None, turn=None):
         _emit(logging.INFO, "model_request", model=model, path=path, user=_username(user), turn=turn)
 
 
-def model_response(model, path, *, duration_ms, input_tokens=None, output_tokens=None, cost_usd=None,
-                   tool_calls=0, interrupted=False, answered_by=None, user=None):
+def model_response(
+    model,
+    path,
+    *,
+    duration_ms,
+    input_tokens=None,
+    output_tokens=None,
+    cost_usd=None,
+    tool_calls=0,
+    interrupted=False,
+    answered_by=None,
+    user=None,
+):
     if get_settings().log_model_usage:
-        _emit(logging.INFO, "model_response", model=model, path=path, answered_by=answered_by,
-              duration_ms=duration_ms, input_tokens=input_tokens, output_tokens=output_tokens,
-              cost_usd=cost_usd, tool_calls=tool_calls, interrupted=interrupted, user=_username(user))
+        _emit(
+            logging.INFO,
+            "model_response",
+            model=model,
+            path=path,
+            answered_by=answered_by,
+            duration_ms=duration_ms,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd,
+            tool_calls=tool_calls,
+            interrupted=interrupted,
+            user=_username(user),
+        )
 
 
 def tool_call(tool, user, *, via, ok, duration_ms=None, error=None):
     """One tool call made outside a chat turn (``via="mcp"``), per user and tool; follows ``log_model_usage``."""
     if get_settings().log_model_usage:
-        _emit(logging.INFO, "tool_call", tool=tool, via=via, ok=ok, error=error, duration_ms=duration_ms,
-              user=_username(user))
+        _emit(
+            logging.INFO,
+            "tool_call",
+            tool=tool,
+            via=via,
+            ok=ok,
+            error=error,
+            duration_ms=duration_ms,
+            user=_username(user),
+        )
 
 
 def model_error(model, path, code, detail="", user=None, duration_ms=None):
     """An error event sent to the user; ``detail`` (for the admin) is redacted."""
-    _emit(logging.WARNING, "model_error", model=model, path=path, code=code,
-          detail=redact(detail)[:500] if detail else None, duration_ms=duration_ms, user=_username(user))
+    _emit(
+        logging.WARNING,
+        "model_error",
+        model=model,
+        path=path,
+        code=code,
+        detail=redact(detail)[:500] if detail else None,
+        duration_ms=duration_ms,
+        user=_username(user),
+    )
 
 
 def health_change(service, ok, reason=""):
     """A dependency changed state (logged once per change, not once per check)."""
-    _emit(logging.INFO if ok else logging.WARNING, "health", service=service, ok=ok,
-          reason=redact(reason) if reason else None)
+    _emit(
+        logging.INFO if ok else logging.WARNING,
+        "health",
+        service=service,
+        ok=ok,
+        reason=redact(reason) if reason else None,
+    )

@@ -4,6 +4,7 @@
   button, for users who may chat. The page's object or list is resolved here, as the user, for the chip.
 - On every object's detail page (``models = None``: all models, plugin models included): "Ask about this".
 """
+
 from django.conf import settings as django_settings
 from django.urls import reverse
 from netbox.plugins import PluginTemplateExtension

@@ -6,6 +6,7 @@ counted for the conversation's owner and model (the model the user chose; ``fall
 another model gave instead). Periods are calendar days, ISO weeks (from Monday) or months in a time zone
 (NetBox's ``TIME_ZONE`` unless the request names another); ``since``/``until`` are whole days there.
 """
+
 import datetime
 import zoneinfo
 from decimal import Decimal
@@ -22,8 +23,17 @@ from .models import Conversation, Message
 PERIODS = ("day", "week", "month")
 MAX_DAYS = 3 * 366  # the longest range one request may cover
 DEFAULT_DAYS = 30
-FIGURES = ("answers", "errors", "fallbacks", "tool_calls", "input_tokens", "output_tokens", "cost_usd",
-           "duration_p50_ms", "duration_p95_ms")
+FIGURES = (
+    "answers",
+    "errors",
+    "fallbacks",
+    "tool_calls",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "duration_p50_ms",
+    "duration_p95_ms",
+)
 ADDITIVE = FIGURES[:7]  # figures a total may add up (the percentiles cannot be)
 
 
@@ -49,8 +59,9 @@ class UsageFilterForm(forms.Form):
     period = forms.ChoiceField(choices=[(p, p.capitalize()) for p in PERIODS], required=False, initial="day")
     since = forms.DateField(required=False, help_text="First day (inclusive), YYYY-MM-DD")
     until = forms.DateField(required=False, help_text="Last day (inclusive), YYYY-MM-DD")
-    user = forms.ModelMultipleChoiceField(queryset=get_user_model().objects.order_by("username"),
-                                          to_field_name="username", required=False)
+    user = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.order_by("username"), to_field_name="username", required=False
+    )
     model = forms.MultipleChoiceField(required=False)
     tz = forms.CharField(required=False, label="Time zone", help_text="An IANA name, e.g. Europe/Berlin")
 
@@ -67,7 +78,9 @@ class UsageFilterForm(forms.Form):
         try:
             return zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise forms.ValidationError(f"Unknown time zone {name[:60]!r} (use an IANA name like Europe/Berlin).")
+            raise forms.ValidationError(
+                f"Unknown time zone {name[:60]!r} (use an IANA name like Europe/Berlin)."
+            ) from None
 
     def clean(self):
         data = super().clean()
@@ -90,8 +103,7 @@ def _messages(filters):
     tz = filters["tz"]
     start = datetime.datetime.combine(filters["since"], datetime.time.min, tzinfo=tz)
     end = datetime.datetime.combine(filters["until"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
-    messages = Message.objects.order_by().filter(role__in=("assistant", "error"), created__gte=start,
-                                                 created__lt=end)
+    messages = Message.objects.order_by().filter(role__in=("assistant", "error"), created__gte=start, created__lt=end)
     if filters.get("user"):
         messages = messages.filter(conversation__owner__in=filters["user"])
     if filters.get("model"):
@@ -127,9 +139,12 @@ def usage_rows(filters) -> list[dict]:
     """One row per (period start, user, model) that has answers or errors, oldest period first."""
     rows = (
         _messages(filters)
-        .annotate(period_start=Trunc("created", filters["period"], tzinfo=filters["tz"]),
-                  user_id=F("conversation__owner_id"), username=F("conversation__owner__username"),
-                  model_id=F("conversation__model_id"))
+        .annotate(
+            period_start=Trunc("created", filters["period"], tzinfo=filters["tz"]),
+            user_id=F("conversation__owner_id"),
+            username=F("conversation__owner__username"),
+            model_id=F("conversation__model_id"),
+        )
         .values("period_start", "user_id", "username", "model_id")
         .annotate(**_figures())
         .order_by("period_start", "username", "model_id")

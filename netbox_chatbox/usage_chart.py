@@ -5,6 +5,7 @@ a stacked bar chart is a few dozen rectangles, and inline SVG needs no vendored 
 build step and no script (it renders with JavaScript off, under a strict CSP, and in tests as text).
 Hover titles give the exact value of each bar segment.
 """
+
 from decimal import Decimal
 
 from django.utils.html import escape
@@ -21,7 +22,9 @@ def _nice_max(value) -> float:
     value = float(value)
     if value <= 0:
         return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1) if value >= 1 else 10 ** -len(f"{value:.10f}".split(".")[1].rstrip("0"))
+    magnitude = (
+        10 ** (len(str(int(value))) - 1) if value >= 1 else 10 ** -len(f"{value:.10f}".split(".")[1].rstrip("0"))
+    )
     for step in (1, 2, 2.5, 5, 10):
         if step * magnitude >= value:
             return step * magnitude
@@ -44,14 +47,20 @@ def render(periods, series: dict, label: str, money=False) -> str:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / len(periods)
     bar = max(slot * 0.7, 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" class="chatbox-usage-chart" '
-             f'role="img" aria-label="{escape(label)} per period" width="100%" style="max-height:{HEIGHT}px">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" class="chatbox-usage-chart" '
+        f'role="img" aria-label="{escape(label)} per period" width="100%" style="max-height:{HEIGHT}px">'
+    ]
     for i in range(5):  # grid and y axis
         y = TOP + plot_h - plot_h * i / 4
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" '
-                     f'stroke-opacity="0.15"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="currentColor">'
-                     f'{escape(_fmt(top * i / 4, money))}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" '
+            f'stroke-opacity="0.15"/>'
+        )
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="currentColor">'
+            f"{escape(_fmt(top * i / 4, money))}</text>"
+        )
     every = max(1, round(len(periods) / 12))
     for i, period in enumerate(periods):
         x = LEFT + slot * i + (slot - bar) / 2
@@ -62,13 +71,17 @@ def render(periods, series: dict, label: str, money=False) -> str:
                 continue
             h = plot_h * float(value) / top
             base -= h
-            parts.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                         f'fill="{COLORS[n % len(COLORS)]}" data-model="{escape(model)}" data-value="{value}">'
-                         f'<title>{escape(period.isoformat())} · {escape(model)}: {escape(_fmt(value, money))}'
-                         f'</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                f'fill="{COLORS[n % len(COLORS)]}" data-model="{escape(model)}" data-value="{value}">'
+                f"<title>{escape(period.isoformat())} · {escape(model)}: {escape(_fmt(value, money))}"
+                f"</title></rect>"
+            )
         if i % every == 0:
-            parts.append(f'<text x="{LEFT + slot * i + slot / 2:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
-                         f'font-size="11" fill="currentColor">{escape(period.strftime("%b %d"))}</text>')
+            parts.append(
+                f'<text x="{LEFT + slot * i + slot / 2:.1f}" y="{TOP + plot_h + 16}" text-anchor="middle" '
+                f'font-size="11" fill="currentColor">{escape(period.strftime("%b %d"))}</text>'
+            )
     x = LEFT
     for n, model in enumerate(series):  # legend
         parts.append(f'<rect x="{x}" y="{HEIGHT - 18}" width="10" height="10" fill="{COLORS[n % len(COLORS)]}"/>')

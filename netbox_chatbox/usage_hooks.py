@@ -1,5 +1,6 @@
 """What a chat session reports about usage: metrics when a turn is stored and when an agent starts or
 stops, and the release of the user's budget reservation when a turn ends (one call each in sessions.py)."""
+
 from asgiref.sync import sync_to_async
 
 from . import budgets, metrics
@@ -18,11 +19,13 @@ def turn_stored(session, answer, end, message):
     complete = end if isinstance(end, Complete) else None
     agent = session.agent
     metrics.turn_finished(
-        session.model.id, agent.model.path if agent else session.model.path,
+        session.model.id,
+        agent.model.path if agent else session.model.path,
         outcome="error" if isinstance(end, Error) else ("interrupted" if complete.interrupted else "ok"),
         code=end.code if isinstance(end, Error) else None,
         fallback=bool(agent and agent.fallback) and (complete is not None or bool(answer.text or answer.tools)),
-        input_tokens=complete and complete.input_tokens, output_tokens=complete and complete.output_tokens,
+        input_tokens=complete and complete.input_tokens,
+        output_tokens=complete and complete.output_tokens,
         cost_usd=complete and complete.cost_usd,
         duration_ms=complete.duration_ms if complete and complete.duration_ms is not None else answer.elapsed_ms,
         first_token_s=answer.first_text - answer.started if answer.first_text else None,

@@ -3,6 +3,7 @@
 Who may see it: superusers, and users granted the custom action ``view_usage`` on "Chatbox |
 conversation". It shows figures and usernames only, never a conversation's title or content.
 """
+
 import django_tables2 as tables
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -13,8 +14,14 @@ from django_tables2.export import TableExport
 from . import usage, usage_chart
 from .permissions import can_view_usage
 
-CHART_FIGURES = {"answers": "Answers", "tokens": "Tokens (in + out)", "cost_usd": "Cost (USD)",
-                 "errors": "Errors", "fallbacks": "Fallbacks", "tool_calls": "Tool calls"}
+CHART_FIGURES = {
+    "answers": "Answers",
+    "tokens": "Tokens (in + out)",
+    "cost_usd": "Cost (USD)",
+    "errors": "Errors",
+    "fallbacks": "Fallbacks",
+    "tool_calls": "Tool calls",
+}
 
 
 class _Number(tables.Column):
@@ -70,14 +77,18 @@ class UsageView(LoginRequiredMixin, View):
         query = request.GET.copy()
         for key in ("export", "page", "chart"):
             query.pop(key, None)
-        return render(request, "netbox_chatbox/usage.html", {
-            "form": form,
-            "filters": filters,
-            "table": table,
-            "totals": usage.usage_totals(filters) if filters else None,
-            "chart": _chart(rows, figure) if filters else "",
-            "chart_figure": figure,
-            "chart_title": CHART_FIGURES[figure],
-            "chart_figures": CHART_FIGURES,
-            "query": query.urlencode(),
-        })
+        return render(
+            request,
+            "netbox_chatbox/usage.html",
+            {
+                "form": form,
+                "filters": filters,
+                "table": table,
+                "totals": usage.usage_totals(filters) if filters else None,
+                "chart": _chart(rows, figure) if filters else "",
+                "chart_figure": figure,
+                "chart_title": CHART_FIGURES[figure],
+                "chart_figures": CHART_FIGURES,
+                "query": query.urlencode(),
+            },
+        )

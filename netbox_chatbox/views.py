@@ -13,6 +13,7 @@ from .page_context import describe_object, readable
 from .permissions import can_chat
 from .preferences import get_user_model
 
+
 def resolve_about(user, value):
     """``?about=dcim.device:12`` (any model) → the object as the chat describes it, or None when the user may
     not view it. A hidden object and a missing one look the same: the page never confirms that one exists.
@@ -64,14 +65,18 @@ class ChatView(LoginRequiredMixin, View):
             "conversation": _conversation_param(request),
             "about": about,
         }
-        return render(request, "netbox_chatbox/chat.html", {
-            "active_model": model,
-            "selection_enabled": settings.enable_model_selection,
-            "max_message_chars": settings.max_message_chars,
-            "about": about,
-            "about_missing": bool(about_param) and about is None,
-            # Without one the page says what to configure, and its input stays disabled.
-            "provider_configured": provider_configured(settings),
-            "examples": example_questions(request.user),
-            "chatbox_config": config,
-        })
+        return render(
+            request,
+            "netbox_chatbox/chat.html",
+            {
+                "active_model": model,
+                "selection_enabled": settings.enable_model_selection,
+                "max_message_chars": settings.max_message_chars,
+                "about": about,
+                "about_missing": bool(about_param) and about is None,
+                # Without one the page says what to configure, and its input stays disabled.
+                "provider_configured": provider_configured(settings),
+                "examples": example_questions(request.user),
+                "chatbox_config": config,
+            },
+        )

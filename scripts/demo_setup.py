@@ -1,7 +1,7 @@
 """Run by scripts/demo.sh inside `netbox shell`: an admin login, and a small sample when the demo data is absent."""
-from django.contrib.auth import get_user_model
 
 from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
+from django.contrib.auth import get_user_model
 from ipam.models import IPAddress, Prefix
 
 User = get_user_model()

@@ -6,6 +6,7 @@ Both answer every question the same way: they ask NetBox's `search` tool for the
 question, then summarize what came back, so the demo shows streaming, tool activity and object
 links. They are the fakes the test suite uses (tests/fakes/), with a demo default reply.
 """
+
 import json
 import re
 import sys
@@ -45,8 +46,11 @@ class DemoAnthropic(anthropic.FakeAnthropic):
             content = block.get("content")
             text = "".join(p.get("text", "") for p in content) if isinstance(content, list) else content
             return anthropic.Text(_summary(text), chunk_delay=0.05)
-        question = last["content"] if isinstance(last["content"], str) else " ".join(
-            b.get("text", "") for b in last["content"] if b.get("type") == "text")
+        question = (
+            last["content"]
+            if isinstance(last["content"], str)
+            else " ".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
+        )
         # The Claude CLI adds <system-reminder> context blocks around the user's words.
         question = re.sub(r"<system-reminder>.*?</system-reminder>", " ", question, flags=re.S)
         return anthropic.ToolUse(CLAUDE_TOOL_PREFIX + "search", {"query": _keyword(question)})
@@ -63,8 +67,11 @@ class DemoOllama(ollama.FakeOllama):
 if __name__ == "__main__":
     # Free ports, so a second demo (or the test that runs this script) never collides with the first.
     anthropic_fake, ollama_fake = DemoAnthropic().start(), DemoOllama().start()
-    print(f"export ANTHROPIC_BASE_URL={anthropic_fake.url} ANTHROPIC_API_KEY=fake-demo-key "
-          f"LITELLM_ENABLED=1 OLLAMA_BASE_URL={ollama_fake.url}", flush=True)
+    print(
+        f"export ANTHROPIC_BASE_URL={anthropic_fake.url} ANTHROPIC_API_KEY=fake-demo-key "
+        f"LITELLM_ENABLED=1 OLLAMA_BASE_URL={ollama_fake.url}",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)

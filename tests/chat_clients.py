@@ -3,6 +3,7 @@
 Sockets authenticate the way browsers and scripts do: a real NetBox session cookie (from the test
 client's ``force_login``) or a real v2 API token in the ``Authorization`` header.
 """
+
 import asyncio
 import json
 import os
@@ -92,8 +93,15 @@ async def open_socket(user=None, token=None, origin=f"http://{HOST}", headers=()
         all_headers.append((b"cookie", (await sync_to_async(session_cookie)(user)).encode()))
     if token is not None:
         all_headers.append((b"authorization", token.encode()))
-    scope = {"type": "websocket", "path": WS_PATH, "query_string": b"", "headers": all_headers,
-             "subprotocols": [], "client": ("127.0.0.1", 50000), "server": (HOST, 80)}
+    scope = {
+        "type": "websocket",
+        "path": WS_PATH,
+        "query_string": b"",
+        "headers": all_headers,
+        "subprotocols": [],
+        "client": ("127.0.0.1", 50000),
+        "server": (HOST, 80),
+    }
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "websocket.connect"})
     response = await communicator.receive_output(30)

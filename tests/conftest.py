@@ -3,13 +3,13 @@
 Users are real NetBox users; permissions are real ObjectPermissions, checked by NetBox's own
 authentication backend. API clients authenticate with a real session or a real v2 token.
 """
+
 import pytest
+from core.models import ObjectType
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token
-
-from core.models import ObjectType
 
 # Fake model providers, the LiteLLM proxy process, and the no-outside-traffic trap (tests/fakes/fixtures.py).
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -19,7 +19,8 @@ def grant(user, model, actions, constraints=None, name=None):
     """Give ``user`` a NetBox ObjectPermission on ``model`` (a model class)."""
     perm = ObjectPermission.objects.create(
         name=name or f"{user.username}-{model._meta.label_lower}-{'-'.join(actions)}",
-        actions=list(actions), constraints=constraints,
+        actions=list(actions),
+        constraints=constraints,
     )
     perm.object_types.add(ObjectType.objects.get_for_model(model))
     perm.users.add(user)

@@ -1,4 +1,5 @@
 """pytest-django settings: NetBox's own settings, with devconf/configuration.py as configuration."""
+
 import os
 
 os.environ.setdefault("NETBOX_CONFIGURATION", "configuration")
@@ -19,5 +20,4 @@ INSTALLED_APPS = ["tests.fastflush", *INSTALLED_APPS]
 
 # Users made in tests need no slow hash (Django's advice for test suites); PBKDF2 stays available for
 # the browser tests' users, whose passwords a NetBox server process with its default hashers checks.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher",
-                    "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]

@@ -4,6 +4,7 @@ Everything real but the provider: the SDK, its bundled CLI process, our in-proce
 NetBox's ORM with real ObjectPermissions. Assertions are on what a user sees (events) and on what
 the provider received (the fake's request log).
 """
+
 import json
 import logging
 import os
@@ -22,16 +23,39 @@ from tests.conftest import grant
 from tests.fakes import FakeAnthropic, OutsideTrafficTrap
 from tests.fakes.fixtures import FAKE_ANTHROPIC_KEY
 from tests.fakes.helpers import (
-    Complete, Delta, Error, ToolEnd, ToolStart, abandon_then_ask, assert_one_terminal, chat, collect, of_type, run, text_of,
+    Complete,
+    Delta,
+    Error,
+    ToolEnd,
+    ToolStart,
+    abandon_then_ask,
+    assert_one_terminal,
+    chat,
+    collect,
+    of_type,
+    run,
+    text_of,
 )
 
-OUR_TOOLS = {"mcp__netbox__list_object_types", "mcp__netbox__describe_object_type", "mcp__netbox__query_objects",
-             "mcp__netbox__get_object", "mcp__netbox__search", "mcp__netbox__count_objects",
-             "mcp__netbox__get_changelog",
-             # computed answers
-             "mcp__netbox__available_ips", "mcp__netbox__available_prefixes", "mcp__netbox__prefix_utilization",
-             "mcp__netbox__available_vlans", "mcp__netbox__available_asns", "mcp__netbox__rack_space",
-             "mcp__netbox__trace_cable", "mcp__netbox__device_connections", "mcp__netbox__device_config"}
+OUR_TOOLS = {
+    "mcp__netbox__list_object_types",
+    "mcp__netbox__describe_object_type",
+    "mcp__netbox__query_objects",
+    "mcp__netbox__get_object",
+    "mcp__netbox__search",
+    "mcp__netbox__count_objects",
+    "mcp__netbox__get_changelog",
+    # computed answers
+    "mcp__netbox__available_ips",
+    "mcp__netbox__available_prefixes",
+    "mcp__netbox__prefix_utilization",
+    "mcp__netbox__available_vlans",
+    "mcp__netbox__available_asns",
+    "mcp__netbox__rack_space",
+    "mcp__netbox__trace_cable",
+    "mcp__netbox__device_connections",
+    "mcp__netbox__device_config",
+}
 
 
 def test_plain_answer_streams_and_remembers(use_fake_anthropic, chat_user):
@@ -94,8 +118,9 @@ def test_auto_lets_the_cli_choose(use_fake_anthropic, chat_user):
 
 @pytest.fixture
 def sites(db):
-    return Site.objects.create(name="visible-site", slug="visible-site"), \
-        Site.objects.create(name="hidden-site", slug="hidden-site")
+    return Site.objects.create(name="visible-site", slug="visible-site"), Site.objects.create(
+        name="hidden-site", slug="hidden-site"
+    )
 
 
 @pytest.mark.django_db(transaction=True)  # tools run in their own threads: committed data
@@ -108,8 +133,8 @@ def test_tool_call_runs_as_the_user(use_fake_anthropic, chat_user, sites):
 
     _, (events,) = run(chat, "auto", chat_user, "which sites are there?")
 
-    start, = of_type(events, ToolStart)
-    end, = of_type(events, ToolEnd)
+    (start,) = of_type(events, ToolStart)
+    (end,) = of_type(events, ToolEnd)
     assert (start.id, start.tool) == ("toolu_sites", "query_objects") and "dcim.site" in start.summary
     assert (end.id, end.tool, end.ok, end.summary) == ("toolu_sites", "query_objects", True, "1 found")
     assert [o["display"] for o in end.objects] == ["visible-site"]
@@ -126,11 +151,15 @@ def test_tool_call_runs_as_the_user(use_fake_anthropic, chat_user, sites):
 def test_large_tool_results_reach_the_model_inline(use_fake_anthropic, chatbox_config, chat_user):
     """The CLI would save results over ~50k characters to a file and show the model a path instead."""
     chatbox_config(tool_max_chars=200000, tool_max_results=500)
-    Site.objects.bulk_create(Site(name=f"site-{i:03d}", slug=f"site-{i:03d}", description="d" * 200)
-                             for i in range(300))
+    Site.objects.bulk_create(
+        Site(name=f"site-{i:03d}", slug=f"site-{i:03d}", description="d" * 200) for i in range(300)
+    )
     grant(chat_user, Site, ["view"])
-    use_fake_anthropic.tool_call("mcp__netbox__query_objects", {
-        "object_type": "dcim.site", "fields": ["name", "description"], "limit": 300}, id="toolu_big")
+    use_fake_anthropic.tool_call(
+        "mcp__netbox__query_objects",
+        {"object_type": "dcim.site", "fields": ["name", "description"], "limit": 300},
+        id="toolu_big",
+    )
     use_fake_anthropic.reply("300 sites.")
 
     _, (events,) = run(chat, "auto", chat_user, "list all sites")
@@ -147,17 +176,20 @@ def test_tool_errors_go_back_to_the_model(use_fake_anthropic, chat_user):
 
     _, (events,) = run(chat, "auto", chat_user, "get it")
 
-    end, = of_type(events, ToolEnd)
+    (end,) = of_type(events, ToolEnd)
     assert not end.ok and "unknown object type" in end.summary
     assert "unknown object type" in fake.tool_results()["toolu_bad"]
     assert isinstance(assert_one_terminal(events), Complete)
 
 
-@pytest.mark.parametrize("status, kind, code", [
-    (401, "authentication_error", "auth"),
-    (429, "rate_limit_error", "rate_limited"),
-    (500, "api_error", "unavailable"),
-])
+@pytest.mark.parametrize(
+    "status, kind, code",
+    [
+        (401, "authentication_error", "auth"),
+        (429, "rate_limit_error", "rate_limited"),
+        (500, "api_error", "unavailable"),
+    ],
+)
 def test_upstream_errors_are_error_events(use_fake_anthropic, chat_user, caplog, status, kind, code):
     fake = use_fake_anthropic
     fake.error(status, kind, f"upstream says no ({FAKE_ANTHROPIC_KEY})", always=True)
@@ -196,7 +228,8 @@ def test_overloaded_model_switches_to_fallback_model(use_fake_anthropic, chat_us
     _, (events,) = run(chat, "claude-sonnet-4-5", chat_user, "hi")
 
     assert [r.json["model"] for r in fake.requests] == ["claude-sonnet-4-5-20250929"] * 3 + [
-        "claude-haiku-4-5-20251001"]
+        "claude-haiku-4-5-20251001"
+    ]
     complete = assert_one_terminal(events)
     assert complete.model == "claude-haiku-4-5-20251001" and text_of(events) == "Haiku here."
 
@@ -294,10 +327,21 @@ def test_cli_traffic_goes_only_to_the_configured_api(fake_anthropic, tmp_path):
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
 
     async def bare_turn(environment):
-        client = ClaudeSDKClient(ClaudeAgentOptions(
-            tools=[], setting_sources=[], cwd=str(tmp_path), extra_args={"no-session-persistence": None},
-            env={"ANTHROPIC_BASE_URL": fake_anthropic.url, "ANTHROPIC_API_KEY": "sk-ant-control",
-                 "HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path), **environment}))
+        client = ClaudeSDKClient(
+            ClaudeAgentOptions(
+                tools=[],
+                setting_sources=[],
+                cwd=str(tmp_path),
+                extra_args={"no-session-persistence": None},
+                env={
+                    "ANTHROPIC_BASE_URL": fake_anthropic.url,
+                    "ANTHROPIC_API_KEY": "sk-ant-control",
+                    "HOME": str(tmp_path),
+                    "CLAUDE_CONFIG_DIR": str(tmp_path),
+                    **environment,
+                },
+            )
+        )
         await client.connect()
         try:
             await client.query("hi")
@@ -327,11 +371,16 @@ def test_unknown_model_falls_back_to_auto(use_fake_anthropic, chat_user, caplog)
         agent, (events,) = run(chat, "gpt-17-turbo", chat_user, "hi")
 
     assert agent.model.id == "auto" and agent.model.path == catalog.PATH_SDK
-    assert agent.fallback == Fallback(requested_model="gpt-17-turbo", actual_model="auto", requested_path="unknown",
-                                      actual_path="sdk", reason=agent.fallback.reason)
+    assert agent.fallback == Fallback(
+        requested_model="gpt-17-turbo",
+        actual_model="auto",
+        requested_path="unknown",
+        actual_path="sdk",
+        reason=agent.fallback.reason,
+    )
     assert "Unknown model 'gpt-17-turbo'" in agent.fallback.reason
     assert isinstance(assert_one_terminal(events), Complete)
-    decision, = [r for r in caplog.records if r.chatbox["event"] == "routing_decision"]
+    (decision,) = [r for r in caplog.records if r.chatbox["event"] == "routing_decision"]
     assert decision.levelno == logging.WARNING and decision.chatbox["fallback"] is True
 
 
@@ -345,7 +394,10 @@ def test_unavailable_local_model_falls_back_to_auto(use_fake_anthropic, chatbox_
     assert agent.model.id == "auto"
     fallback = agent.fallback
     assert (fallback.requested_model, fallback.requested_path, fallback.actual_path) == (
-        "ollama-qwen2.5", "litellm", "sdk")
+        "ollama-qwen2.5",
+        "litellm",
+        "sdk",
+    )
     assert fallback.reason == "Qwen 2.5 14B Instruct is unavailable: The Ollama server is not reachable."
     assert text_of(events) == "OK" and len(use_fake_anthropic.requests) == 1
 
@@ -380,7 +432,10 @@ def test_usage_logging_follows_log_model_usage(use_fake_anthropic, chatbox_confi
             response = events["model_response"]
             assert events["model_request"]["model"] == "claude-haiku-4-5"
             assert (response["answered_by"], response["input_tokens"], response["output_tokens"]) == (
-                "claude-haiku-4-5-20251001", 12, 1)
+                "claude-haiku-4-5-20251001",
+                12,
+                1,
+            )
             assert response["duration_ms"] >= 0 and response["cost_usd"] > 0 and response["user"] == "alice"
         else:
             assert "model_request" not in events and "model_response" not in events
@@ -396,9 +451,13 @@ def test_importing_the_plugin_loads_neither_sdk(tmp_path):
         "print(sorted(m for m in ('litellm', 'claude_agent_sdk') if m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "PYTHONPATH": os.pathsep.join([str(root), str(root / "devconf")])}
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([str(root), str(root / "devconf")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"

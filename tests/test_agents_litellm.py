@@ -3,6 +3,7 @@
 The proxy is started once per test session (tests/fakes/fixtures.py) from config/litellm_config.yaml,
 pointed at the session's fake Ollama. Each scenario asserts the user's events and what Ollama received.
 """
+
 import logging
 
 import pytest
@@ -12,8 +13,19 @@ from netbox_chatbox.agents import create_agent
 from netbox_chatbox.events import Complete, Error
 from tests.conftest import grant
 from tests.fakes import FakeOllama
+from tests.fakes.helpers import (
+    Delta,
+    ToolEnd,
+    ToolStart,
+    abandon_then_ask,
+    assert_one_terminal,
+    chat,
+    collect,
+    of_type,
+    run,
+    text_of,
+)
 from tests.fakes.ollama import ToolCalls
-from tests.fakes.helpers import Delta, abandon_then_ask, ToolEnd, ToolStart, assert_one_terminal, chat, collect, of_type, run, text_of
 
 MODEL = "ollama-qwen2.5"
 
@@ -50,7 +62,10 @@ def test_streaming_answer_with_memory(path_b, chat_user, caplog):
     assert "You are the NetBox assistant" in first_request["messages"][0]["content"]
     assert {t["function"]["name"] for t in first_request["tools"]} >= {"query_objects", "get_object", "search"}
     assert [(m["role"], m["content"]) for m in second_request["messages"][1:]] == [
-        ("user", "hi"), ("assistant", "Hello there"), ("user", "what did I do?")]
+        ("user", "hi"),
+        ("assistant", "Hello there"),
+        ("user", "what did I do?"),
+    ]
     response = next(r.chatbox for r in caplog.records if r.chatbox["event"] == "model_response")
     assert (response["path"], response["input_tokens"], response["output_tokens"]) == ("litellm", 20, 3)
 
@@ -65,8 +80,8 @@ def test_tool_round_trip_as_the_user(path_b, chat_user):
 
     _, (events,) = run(chat, MODEL, chat_user, "which sites?")
 
-    start, = of_type(events, ToolStart)
-    end, = of_type(events, ToolEnd)
+    (start,) = of_type(events, ToolStart)
+    (end,) = of_type(events, ToolEnd)
     assert start.tool == "query_objects" and "dcim.site" in start.summary
     assert (end.id, end.ok, end.summary) == (start.id, True, "1 found")
     assert [o["display"] for o in end.objects] == ["visible-site"]
@@ -209,14 +224,18 @@ def test_wrong_master_key_mid_conversation(use_litellm_proxy, chatbox_config, fa
 # -- the factory's view: unavailable path B falls back to auto ---------------------------------
 
 
-@pytest.mark.parametrize("breakage, reason", [
-    ("proxy_down", "The LiteLLM proxy is not reachable."),
-    ("wrong_key", "The LiteLLM proxy rejected the configured master key."),
-    ("ollama_down", "The Ollama server is not reachable."),
-    ("model_missing", "Ollama does not have the model 'qwen2.5:14b-instruct-8k'"),
-])
-def test_unavailable_path_b_falls_back_to_auto(use_litellm_proxy, use_fake_anthropic, chatbox_config, fake_ollama,
-                                               chat_user, breakage, reason):
+@pytest.mark.parametrize(
+    "breakage, reason",
+    [
+        ("proxy_down", "The LiteLLM proxy is not reachable."),
+        ("wrong_key", "The LiteLLM proxy rejected the configured master key."),
+        ("ollama_down", "The Ollama server is not reachable."),
+        ("model_missing", "Ollama does not have the model 'qwen2.5:14b-instruct-8k'"),
+    ],
+)
+def test_unavailable_path_b_falls_back_to_auto(
+    use_litellm_proxy, use_fake_anthropic, chatbox_config, fake_ollama, chat_user, breakage, reason
+):
     dead = FakeOllama().start()
     dead.stop()
     if breakage == "proxy_down":
@@ -257,8 +276,11 @@ def test_compose_file_keeps_the_proxy_private():
 
 def test_anthropic_via_litellm_when_allowed(use_fake_anthropic, chatbox_config, chat_user, caplog):
     """allow_anthropic_via_litellm: an Anthropic model with a litellm_model goes through litellm, with a warning."""
-    chatbox_config(litellm_enabled=True, allow_anthropic_via_litellm=True, models={
-        "claude-sonnet-4-5": {"litellm_model": "anthropic/claude-sonnet-4-5-20250929"}})
+    chatbox_config(
+        litellm_enabled=True,
+        allow_anthropic_via_litellm=True,
+        models={"claude-sonnet-4-5": {"litellm_model": "anthropic/claude-sonnet-4-5-20250929"}},
+    )
     use_fake_anthropic.reply("Via ", "LiteLLM.")
 
     with caplog.at_level(logging.INFO, logger="netbox_chatbox.telemetry"):
@@ -266,7 +288,7 @@ def test_anthropic_via_litellm_when_allowed(use_fake_anthropic, chatbox_config, 
 
     assert type(agent).__name__ == "LiteLLMAgent" and agent.model.path == "litellm"
     assert text_of(events) == "Via LiteLLM." and isinstance(assert_one_terminal(events), Complete)
-    request, = use_fake_anthropic.requests
+    (request,) = use_fake_anthropic.requests
     assert request.json["model"] == "claude-sonnet-4-5-20250929" and request.headers["x-api-key"]
-    warning, = [r for r in caplog.records if r.chatbox["event"] == "anthropic_via_litellm"]
+    (warning,) = [r for r in caplog.records if r.chatbox["event"] == "anthropic_via_litellm"]
     assert warning.levelno == logging.WARNING

@@ -3,6 +3,7 @@ group override wins, the count resets at the period boundary, and concurrent tur
 
 Path B against the fake Ollama (the local model is made non-exempt where a turn must count).
 """
+
 import datetime
 import threading
 import zoneinfo
@@ -37,14 +38,23 @@ def on_ollama(chat_user, use_fake_ollama):
 def budgets(chatbox_config):
     def configure(**budgets):
         chatbox_config(budgets={"exempt_local_models": False, **budgets})
+
     return configure
 
 
 def used(user, tokens, when=None, model_id="ollama-qwen2.5", cost=None):
     """An answer of ``tokens`` tokens stored for ``user`` at ``when`` (default: now)."""
     conversation = Conversation.objects.create(owner=user, model_id=model_id, path="litellm", archived=True)
-    message = Message.objects.create(conversation=conversation, role="assistant", content="…", model=model_id,
-                                     input_tokens=tokens, output_tokens=0, cost_usd=cost, duration_ms=10)
+    message = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content="…",
+        model=model_id,
+        input_tokens=tokens,
+        output_tokens=0,
+        cost_usd=cost,
+        duration_ms=10,
+    )
     if when is not None:
         Message.objects.filter(pk=message.pk).update(created=when)
 
@@ -64,8 +74,9 @@ def refusals(limit):
     return REGISTRY.get_sample_value("netbox_chatbox_budget_refusals_total", {"limit": limit}) or 0
 
 
-def test_at_the_limit_the_next_question_is_refused_saying_which_limit_and_when(api, chat_user, on_ollama, budgets,
-                                                                               settings):
+def test_at_the_limit_the_next_question_is_refused_saying_which_limit_and_when(
+    api, chat_user, on_ollama, budgets, settings
+):
     settings.METRICS_ENABLED = True
     budgets(default={"day_tokens": 1000})
     used(chat_user, 1000)
@@ -75,8 +86,9 @@ def test_at_the_limit_the_next_question_is_refused_saying_which_limit_and_when(a
     body = response.json()
     assert body["code"] == "budget_exceeded"
     tomorrow = (start_of_today() + datetime.timedelta(days=1)).strftime("%Y-%m-%d 00:00 UTC")
-    assert body["message"] == ("You have reached your daily chat limit of 1,000 tokens (used: 1,000). "
-                               f"It resets at {tomorrow}.")
+    assert body["message"] == (
+        f"You have reached your daily chat limit of 1,000 tokens (used: 1,000). It resets at {tomorrow}."
+    )
     assert on_ollama.chat_requests() == []  # the model was never asked
     assert not Message.objects.filter(role="user").exists()  # nothing stored
     assert refusals("day_tokens") == before + 1  # in /metrics
@@ -119,6 +131,7 @@ def test_group_override_wins_over_the_default(api, chat_user, on_ollama, budgets
     carol = get_user_model().objects.create_user("carol")
     carol.groups.add(Group.objects.create(name="interns"))
     from .conftest import grant
+
     grant(carol, Conversation, ["chat"])
     used(carol, 50)
     assert "limit of 10 tokens" in ask(api, carol).json()["message"]
@@ -154,8 +167,11 @@ def test_the_monthly_count_starts_again_on_the_first(api, chat_user, on_ollama, 
 def test_models_api_shows_what_is_left(api, chat_user, on_ollama, budgets):
     budgets(default={"day_tokens": 1000, "month_tokens": 50_000})
     used(chat_user, 250)
-    used(chat_user, 700, when=start_of_today() - datetime.timedelta(days=1)
-         if start_of_today().day > 1 else start_of_today())
+    used(
+        chat_user,
+        700,
+        when=start_of_today() - datetime.timedelta(days=1) if start_of_today().day > 1 else start_of_today(),
+    )
     budget = api(chat_user).get("/api/plugins/chatbox/models/").json()["budget"]
     limits = {entry["limit"]: entry for entry in budget["limits"]}
     assert limits["day_tokens"]["remaining"] == (750 if start_of_today().day > 1 else 50)
@@ -219,10 +235,18 @@ def test_bad_budgets_are_reported_by_netbox_check(chatbox_config):
     chatbox_config(budgets={"default": {"day_tokens": "lots"}})
     errors = [e for e in check_settings() if e.id == "netbox_chatbox.E001"]
     assert [e.msg for e in errors] == [
-        "PLUGINS_CONFIG['netbox_chatbox']: 'budgets'['default']['day_tokens'] must be a number ≥ 0 or None, not 'lots'"]
+        "PLUGINS_CONFIG['netbox_chatbox']: 'budgets'['default']['day_tokens'] must be a number ≥ 0 or None, not 'lots'"
+    ]
 
-    values, errors = conf.validate({"budgets": {"default": {"day_tokens": -1, "weekly": 5},
-                                                "groups": {"noc": "lots"}, "exempt_local_models": "yes"}})
+    values, errors = conf.validate(
+        {
+            "budgets": {
+                "default": {"day_tokens": -1, "weekly": 5},
+                "groups": {"noc": "lots"},
+                "exempt_local_models": "yes",
+            }
+        }
+    )
     assert values["budgets"] == {"default": {}, "groups": {"noc": {}}, "exempt_local_models": True}
     text = "\n".join(errors)
     assert "'budgets'['default']['day_tokens'] must be a number ≥ 0 or None, not -1" in text

@@ -1,23 +1,24 @@
 """Changes through the chat (issue 13): proposal tools validate as NetBox's REST API would and store a
 Proposal without writing; the owner applies it through the API with their own permissions, all or
 nothing, once, through NetBox's change log. Real NetBox, PostgreSQL and ObjectPermissions."""
+
 import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+from core.models import ObjectChange
+from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.middleware.csrf import _get_new_csrf_string
-from django.conf import settings
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
-
-from core.models import ObjectChange
 from netbox.context import events_queue
 from netbox.context_managers import event_tracking
-from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
+from rest_framework.test import APIClient
+
 from netbox_chatbox.agents.tooling import tool_end, tool_start
 from netbox_chatbox.mcp_server import tool_definitions
 from netbox_chatbox.models import Conversation, Proposal
@@ -39,8 +40,10 @@ def build():
     vendor = Manufacturer.objects.create(name="Juniper", slug="juniper")
     dtype = DeviceType.objects.create(manufacturer=vendor, model="QFX", slug="qfx")
     role = DeviceRole.objects.create(name="Leaf", slug="leaf")
-    devices = {name: Device.objects.create(name=name, site=sites[name[:4]], device_type=dtype, role=role)
-               for name in ("ams1-leaf1", "ams1-leaf2", "fra1-leaf1")}
+    devices = {
+        name: Device.objects.create(name=name, site=sites[name[:4]], device_type=dtype, role=role)
+        for name in ("ams1-leaf1", "ams1-leaf2", "fra1-leaf1")
+    }
     grant(owner, Conversation, ["chat"])
     return {"owner": owner, "sites": sites, "devices": devices}
 
@@ -69,16 +72,20 @@ def ams_device_changer(user):
 # ------------------------------------------------------------------------------------------------
 # The opt-in
 
+
 def test_changes_are_off_by_default_tools_absent_and_apply_refused(nb):
     owner, device = nb["owner"], nb["devices"]["ams1-leaf1"]
     ams_device_changer(owner)
     assert PROPOSAL_TOOLS <= set(TOOLS) and not PROPOSAL_TOOLS & set(enabled_tools())
-    assert "unknown tool 'propose_update'" in propose(owner, "propose_update", object_type="dcim.device",
-                                                       id=device.pk, data={"name": "x"})["error"]
+    assert (
+        "unknown tool 'propose_update'"
+        in propose(owner, "propose_update", object_type="dcim.device", id=device.pk, data={"name": "x"})["error"]
+    )
     with changes_on():
         assert PROPOSAL_TOOLS <= set(enabled_tools())
-        proposal_id = propose(owner, "propose_update", object_type="dcim.device", id=device.pk,
-                              data={"name": "ams1-leaf1-new"})["proposal_id"]
+        proposal_id = propose(
+            owner, "propose_update", object_type="dcim.device", id=device.pk, data={"name": "ams1-leaf1-new"}
+        )["proposal_id"]
     response = apply(owner, proposal_id)
     assert response.status_code == 403 and "disabled" in response.json()["detail"]
     device.refresh_from_db()
@@ -102,18 +109,27 @@ def test_when_on_agents_and_mcp_clients_are_offered_the_proposal_tools_marked_as
 # ------------------------------------------------------------------------------------------------
 # Proposing: validated like a REST API write, nothing applied
 
+
 def test_a_proposal_is_validated_and_stored_but_nothing_is_written(nb):
     owner, device = nb["owner"], nb["devices"]["ams1-leaf1"]
     ams_device_changer(owner)
     changes_before = ObjectChange.objects.count()
     with changes_on():
-        result = propose(owner, "propose_update", object_type="dcim.device", id=device.pk,
-                         data={"name": "ams1-core1", "status": "offline"}, summary="rename the first leaf")
+        result = propose(
+            owner,
+            "propose_update",
+            object_type="dcim.device",
+            id=device.pk,
+            data={"name": "ams1-core1", "status": "offline"},
+            summary="rename the first leaf",
+        )
     assert result["status"] == "pending" and result["count"] == 1 and result["summary"] == "rename the first leaf"
     (change,) = result["changes"]
     assert change["action"] == "update" and change["id"] == device.pk
-    assert change["changes"] == {"name": {"before": "ams1-leaf1", "after": "ams1-core1"},
-                                 "status": {"before": "active", "after": "offline"}}
+    assert change["changes"] == {
+        "name": {"before": "ams1-leaf1", "after": "ams1-core1"},
+        "status": {"before": "active", "after": "offline"},
+    }
     assert result["apply_url"] == f"/api/plugins/chatbox/proposals/{result['proposal_id']}/apply/"
     device.refresh_from_db()
     assert (device.name, device.status) == ("ams1-leaf1", "active")
@@ -140,14 +156,18 @@ def test_invalid_data_comes_back_as_errors_the_model_can_correct(nb):
     owner = get_user_model().objects.create_user("root", password="x" * 12, is_superuser=True)
     with changes_on():
         missing = propose(owner, "propose_create", object_type="dcim.site", data={"name": "Lisbon"})
-        bad_choice = propose(owner, "propose_update", object_type="dcim.site", id=nb["sites"]["ams1"].pk,
-                             data={"status": "on-fire"})
+        bad_choice = propose(
+            owner, "propose_update", object_type="dcim.site", id=nb["sites"]["ams1"].pk, data={"status": "on-fire"}
+        )
         duplicate = propose(owner, "propose_create", object_type="dcim.site", data={"name": "AMS1", "slug": "ams1"})
         unknown = propose(owner, "propose_delete", object_type="dcim.nothing", id=1)
         created = propose(owner, "propose_create", object_type="dcim.site", data={"name": "Lisbon", "slug": "lis1"})
     assert missing["error"] == "operation 1 (create dcim.site): slug: This field is required."
-    assert bad_choice["error"].startswith("operation 1 (update dcim.site #") and "status" in bad_choice["error"] \
+    assert (
+        bad_choice["error"].startswith("operation 1 (update dcim.site #")
+        and "status" in bad_choice["error"]
         and "on-fire" in bad_choice["error"]
+    )
     assert "name" in duplicate["error"] and "exists" in duplicate["error"]
     assert unknown["error"].startswith("unknown object type 'dcim.nothing'")
     assert created["changes"][0]["changes"]["slug"] == {"before": None, "after": "lis1"}
@@ -161,8 +181,9 @@ def test_without_permission_a_proposal_is_refused_with_the_reason(nb):
     with changes_on():
         update = propose(owner, "propose_update", object_type="dcim.device", id=device.pk, data={"name": "x"})
         create = propose(owner, "propose_create", object_type="dcim.site", data={"name": "X", "slug": "x"})
-    assert update["error"] == (f"operation 1 (update dcim.device #{device.pk}): you have no permission to "
-                               "update dcim.device objects in NetBox")
+    assert update["error"] == (
+        f"operation 1 (update dcim.device #{device.pk}): you have no permission to update dcim.device objects in NetBox"
+    )
     assert create["error"].endswith("you have no permission to create dcim.site objects in NetBox")
     assert not Proposal.objects.exists()
 
@@ -174,12 +195,23 @@ def test_objects_the_user_may_not_view_or_change_read_as_missing_or_refused(nb):
     with changes_on():
         hidden = propose(owner, "propose_update", object_type="dcim.device", id=fra.pk, data={"name": "x"})
         nowhere = propose(owner, "propose_update", object_type="dcim.device", id=10**9, data={"name": "x"})
-        moved_out = propose(owner, "propose_update", object_type="dcim.device",
-                            id=nb["devices"]["ams1-leaf1"].pk, data={"site": nb["sites"]["fra1"].pk})
-        hidden_role = propose(owner, "propose_update", object_type="dcim.device",  # no view permission on roles
-                              id=nb["devices"]["ams1-leaf1"].pk, data={"role": {"slug": "leaf"}})
-    assert hidden["error"] == (f"operation 1 (update dcim.device #{fra.pk}): no dcim.device with id {fra.pk} "
-                               "(deleted, or not visible to you)")
+        moved_out = propose(
+            owner,
+            "propose_update",
+            object_type="dcim.device",
+            id=nb["devices"]["ams1-leaf1"].pk,
+            data={"site": nb["sites"]["fra1"].pk},
+        )
+        hidden_role = propose(
+            owner,
+            "propose_update",
+            object_type="dcim.device",  # no view permission on roles
+            id=nb["devices"]["ams1-leaf1"].pk,
+            data={"role": {"slug": "leaf"}},
+        )
+    assert hidden["error"] == (
+        f"operation 1 (update dcim.device #{fra.pk}): no dcim.device with id {fra.pk} (deleted, or not visible to you)"
+    )
     assert nowhere["error"].endswith(f"no dcim.device with id {10**9} (deleted, or not visible to you)")
     assert moved_out["error"].endswith("the result would be outside what your permissions allow you to update")
     assert "role: Related object not found using the provided attributes: {'slug': 'leaf'}" in hidden_role["error"]
@@ -189,16 +221,21 @@ def test_objects_the_user_may_not_view_or_change_read_as_missing_or_refused(nb):
 def test_secret_fields_bulk_cap_and_malformed_operations_are_refused(nb):
     owner = get_user_model().objects.create_user("root", password="x" * 12, is_superuser=True)
     device = nb["devices"]["ams1-leaf1"]
-    ops = [{"action": "update", "object_type": "dcim.device", "id": device.pk, "data": {"serial": str(n)}}
-           for n in range(3)]
+    ops = [
+        {"action": "update", "object_type": "dcim.device", "id": device.pk, "data": {"serial": str(n)}}
+        for n in range(3)
+    ]
     with changes_on(max_bulk_operations=2):
         over_cap = propose(owner, "propose_changes", operations=ops)
-        secret = propose(owner, "propose_create", object_type="wireless.wirelesslan",
-                         data={"ssid": "guest", "auth_psk": "hunter22"})
+        secret = propose(
+            owner, "propose_create", object_type="wireless.wirelesslan", data={"ssid": "guest", "auth_psk": "hunter22"}
+        )
         no_id = propose(owner, "propose_changes", operations=[{"action": "delete", "object_type": "dcim.device"}])
     assert over_cap["error"] == "3 operations exceed the limit of 2 per proposal; split them"
-    assert secret["error"] == ("operation 1 (create wireless.wirelesslan): 'auth_psk' is a secret field; set it in "
-                               "NetBox itself, not through the chat")
+    assert secret["error"] == (
+        "operation 1 (create wireless.wirelesslan): 'auth_psk' is a secret field; set it in "
+        "NetBox itself, not through the chat"
+    )
     assert no_id["error"] == "operation 1: delete needs the object's id"
     assert not Proposal.objects.exists()
 
@@ -206,17 +243,30 @@ def test_secret_fields_bulk_cap_and_malformed_operations_are_refused(nb):
 # ------------------------------------------------------------------------------------------------
 # Applying
 
+
 def test_apply_writes_all_operations_once_through_the_change_log(nb):
     owner, devices = nb["owner"], nb["devices"]
     ams_device_changer(owner)
     grant(owner, Device, ["delete"], {"site__slug": "ams1"})
     conversation = Conversation.objects.create(owner=owner, model_id="auto", path="a")
     with changes_on():
-        proposed = run_tool("propose_changes", {"operations": [
-            {"action": "update", "object_type": "dcim.device", "id": devices["ams1-leaf1"].pk,
-             "data": {"name": "ams1-core1"}},
-            {"action": "delete", "object_type": "dcim.device", "id": devices["ams1-leaf2"].pk},
-        ], "summary": "replace leaf2 by core1"}, owner, conversation=conversation)
+        proposed = run_tool(
+            "propose_changes",
+            {
+                "operations": [
+                    {
+                        "action": "update",
+                        "object_type": "dcim.device",
+                        "id": devices["ams1-leaf1"].pk,
+                        "data": {"name": "ams1-core1"},
+                    },
+                    {"action": "delete", "object_type": "dcim.device", "id": devices["ams1-leaf2"].pk},
+                ],
+                "summary": "replace leaf2 by core1",
+            },
+            owner,
+            conversation=conversation,
+        )
         response = apply(owner, proposed["proposal_id"])
         again = apply(owner, proposed["proposal_id"])
     assert response.status_code == 200, response.json()
@@ -227,8 +277,10 @@ def test_apply_writes_all_operations_once_through_the_change_log(nb):
     assert [c.action for c in changes] == ["update", "delete"]
     assert {c.user for c in changes} == {owner} and len({c.request_id for c in changes}) == 1
     for change in changes:
-        assert change.message == (f"Applied from the chat assistant: replace leaf2 by core1 (proposal "
-                                  f"{proposed['proposal_id']}, /plugins/chatbox/?conversation={conversation.pk})")
+        assert change.message == (
+            f"Applied from the chat assistant: replace leaf2 by core1 (proposal "
+            f"{proposed['proposal_id']}, /plugins/chatbox/?conversation={conversation.pk})"
+        )
     assert again.status_code == 409 and again.json()["error"] == "This proposal is applied; nothing was applied."
     assert ObjectChange.objects.filter(changed_object_type__model="device").count() == 2
 
@@ -238,8 +290,9 @@ def test_apply_needs_the_owner_and_a_write_enabled_token_or_csrf(nb):
     ams_device_changer(owner)
     other = get_user_model().objects.create_user("mallory", password="x" * 12, is_superuser=True)
     with changes_on():
-        proposal_id = propose(owner, "propose_update", object_type="dcim.device", id=device.pk,
-                              data={"name": "ams1-core1"})["proposal_id"]
+        proposal_id = propose(
+            owner, "propose_update", object_type="dcim.device", id=device.pk, data={"name": "ams1-core1"}
+        )["proposal_id"]
         assert apply(other, proposal_id).status_code == 404
         read_only = apply(owner, proposal_id, write_enabled=False)
         session = APIClient(enforce_csrf_checks=True)
@@ -269,8 +322,9 @@ FLUSHED = []
 def record_events(events):
     """An EVENTS_PIPELINE step (NetBox's extension point, next to its event-rule processor): what a request
     hands to event rules and webhooks."""
-    FLUSHED.extend((e["object_type"].model, e["object_id"], e["event_type"], e["user"].username, e["request"].id)
-                   for e in events)
+    FLUSHED.extend(
+        (e["object_type"].model, e["object_id"], e["event_type"], e["user"].username, e["request"].id) for e in events
+    )
 
 
 def test_event_rules_receive_an_applied_change_and_nothing_from_a_refused_one(nb):
@@ -279,8 +333,12 @@ def test_event_rules_receive_an_applied_change_and_nothing_from_a_refused_one(nb
     FLUSHED.clear()
     pipeline = [*settings.EVENTS_PIPELINE, "tests.test_changes.record_events"]
     with changes_on(), override_settings(EVENTS_PIPELINE=pipeline):
-        proposals = [propose(owner, "propose_update", object_type="dcim.device", id=devices[name].pk,
-                             data={"serial": "EV1"})["proposal_id"] for name in ("ams1-leaf1", "ams1-leaf2")]
+        proposals = [
+            propose(owner, "propose_update", object_type="dcim.device", id=devices[name].pk, data={"serial": "EV1"})[
+                "proposal_id"
+            ]
+            for name in ("ams1-leaf1", "ams1-leaf2")
+        ]
         assert FLUSHED == []  # proposing queues no event
         assert apply(owner, proposals[0]).status_code == 200
         change = ObjectChange.objects.get(changed_object_id=devices["ams1-leaf1"].pk)
@@ -298,12 +356,24 @@ def test_a_constraint_tightened_since_the_proposal_refuses_apply_and_saves_nothi
     permission.constraints = None  # for now: every device
     permission.save()
     with changes_on():
-        proposal_id = propose(owner, "propose_changes", operations=[
-            {"action": "update", "object_type": "dcim.device", "id": devices["fra1-leaf1"].pk,
-             "data": {"serial": "S1"}},
-            {"action": "update", "object_type": "dcim.device", "id": devices["ams1-leaf1"].pk,
-             "data": {"site": nb["sites"]["fra1"].pk}},
-        ])["proposal_id"]
+        proposal_id = propose(
+            owner,
+            "propose_changes",
+            operations=[
+                {
+                    "action": "update",
+                    "object_type": "dcim.device",
+                    "id": devices["fra1-leaf1"].pk,
+                    "data": {"serial": "S1"},
+                },
+                {
+                    "action": "update",
+                    "object_type": "dcim.device",
+                    "id": devices["ams1-leaf1"].pk,
+                    "data": {"site": nb["sites"]["fra1"].pk},
+                },
+            ],
+        )["proposal_id"]
         permission.constraints = [{"site__slug": "ams1"}, {"name": "fra1-leaf1"}]  # operation 1 stays allowed
         permission.save()
         response = apply(owner, proposal_id)
@@ -319,8 +389,9 @@ def test_an_object_changed_since_the_proposal_is_refused_with_the_fresh_diff(nb)
     owner, device = nb["owner"], nb["devices"]["ams1-leaf1"]
     ams_device_changer(owner)
     with changes_on():
-        proposal_id = propose(owner, "propose_update", object_type="dcim.device", id=device.pk,
-                              data={"status": "offline"})["proposal_id"]
+        proposal_id = propose(
+            owner, "propose_update", object_type="dcim.device", id=device.pk, data={"status": "offline"}
+        )["proposal_id"]
         Device.objects.filter(pk=device.pk).update(name="renamed-meanwhile")
         stale = apply(owner, proposal_id)
         device.refresh_from_db()
@@ -339,8 +410,12 @@ def test_expired_discarded_and_deleted_since_give_clear_errors(nb):
     owner, devices = nb["owner"], nb["devices"]
     ams_device_changer(owner)
     with changes_on():
-        ids = [propose(owner, "propose_update", object_type="dcim.device", id=devices[name].pk,
-                       data={"serial": "NEW"})["proposal_id"] for name in ("ams1-leaf1", "ams1-leaf1", "ams1-leaf2")]
+        ids = [
+            propose(owner, "propose_update", object_type="dcim.device", id=devices[name].pk, data={"serial": "NEW"})[
+                "proposal_id"
+            ]
+            for name in ("ams1-leaf1", "ams1-leaf1", "ams1-leaf2")
+        ]
         Proposal.objects.filter(pk=ids[0]).update(expires=timezone.now() - timedelta(seconds=1))
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=token_for(owner))
@@ -363,10 +438,14 @@ def test_the_api_schema_documents_the_proposal_endpoints(nb):
     response = client.get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     paths = response.json()["paths"]
-    assert {"/api/plugins/chatbox/proposals/", "/api/plugins/chatbox/proposals/{id}/apply/",
-            "/api/plugins/chatbox/proposals/{id}/discard/"} <= set(paths)
-    assert paths["/api/plugins/chatbox/proposals/{id}/apply/"]["post"]["operationId"] == \
-        "plugins_chatbox_proposals_apply"
+    assert {
+        "/api/plugins/chatbox/proposals/",
+        "/api/plugins/chatbox/proposals/{id}/apply/",
+        "/api/plugins/chatbox/proposals/{id}/discard/",
+    } <= set(paths)
+    assert (
+        paths["/api/plugins/chatbox/proposals/{id}/apply/"]["post"]["operationId"] == "plugins_chatbox_proposals_apply"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -375,8 +454,9 @@ def test_two_concurrent_applies_apply_once():
     owner, device = data["owner"], data["devices"]["ams1-leaf1"]
     ams_device_changer(owner)
     with changes_on():
-        proposal_id = propose(owner, "propose_update", object_type="dcim.device", id=device.pk,
-                              data={"name": "ams1-core1"})["proposal_id"]
+        proposal_id = propose(
+            owner, "propose_update", object_type="dcim.device", id=device.pk, data={"name": "ams1-core1"}
+        )["proposal_id"]
         tokens = [token_for(owner), token_for(owner)]
         start, statuses = threading.Barrier(2), []
 

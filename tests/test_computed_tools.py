@@ -3,19 +3,32 @@
 object, called in the test; plus the edge cases and the permission rule (hidden occupants are "in use"
 without identity, a hidden parent is missing, a trace stops at a hidden hop).
 """
+
 import ipaddress
 
 import pytest
+from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
+from dcim.models import (
+    Cable,
+    Device,
+    DeviceRole,
+    DeviceType,
+    FrontPort,
+    Interface,
+    Manufacturer,
+    PortMapping,
+    Rack,
+    RackReservation,
+    RearPort,
+    Site,
+)
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.backends.postgresql.psycopg_any import NumericRange
+from ipam.models import ASN, RIR, VLAN, ASNRange, IPAddress, IPRange, Prefix, VLANGroup
 from netaddr import IPNetwork
 from rest_framework.test import APIClient
 
-from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
-from dcim.models import (Cable, Device, DeviceRole, DeviceType, FrontPort, Interface, Manufacturer, PortMapping,
-                         Rack, RackReservation, RearPort, Site)
-from ipam.models import ASN, RIR, VLAN, ASNRange, IPAddress, IPRange, Prefix, VLANGroup
 from netbox_chatbox.tools import TOOLS, run_tool
 from tests.conftest import grant
 
@@ -56,8 +69,9 @@ def _build():
     Prefix.objects.create(prefix="192.168.99.0/24", status="active")  # outside the user's view
     for last, status in ((1, "active"), (2, "active"), (5, "reserved"), (9, "active")):
         IPAddress.objects.create(address=f"10.1.2.{last}/24", status=status, dns_name=f"host{last}.example.net")
-    IPRange.objects.create(start_address=IPNetwork("10.1.2.100/24"), end_address=IPNetwork("10.1.2.150/24"),
-                           mark_populated=True)
+    IPRange.objects.create(
+        start_address=IPNetwork("10.1.2.100/24"), end_address=IPNetwork("10.1.2.150/24"), mark_populated=True
+    )
     full = Prefix.objects.create(prefix="10.9.9.0/30", status="active")
     IPAddress.objects.create(address="10.9.9.1/30", status="active")
     IPAddress.objects.create(address="10.9.9.2/30", status="active")
@@ -69,8 +83,9 @@ def _build():
     IPAddress.objects.create(address="2001:db8:1::10/64", status="reserved")
     grant(limited, Prefix, ["view"], {"prefix": "2001:db8:1::/64"}, name="lim-v6")
 
-    group = VLANGroup.objects.create(name="AMS1 VLANs", slug="ams1-vlans",
-                                     vid_ranges=[NumericRange(100, 200), NumericRange(300, 311)])
+    group = VLANGroup.objects.create(
+        name="AMS1 VLANs", slug="ams1-vlans", vid_ranges=[NumericRange(100, 200), NumericRange(300, 311)]
+    )
     for vid in (100, 101, 150, 199):
         VLAN.objects.create(vid=vid, name=f"v{vid}", group=group)
 
@@ -83,8 +98,9 @@ def _build():
     rack = Rack.objects.create(name="R3", site=site, u_height=42)
     maker = Manufacturer.objects.create(name="Acme", slug="acme")
     deep2 = DeviceType.objects.create(manufacturer=maker, model="Deep 2U", slug="deep-2u", u_height=2)
-    half1 = DeviceType.objects.create(manufacturer=maker, model="Half 1U", slug="half-1u", u_height=1,
-                                      is_full_depth=False)
+    half1 = DeviceType.objects.create(
+        manufacturer=maker, model="Half 1U", slug="half-1u", u_height=1, is_full_depth=False
+    )
     panel = DeviceType.objects.create(manufacturer=maker, model="Panel", slug="panel", u_height=0)
     role = DeviceRole.objects.create(name="Core", slug="core")
 
@@ -112,22 +128,41 @@ def _build():
     for pp in (pp1, pp2):
         rear = RearPort.objects.create(device=pp, name="rear1", type="8p8c")
         front = FrontPort.objects.create(device=pp, name="front1", type="8p8c")
-        PortMapping.objects.create(device=pp, front_port=front, front_port_position=1, rear_port=rear,
-                                   rear_port_position=1)
+        PortMapping.objects.create(
+            device=pp, front_port=front, front_port_position=1, rear_port=rear, rear_port_position=1
+        )
         ports[pp.name] = (front, rear)
     provider = Provider.objects.create(name="Carrier", slug="carrier")
     ctype = CircuitType.objects.create(name="Transit", slug="transit")
     circuit = Circuit.objects.create(cid="CID-1", provider=provider, type=ctype)
     ct_a = CircuitTermination.objects.create(circuit=circuit, termination=site, term_side="A")
     ct_z = CircuitTermination.objects.create(circuit=circuit, termination=site, term_side="Z")
-    for a_end, b_end in ((eth_a, ports["vis-pp1"][0]), (ports["vis-pp1"][1], ct_a), (ct_z, ports["vis-pp2"][1]),
-                         (ports["vis-pp2"][0], eth_b), (eth_a1, eth_h)):
+    for a_end, b_end in (
+        (eth_a, ports["vis-pp1"][0]),
+        (ports["vis-pp1"][1], ct_a),
+        (ct_z, ports["vis-pp2"][1]),
+        (ports["vis-pp2"][0], eth_b),
+        (eth_a1, eth_h),
+    ):
         Cable(a_terminations=[a_end], b_terminations=[b_end]).save()
     racker = User.objects.create_user("computed-racker", password="x" * 12)
     grant(racker, Rack, ["view"], name="racker-rack")
-    return {"admin": admin, "limited": limited, "racker": racker, "lan": lan, "full": full, "pool": pool, "utilized": utilized,
-            "v6": v6, "group": group, "asn_range": asn_range, "rack": rack, "eth_a": eth_a, "eth_a1": eth_a1,
-            "circuit": circuit}
+    return {
+        "admin": admin,
+        "limited": limited,
+        "racker": racker,
+        "lan": lan,
+        "full": full,
+        "pool": pool,
+        "utilized": utilized,
+        "v6": v6,
+        "group": group,
+        "asn_range": asn_range,
+        "rack": rack,
+        "eth_a": eth_a,
+        "eth_a1": eth_a1,
+        "circuit": circuit,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +221,11 @@ def test_available_ips_match_netbox_rest(nb, admin, key):
 def test_available_ips_edge_cases(nb, admin):
     lan = call(admin, "available_ips", prefix="10.1.2.0/24")
     # .1 .2 .5 .9 are taken, .100-.150 is a populated range, .0 and .255 are not usable.
-    assert lan["available_ranges"][:3] == [{"first": "10.1.2.3", "last": "10.1.2.4", "size": 2},
-                                           {"first": "10.1.2.6", "last": "10.1.2.8", "size": 3},
-                                           {"first": "10.1.2.10", "last": "10.1.2.99", "size": 90}]
+    assert lan["available_ranges"][:3] == [
+        {"first": "10.1.2.3", "last": "10.1.2.4", "size": 2},
+        {"first": "10.1.2.6", "last": "10.1.2.8", "size": 3},
+        {"first": "10.1.2.10", "last": "10.1.2.99", "size": 90},
+    ]
     assert lan["available_count"] == 254 - 4 - 51
     assert lan["child_ranges"]["results"][0]["mark_populated"] is True
     full = call(admin, "available_ips", prefix="10.9.9.0/30")
@@ -202,7 +239,8 @@ def test_available_ips_edge_cases(nb, admin):
     v6 = call(admin, "available_ips", prefix="2001:db8:1::/64", limit=2)
     assert v6["available_ranges"] == [
         {"first": "2001:db8:1::2", "last": "2001:db8:1::f", "size": 14},
-        {"first": "2001:db8:1::11", "last": "2001:db8:1:0:ffff:ffff:ffff:ffff", "size": 2**64 - 17}]
+        {"first": "2001:db8:1::11", "last": "2001:db8:1:0:ffff:ffff:ffff:ffff", "size": 2**64 - 17},
+    ]
     assert v6["available_count"] == 2**64 - 3
     assert len(str(v6)) < 3000  # summarised, never expanded
 
@@ -222,9 +260,14 @@ def test_available_prefixes_match_netbox_rest(nb, admin):
 
 def test_prefix_utilization_matches_netbox(nb, admin):
     result = call(admin, "prefix_utilization", filters={"within": "10.0.0.0/8"}, min_percent=50)
-    expected = sorted(((round(p.get_utilization(), 1), str(p.prefix)) for p in
-                       Prefix.objects.filter(prefix__net_contained="10.0.0.0/8") if p.get_utilization() >= 50),
-                      key=lambda row: (-row[0], row[1]))
+    expected = sorted(
+        (
+            (round(p.get_utilization(), 1), str(p.prefix))
+            for p in Prefix.objects.filter(prefix__net_contained="10.0.0.0/8")
+            if p.get_utilization() >= 50
+        ),
+        key=lambda row: (-row[0], row[1]),
+    )
     assert [(r["utilization_percent"], r["prefix"]) for r in result["results"]] == expected
     assert result["results"][0]["utilization_percent"] == 100.0
     at_site = call(admin, "prefix_utilization", filters={"site": "ams1"})
@@ -254,13 +297,21 @@ def test_trace_matches_netbox_trace_through_patch_panels_and_a_circuit(nb, admin
     eth_a = nb["eth_a"]
     result = call(admin, "trace_cable", device="vis-a", name="eth0")
     netbox = rest(admin, f"/api/dcim/interfaces/{eth_a.pk}/trace/")
-    ours = [([n["id"] for n in hop["near"]], [c["id"] for c in hop["cable"] or []], [f["id"] for f in hop["far"]])
-            for hop in result["results"]]
-    theirs = [([n["id"] for n in near], [cable["id"]] if cable else [], [f["id"] for f in far or []])
-              for near, cable, far in netbox]
+    ours = [
+        ([n["id"] for n in hop["near"]], [c["id"] for c in hop["cable"] or []], [f["id"] for f in hop["far"]])
+        for hop in result["results"]
+    ]
+    theirs = [
+        ([n["id"] for n in near], [cable["id"]] if cable else [], [f["id"] for f in far or []])
+        for near, cable, far in netbox
+    ]
     assert ours == theirs
     assert [hop["near"][0]["type"] for hop in result["results"]] == [
-        "dcim.interface", "dcim.rearport", "circuits.circuittermination", "dcim.frontport"]
+        "dcim.interface",
+        "dcim.rearport",
+        "circuits.circuittermination",
+        "dcim.frontport",
+    ]
     assert result["results"][-1]["far"][0]["parent"]["display"] == "vis-b"
     assert result["complete"] is True and "continues" not in result
 
@@ -271,8 +322,12 @@ def test_rack_space_half_depth_and_reservations(nb, admin):
     full_depth = result["free_units"]["full_depth"]
     # Taken: 1-2 (full depth), 10 (front and rear halves), 20-21 reserved, 30-31 (hidden device).
     assert full_depth["count"] == 42 - 2 - 1 - 2 - 2
-    assert full_depth["ranges"] == [{"first": 3, "last": 9, "size": 7}, {"first": 11, "last": 19, "size": 9},
-                                    {"first": 22, "last": 29, "size": 8}, {"first": 32, "last": 42, "size": 11}]
+    assert full_depth["ranges"] == [
+        {"first": 3, "last": 9, "size": 7},
+        {"first": 11, "last": 19, "size": 9},
+        {"first": 22, "last": 29, "size": 8},
+        {"first": 32, "last": 42, "size": 11},
+    ]
     expected = [u for u in rack.get_available_units(u_height=1) if u == int(u) and u not in (20, 21)]
     assert full_depth["count"] == len(expected)
     # U10 holds a half-depth device on each face: not free on either; the full-depth U1-2 block both.
@@ -280,8 +335,10 @@ def test_rack_space_half_depth_and_reservations(nb, admin):
     assert result["utilization_percent"] == round(rack.get_utilization(), 1)
     assert result["reserved_units"][0]["description"] == "for the new firewall"
     two_u = call(admin, "rack_space", rack_id=rack.pk, u_height=2)
-    assert two_u["fits"]["full_depth_positions"][:2] == [{"first": 3, "last": 8, "size": 6},
-                                                          {"first": 11, "last": 18, "size": 8}]
+    assert two_u["fits"]["full_depth_positions"][:2] == [
+        {"first": 3, "last": 8, "size": 6},
+        {"first": 11, "last": 18, "size": 8},
+    ]
 
 
 def test_device_connections_and_config(nb, admin):
@@ -313,8 +370,9 @@ def test_hidden_occupants_are_in_use_without_identity(nb, limited):
     rack = call(limited, "rack_space", rack="R3")
     assert "hidden-box" not in str(rack) and rack["object"]["site"] == "AMS1"
     assert call(nb["racker"], "rack_space", rack="R3")["object"]["site"] is None  # a hidden site is no name
-    assert rack["hidden_in_use"] == [{"first": 30, "last": 31, "face": "front", "full_depth": True,
-                                      "in_use": "by a device you may not view"}]
+    assert rack["hidden_in_use"] == [
+        {"first": 30, "last": 31, "face": "front", "full_depth": True, "in_use": "by a device you may not view"}
+    ]
     assert rack["free_units"] == call(nb["admin"], "rack_space", rack="R3")["free_units"]
     container = call(limited, "available_prefixes", prefix="10.0.0.0/8")
     assert "hidden_in_use" not in container["child_prefixes"]  # all of 10/8 is visible to this user
@@ -327,13 +385,16 @@ def test_hidden_parent_reads_as_missing(nb, limited):
     assert hidden == {"error": "no prefix matches prefix=192.168.99.0/24"}
     assert missing == {"error": "no prefix matches prefix=192.168.98.0/24"}
     assert call(limited, "available_ips", prefix="10.1.2.0/24", vrf="nope") == {
-        "error": "no prefix matches prefix=10.1.2.0/24 in VRF 'nope'"}
+        "error": "no prefix matches prefix=10.1.2.0/24 in VRF 'nope'"
+    }
     assert call(limited, "rack_space", rack="R3", site="fra1") == {"error": "no rack matches rack=R3 at site 'fra1'"}
     hidden_device = Device.objects.get(name="hidden-sw")
     assert call(limited, "device_connections", device_id=hidden_device.pk) == {
-        "error": f"no device matches id {hidden_device.pk}"}
+        "error": f"no device matches id {hidden_device.pk}"
+    }
     assert call(limited, "trace_cable", device="hidden-sw", name="ge-0/0/1") == {
-        "error": "no device matches name=hidden-sw"}
+        "error": "no device matches name=hidden-sw"
+    }
 
 
 def test_trace_stops_at_the_first_hidden_hop(nb, limited):
@@ -352,11 +413,21 @@ def test_trace_stops_at_the_first_hidden_hop(nb, limited):
 
 def test_render_config_needs_netbox_render_permission(nb, limited):
     assert call(limited, "device_config", device="vis-a", render=True) == {
-        "error": "you may not render configurations of this device (NetBox's render_config permission)"}
+        "error": "you may not render configurations of this device (NetBox's render_config permission)"
+    }
 
 
 def test_registry_has_the_computed_tools_with_examples():
-    for name in ("available_ips", "available_prefixes", "prefix_utilization", "available_vlans", "available_asns",
-                 "rack_space", "trace_cable", "device_connections", "device_config"):
+    for name in (
+        "available_ips",
+        "available_prefixes",
+        "prefix_utilization",
+        "available_vlans",
+        "available_asns",
+        "rack_space",
+        "trace_cable",
+        "device_connections",
+        "device_config",
+    ):
         assert "Example" in TOOLS[name].description and len(TOOLS[name].description) < 600
     assert TOOLS["available_ips"].summarize({"prefix": "10.1.2.0/24"}) == "finding free IPs in 10.1.2.0/24"

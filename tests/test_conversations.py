@@ -1,4 +1,5 @@
 """Issue 5: the conversations API — users list, filter, read, rename, archive and delete their own conversations."""
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -15,11 +16,22 @@ def detail_url(pk):
 
 def stored_conversation(owner, title="Sites in Berlin", archived=False, messages=("How many sites?", "Three.")):
     """A conversation as the session stores it (rows in PostgreSQL), with alternating user/assistant messages."""
-    conversation = Conversation.objects.create(owner=owner, title=title, model_id="ollama-qwen2.5", path="litellm",
-                                               archived=archived, input_tokens=30, output_tokens=12)
+    conversation = Conversation.objects.create(
+        owner=owner,
+        title=title,
+        model_id="ollama-qwen2.5",
+        path="litellm",
+        archived=archived,
+        input_tokens=30,
+        output_tokens=12,
+    )
     for i, text in enumerate(messages):
-        Message.objects.create(conversation=conversation, role="user" if i % 2 == 0 else "assistant", content=text,
-                               model="" if i % 2 == 0 else "ollama-qwen2.5")
+        Message.objects.create(
+            conversation=conversation,
+            role="user" if i % 2 == 0 else "assistant",
+            content=text,
+            model="" if i % 2 == 0 else "ollama-qwen2.5",
+        )
     return conversation
 
 
@@ -59,7 +71,11 @@ def test_read_one_with_messages_in_order(api, chat_user):
     assert response.status_code == 200
     messages = response.json()["messages"]
     assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2")]
+        ("user", "Q1"),
+        ("assistant", "A1"),
+        ("user", "Q2"),
+        ("assistant", "A2"),
+    ]
     assert messages[1]["model"] == "ollama-qwen2.5" and messages[1]["interrupted"] is False
 
 
@@ -80,7 +96,8 @@ def test_another_users_conversation_is_404_for_read_rename_and_delete(api, chat_
 def test_rename_changes_only_the_title(api, chat_user):
     conversation = stored_conversation(chat_user)
     response = api(chat_user, token=True).patch(
-        detail_url(conversation.pk), {"title": "Berlin sites", "archived": False, "model_id": "auto"}, format="json")
+        detail_url(conversation.pk), {"title": "Berlin sites", "archived": False, "model_id": "auto"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["title"] == "Berlin sites"
     conversation.refresh_from_db()
@@ -146,6 +163,7 @@ def test_openapi_schema_renders_with_the_chat_endpoints(api, superuser):
 
 # --- filtering by owner ----------------------------------------------------------------------------
 
+
 def test_owner_filter_for_a_chat_user_only_ever_finds_their_own(api, chat_user, other_user):
     mine = stored_conversation(chat_user, "mine")
     stored_conversation(other_user, "carol's")
@@ -154,11 +172,20 @@ def test_owner_filter_for_a_chat_user_only_ever_finds_their_own(api, chat_user, 
     for query in ({"owner_id": chat_user.pk}, {"owner": "alice"}):
         assert [c["id"] for c in client.get(LIST_URL, query).json()["results"]] == [mine.pk]
     # Another user's conversations, a user without any and a user that does not exist: the same empty list.
-    answers = [client.get(LIST_URL, query) for query in (
-        {"owner_id": other_user.pk}, {"owner_id": nobody.pk}, {"owner_id": 999999},
-        {"owner": "carol"}, {"owner": "dave"}, {"owner": "nobody-at-all"})]
+    answers = [
+        client.get(LIST_URL, query)
+        for query in (
+            {"owner_id": other_user.pk},
+            {"owner_id": nobody.pk},
+            {"owner_id": 999999},
+            {"owner": "carol"},
+            {"owner": "dave"},
+            {"owner": "nobody-at-all"},
+        )
+    ]
     assert {(r.status_code, r.content) for r in answers} == {
-        (200, b'{"count":0,"next":null,"previous":null,"results":[]}')}
+        (200, b'{"count":0,"next":null,"previous":null,"results":[]}')
+    }
 
 
 def test_owner_filter_for_auditor_and_superuser(api, superuser, chat_user, other_user):
@@ -168,7 +195,8 @@ def test_owner_filter_for_auditor_and_superuser(api, superuser, chat_user, other
     carols = stored_conversation(other_user, "carol's")
     archived = stored_conversation(other_user, "carol's old", archived=True)
     for client in (api(auditor, token=True), api(superuser)):
-        def ids(query):
+
+        def ids(query, client=client):
             response = client.get(LIST_URL, query)
             assert response.status_code == 200
             return sorted(c["id"] for c in response.json()["results"])
@@ -198,6 +226,7 @@ def test_bad_filter_values_are_a_clear_400(api, chat_user):
 
 
 # --- archiving over HTTP ---------------------------------------------------------------------------
+
 
 def archive_url(pk):
     return f"{detail_url(pk)}archive/"

@@ -9,11 +9,11 @@ a chat streamed as Server-Sent Events. Path B answers from the fake Ollama (no C
    config/nginx-chatbox.conf sending the socket and the streamed API to uvicorn;
 3. granian (netbox-docker's server) in ASGI mode.
 """
+
 import asyncio
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -62,16 +62,25 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
     """launch(name, command, ready_url=None) → a server process on the test database, stopped after the module."""
     from django.conf import settings
 
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
-           "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
-           "LITELLM_ENABLED": "1", "LITELLM_PROXY_URL": "", "OLLAMA_BASE_URL": fake_ollama_server.url,
-           "NETBOX_DEBUG": "0", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}",
+        "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+        "LITELLM_ENABLED": "1",
+        "LITELLM_PROXY_URL": "",
+        "OLLAMA_BASE_URL": fake_ollama_server.url,
+        "NETBOX_DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
     logs = tmp_path_factory.mktemp("deployment")
     started = []
 
     def start(name, command, ready_url=None):
         log = logs / f"{name}.log"
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        with open(log, "wb") as out:  # the child process has its own copy of the descriptor
+            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         started.append((process, log))
         if ready_url:
             deadline = time.monotonic() + 120
@@ -87,20 +96,30 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
         return log
 
     yield start
-    for process, log in started:
+    for process, _log in started:
         process.terminate()
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    for process, log in started:
+    for _process, log in started:
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 def uvicorn(port, workers=1):
-    return [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "netbox_chatbox.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +132,22 @@ def one_uvicorn(launch):
 @pytest.fixture(scope="module")
 def granian(launch):
     port = free_port()
-    launch("granian", [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--host", "127.0.0.1",
-                       "--port", str(port), "--workers", "2", "netbox_chatbox.asgi:application"],
-           f"http://127.0.0.1:{port}/login/")
+    launch(
+        "granian",
+        [
+            str(Path(sys.executable).parent / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "netbox_chatbox.asgi:application",
+        ],
+        f"http://127.0.0.1:{port}/login/",
+    )
     return f"http://127.0.0.1:{port}"
 
 
@@ -124,15 +156,32 @@ def nginx_layout(launch, static_root, tmp_path_factory):
     """nginx in front of gunicorn (pages, as NetBox's contrib/nginx.conf) and uvicorn (the shipped snippet)."""
     assert os.access(NGINX, os.X_OK), "nginx is missing: scripts/test.sh installs Debian's nginx"
     gunicorn_port, uvicorn_port, nginx_port = free_port(), free_port(), free_port()
-    launch("gunicorn", [sys.executable, "-m", "gunicorn", "netbox.wsgi:application", "--bind",
-                        f"127.0.0.1:{gunicorn_port}", "--workers", "1", "--threads", "3", "--timeout", "120"],
-           f"http://127.0.0.1:{gunicorn_port}/login/")
+    launch(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "netbox.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{gunicorn_port}",
+            "--workers",
+            "1",
+            "--threads",
+            "3",
+            "--timeout",
+            "120",
+        ],
+        f"http://127.0.0.1:{gunicorn_port}/login/",
+    )
     uvicorn_log = launch("uvicorn", uvicorn(uvicorn_port), f"http://127.0.0.1:{uvicorn_port}/login/")
 
     home = tmp_path_factory.mktemp("nginx")
     snippet = SNIPPET.read_text()
     assert snippet.count(SNIPPET_UPSTREAM) == 2, "both locations of the snippet go to the ASGI server"
-    (home / "chatbox.conf").write_text(snippet.replace(SNIPPET_UPSTREAM, f"proxy_pass http://127.0.0.1:{uvicorn_port};"))
+    (home / "chatbox.conf").write_text(
+        snippet.replace(SNIPPET_UPSTREAM, f"proxy_pass http://127.0.0.1:{uvicorn_port};")
+    )
     # NetBox's contrib/nginx.conf without TLS, with the snippet included as docs/deployment.md says.
     (home / "nginx.conf").write_text(f"""
 daemon off;
@@ -165,8 +214,11 @@ http {{
     }}
 }}
 """)
-    launch("nginx", [NGINX, "-p", str(home), "-c", str(home / "nginx.conf"), "-e", str(home / "error.log")],
-           f"http://127.0.0.1:{nginx_port}/login/")
+    launch(
+        "nginx",
+        [NGINX, "-p", str(home), "-c", str(home / "nginx.conf"), "-e", str(home / "error.log")],
+        f"http://127.0.0.1:{nginx_port}/login/",
+    )
     return {"url": f"http://127.0.0.1:{nginx_port}", "uvicorn_log": uvicorn_log}
 
 
@@ -178,12 +230,20 @@ def user_on_ollama(chat_user, fake_ollama):
 
 # --- what each deployment must do ---------------------------------------------------------------
 
+
 async def page_and_static_files(url, cookie, static_root):
     async with httpx.AsyncClient(base_url=url, headers={"Cookie": cookie}, timeout=30) as http:
         page = await http.get("/plugins/chatbox/")
         assert page.status_code == 200 and 'id="chatbox-input"' in page.text and "alice" in page.text
         # The files every NetBox page loads first (a 404 sends the browser to /media-failure/), and the plugin's.
-        for name in ("setmode.js", "netbox.css", "netbox.js", "netbox_chatbox/page.js", "netbox_chatbox/client.js", "netbox_chatbox/chat.css"):
+        for name in (
+            "setmode.js",
+            "netbox.css",
+            "netbox.js",
+            "netbox_chatbox/page.js",
+            "netbox_chatbox/client.js",
+            "netbox_chatbox/chat.css",
+        ):
             response = await http.get(f"/static/{name}", params={"v": "4.7.3"})
             assert response.status_code == 200, name
             assert response.content == (static_root / name).read_bytes(), name
@@ -205,13 +265,19 @@ async def socket_chat(url, cookie, fake_ollama):
 
 async def sse_chat(url, token, fake_ollama):
     fake_ollama.reply("As ", "events.")
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        async with http.stream("POST", CHAT_API, json={"message": "And SSE?"},
-                               headers={"Authorization": token, "Accept": "text/event-stream"}) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            body = "".join([chunk async for chunk in response.aiter_text()])
-    events = [json.loads(line[len("data: "):]) for line in body.splitlines() if line.startswith("data: ")]
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=60) as http,
+        http.stream(
+            "POST",
+            CHAT_API,
+            json={"message": "And SSE?"},
+            headers={"Authorization": token, "Accept": "text/event-stream"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join([chunk async for chunk in response.aiter_text()])
+    events = [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
     assert events[-1]["type"] == "complete", events
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "As events."
 
@@ -240,8 +306,10 @@ async def assert_cache_headers(url, static_root):
 
 # --- the deployments ----------------------------------------------------------------------------
 
+
 async def test_one_uvicorn_with_workers_serves_pages_static_files_socket_and_sse(
-        one_uvicorn, user_on_ollama, fake_ollama, static_root):
+    one_uvicorn, user_on_ollama, fake_ollama, static_root
+):
     await through(one_uvicorn, user_on_ollama, fake_ollama, static_root)
     await assert_cache_headers(one_uvicorn, static_root)
     async with httpx.AsyncClient(base_url=one_uvicorn) as http:
@@ -267,8 +335,9 @@ async def test_nginx_gunicorn_and_uvicorn_as_netbox_documents(nginx_layout, user
 
     # The socket's Origin check still holds behind the proxy: another site's page is refused.
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie},
-                           origin="http://evil.example"):
+        async with connect(
+            url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie}, origin="http://evil.example"
+        ):
             pass
     assert refused.value.response.status_code == 403
 
@@ -277,15 +346,21 @@ async def test_nginx_passes_streamed_events_on_as_they_come(nginx_layout, user_o
     """The first words reach the client while the model still holds back the rest (nothing buffers)."""
     token = await sync_to_async(token_for)(user_on_ollama)
     fake_ollama.reply("First ", "words.", chunk_delay=60)
-    async with httpx.AsyncClient(base_url=nginx_layout["url"], timeout=60) as http:
-        async with http.stream("POST", CHAT_API, json={"message": "Stream?"},
-                               headers={"Authorization": token, "Accept": "text/event-stream"}) as response:
-            assert response.status_code == 200
+    async with (
+        httpx.AsyncClient(base_url=nginx_layout["url"], timeout=60) as http,
+        http.stream(
+            "POST",
+            CHAT_API,
+            json={"message": "Stream?"},
+            headers={"Authorization": token, "Accept": "text/event-stream"},
+        ) as response,
+    ):
+        assert response.status_code == 200
 
-            async def first_delta():
-                async for line in response.aiter_lines():
-                    if line.startswith("data: ") and json.loads(line[6:])["type"] == "delta":
-                        return json.loads(line[6:])["text"]
+        async def first_delta():
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and json.loads(line[6:])["type"] == "delta":
+                    return json.loads(line[6:])["text"]
 
-            assert await asyncio.wait_for(first_delta(), 45) == "First "
+        assert await asyncio.wait_for(first_delta(), 45) == "First "
     fake_ollama.reset()  # releases the held-back rest

@@ -1,4 +1,5 @@
 """Issue 11, take-away: GET /api/plugins/chatbox/conversations/<id>/export/?format=md|json."""
+
 import json
 
 import pytest
@@ -20,7 +21,8 @@ def test_json_export_is_the_stored_conversation(api, chat_user):
     data = json.loads(response.content)
     assert data["id"] == conversation.pk and data["title"] == "Sites in Berlin"
     assert [(m["role"], m["content"], m["model"]) for m in data["messages"]] == [
-        (m.role, m.content, m.model) for m in conversation.messages.all()]
+        (m.role, m.content, m.model) for m in conversation.messages.all()
+    ]
 
 
 def test_markdown_export_reads_as_the_conversation(api, chat_user):

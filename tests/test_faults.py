@@ -3,6 +3,7 @@
 Real claude-agent-sdk + its CLI and real litellm against the fake providers, which inject each fault at
 the HTTP edge. One test per defect of the issue (numbered as there).
 """
+
 import asyncio
 import glob
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,8 +23,8 @@ from netbox_chatbox.models import Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import only_answer, open_socket
-from .fakes.server import Hang
 from .fakes.helpers import Complete, Error, assert_one_terminal, chat, run, text_of
+from .fakes.server import Hang
 from .test_agents_litellm import path_b  # noqa: F401  (the fixture: path B direct and through the proxy)
 from .test_sessions import asked, cli_processes, wait_until_gone
 from .test_transport_http import CHAT_URL, SSE, parse_sse
@@ -56,6 +58,7 @@ def read_until_complete(response) -> list[dict]:
 
 # -- 1: an SSE client closing right after `complete` ---------------------------------------------------------
 
+
 def status(api, superuser) -> dict:
     """What an admin sees: GET /api/plugins/chatbox/status/."""
     response = api(superuser, token=True).get(STATUS_URL)
@@ -63,8 +66,9 @@ def status(api, superuser) -> dict:
     return response.json()
 
 
-def test_sse_client_hanging_up_after_complete_frees_the_claude_slot(api, chat_user, superuser, use_fake_anthropic,
-                                                                    chatbox_config):
+def test_sse_client_hanging_up_after_complete_frees_the_claude_slot(
+    api, chat_user, superuser, use_fake_anthropic, chatbox_config
+):
     chatbox_config(max_active_sessions=2)
     before_cli, before_homes = cli_processes(), temp_homes()
     client = api(chat_user, token=True)
@@ -76,8 +80,13 @@ def test_sse_client_hanging_up_after_complete_frees_the_claude_slot(api, chat_us
         assert status(api, superuser)["cli_slots_in_use"] == 0
     assert cli_processes() - before_cli == set(), "no CLI process may outlive its request"
     assert temp_homes() - before_homes == set(), "no CLI home folder may outlive its request"
-    assert status(api, superuser) == {"pid": os.getpid(), "cli_slots_in_use": 0, "cli_slots_max": 2,
-                                      "cli_processes": 0, "temp_homes": 0}
+    assert status(api, superuser) == {
+        "pid": os.getpid(),
+        "cli_slots_in_use": 0,
+        "cli_slots_max": 2,
+        "cli_processes": 0,
+        "temp_homes": 0,
+    }
     assert Message.objects.filter(role="assistant").count() == 3
 
 
@@ -103,6 +112,7 @@ def test_status_is_for_superusers_only(api, chat_user, superuser, use_fake_anthr
 
 
 # -- 5: a Claude CLI killed mid-answer ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def on_claude(chat_user, use_fake_anthropic):
@@ -135,6 +145,7 @@ async def test_killed_cli_is_replaced_and_the_conversation_continues(chat_user, 
 
 
 # -- 16: a question that failed is not remembered twice -------------------------------------------------------
+
 
 def times_asked(requests, question) -> int:
     """How often ``question`` is in the last request's messages (as the user's text)."""
@@ -173,6 +184,7 @@ async def test_a_failed_question_asked_again_is_sent_once_on_ollama(chat_user, u
 
 # -- 6: CLI processes die with the worker that started them ---------------------------------------------------
 
+
 async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropic, tmp_path):
     """A real uvicorn worker on the test database answers on Claude; it is SIGKILLed mid-answer."""
     from django.conf import settings
@@ -185,20 +197,43 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
     await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "claude-haiku-4-5", commit=True)
     fake_anthropic.reply(*[f"w{i} " for i in range(300)], chunk_delay=0.1)
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
-           "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
-           "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": fake_anthropic.url, "NETBOX_DEBUG": "0"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}",
+        "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+        "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "NETBOX_DEBUG": "0",
+    }
     with open(tmp_path / "server.log", "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host",
-                                   "127.0.0.1", "--port", str(port), "--lifespan", "off"],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "netbox_chatbox.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         cookie = await sync_to_async(session_cookie)(chat_user)
         for _ in range(300):
             try:
-                ws = await connect(url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie},
-                                   origin=url)
+                ws = await connect(
+                    url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie}, origin=url
+                )
                 break
             except OSError:
                 await asyncio.sleep(0.3)
@@ -207,7 +242,7 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
             await ws.send(json.dumps({"type": "chat", "message": "Talk for a while"}))
             while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "delta":
                 pass
-            cli = {pid for pid in child_pids(server.pid) if b"claude" in open(f"/proc/{pid}/cmdline", "rb").read()}
+            cli = {pid for pid in child_pids(server.pid) if b"claude" in Path(f"/proc/{pid}/cmdline").read_bytes()}
             assert len(cli) == 1
             server.kill()
             server.wait(10)
@@ -223,6 +258,7 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
 
 # -- 2: a request the CLI retries mid-stream ------------------------------------------------------------------
 
+
 def client_text(events) -> str:
     """The answer as a client shows it: deltas appended, ``retract`` withdrawing the last characters."""
     text = ""
@@ -230,20 +266,26 @@ def client_text(events) -> str:
         if event["type"] == "delta":
             text += event["text"]
         elif event["type"] == "retract":
-            text = text[:len(text) - event["chars"]]
+            text = text[: len(text) - event["chars"]]
     return text
 
 
 def stored_answers(user):
-    return list(Message.objects.filter(conversation__owner=user).exclude(role="user")
-                .values_list("role", "content", "interrupted"))
+    return list(
+        Message.objects.filter(conversation__owner=user)
+        .exclude(role="user")
+        .values_list("role", "content", "interrupted")
+    )
 
 
-@pytest.mark.parametrize("retry, shown", [
-    (("PART-A ", "PART-B ", "REST."), "PART-A PART-B REST."),  # the retry says the same
-    (("PART-A ", "PART-C ", "REST."), "PART-A PART-C REST."),  # the retry says something else
-    (("PART-A",), "PART-A"),  # the retry says less
-])
+@pytest.mark.parametrize(
+    "retry, shown",
+    [
+        (("PART-A ", "PART-B ", "REST."), "PART-A PART-B REST."),  # the retry says the same
+        (("PART-A ", "PART-C ", "REST."), "PART-A PART-C REST."),  # the retry says something else
+        (("PART-A",), "PART-A"),  # the retry says less
+    ],
+)
 async def test_a_retried_request_is_streamed_and_stored_once(chat_user, on_claude, retry, shown):
     on_claude.reply("PART-A ", "PART-B ", "REST.", drop_after=2, chunk_delay=0.2)
     on_claude.reply(*retry)
@@ -266,11 +308,14 @@ async def test_a_stream_broken_on_every_attempt_shows_its_text_once_then_the_err
     assert events[-1]["type"] == "error", (events, [r.json.get("stream") for r in on_claude.requests])
     assert client_text(events) == "PART-A PART-B "
     assert (await sync_to_async(stored_answers)(chat_user)) == [
-        ("assistant", "PART-A PART-B ", True), ("error", events[-1]["message"], False)]
+        ("assistant", "PART-A PART-B ", True),
+        ("error", events[-1]["message"], False),
+    ]
     await socket.close()
 
 
 # -- 3: the Claude timeout holds for the whole request, the CLI's retries included ----------------------------
+
 
 async def test_a_silent_provider_is_a_timeout_within_the_configured_time(chat_user, on_claude, chatbox_config):
     chatbox_config(anthropic_timeout=4)
@@ -303,8 +348,11 @@ PROXY_HIDES_IT = pytest.mark.xfail(strict=True, reason="the LiteLLM proxy report
 
 
 def broken_path_b(request, fault_name):
-    if request.node.callspec.params.get("path_b") == "proxy" and fault_name in ("no done record", "malformed line",
-                                                                                  "empty"):
+    if request.node.callspec.params.get("path_b") == "proxy" and fault_name in (
+        "no done record",
+        "malformed line",
+        "empty",
+    ):
         request.applymarker(PROXY_HIDES_IT)
 
 
@@ -352,11 +400,14 @@ async def test_a_broken_stream_is_stored_as_kept_text_and_an_error(chat_user, us
     events = await socket.chat("hi")
     assert events[-1]["type"] == "error"
     assert await sync_to_async(stored_answers)(chat_user) == [
-        ("assistant", "Half an answer", True), ("error", events[-1]["message"], False)]
+        ("assistant", "Half an answer", True),
+        ("error", events[-1]["message"], False),
+    ]
     await socket.close()
 
 
 # -- 8, 12: tool calls as real servers stream them ------------------------------------------------------------
+
 
 @pytest.fixture
 def sites(db):
@@ -374,8 +425,7 @@ def test_parallel_tool_calls_in_separate_chunks_are_two_calls(path_b, chat_user,
     from .conftest import grant
 
     grant(chat_user, Site, ["view"])
-    path_b.tool_calls(("count_objects", {"object_type": "dcim.site"}), ("search", {"query": "ams1"}),
-                      separate=True)
+    path_b.tool_calls(("count_objects", {"object_type": "dcim.site"}), ("search", {"query": "ams1"}), separate=True)
     path_b.reply("Two sites.")
     _, (events,) = run(chat, "ollama-qwen2.5", chat_user, "Sites?")
     starts = [e for e in events if type(e).__name__ == "ToolStart"]
@@ -398,11 +448,20 @@ def test_tool_names_repeated_in_every_chunk_are_one_name(use_fake_ollama, chat_u
     from .conftest import grant
 
     grant(chat_user, Site, ["view"])
-    monkeypatch.setattr(LiteLLMAgent, "call_arguments", lambda self: {
-        "model": "openai/qwen2.5", "api_base": f"{use_fake_ollama.url}/v1", "api_key": "none", "timeout": 30,
-        "num_retries": 0})
-    use_fake_ollama.tool_calls(("count_objects", {"object_type": "dcim.site"}),
-                               ("search", {"query": "ams1"}), repeat_names=True)
+    monkeypatch.setattr(
+        LiteLLMAgent,
+        "call_arguments",
+        lambda self: {
+            "model": "openai/qwen2.5",
+            "api_base": f"{use_fake_ollama.url}/v1",
+            "api_key": "none",
+            "timeout": 30,
+            "num_retries": 0,
+        },
+    )
+    use_fake_ollama.tool_calls(
+        ("count_objects", {"object_type": "dcim.site"}), ("search", {"query": "ams1"}), repeat_names=True
+    )
     use_fake_ollama.reply("Two sites.")
     _, (events,) = run(chat, "ollama-qwen2.5", chat_user, "How many sites?")
     starts = [e for e in events if type(e).__name__ == "ToolStart"]
@@ -411,11 +470,14 @@ def test_tool_names_repeated_in_every_chunk_are_one_name(use_fake_ollama, chat_u
     assert [e.ok for e in ends] == [True, True], ends
     sent = use_fake_ollama.chat_requests()[-1]["messages"]
     assert [c["function"]["name"] for m in sent if m.get("tool_calls") for c in m["tool_calls"]] == [
-        "count_objects", "search"]
+        "count_objects",
+        "search",
+    ]
     assert text_of(events) == "Two sites."
 
 
 # -- 9, 14: a bounded output, and an answer cut by it is marked ----------------------------------------------
+
 
 def test_path_b_sends_the_output_cap_and_marks_a_cut_answer(path_b, chatbox_config, chat_user):
     chatbox_config(max_output_tokens=321)
@@ -450,20 +512,23 @@ async def test_a_cut_answer_is_stored_and_sent_as_truncated(chat_user, use_fake_
     await socket.event()
     cut, whole = (await socket.chat("Tell me everything"))[-1], (await socket.chat("Briefly?"))[-1]
     assert (cut["type"], cut["truncated"], whole["truncated"]) == ("complete", True, False)
-    stored = await sync_to_async(lambda: list(Message.objects.filter(role="assistant").values_list("truncated",
-                                                                                                   flat=True)))()
+    stored = await sync_to_async(
+        lambda: list(Message.objects.filter(role="assistant").values_list("truncated", flat=True))
+    )()
     assert stored == [True, False]
     await socket.close()
 
 
 # -- 10: one turn at a time per conversation, across requests (and workers: the mark is in Redis) -----------
 
+
 def test_a_second_http_turn_on_a_busy_conversation_is_refused(api, chat_user, use_fake_ollama):
     use_fake_ollama.reply("First.")
     use_fake_ollama.reply(*[f"w{i} " for i in range(50)], chunk_delay=0.1)
     client = api(chat_user, token=True)
     conversation = client.post(CHAT_URL, {"message": "one", "model": "ollama-qwen2.5"}, format="json").json()[
-        "conversation"]
+        "conversation"
+    ]
     running = client.post(CHAT_URL, {"message": "two", "conversation": conversation}, format="json", **SSE)
     chunks = iter(running.streaming_content)
     assert parse_sse(next(chunks).decode())[0]["type"] == "delta"  # the second turn is answering
@@ -505,12 +570,16 @@ def test_the_turn_mark_refuses_a_racing_turn_that_passed_the_first_check(chat_us
 
 # -- 11, 15: usage adds up, across turns; estimates are said to be; interrupted turns keep their tokens --------
 
+
 def conversation_usage(conversation_id):
     from netbox_chatbox.models import Conversation
 
     conversation = Conversation.objects.get(pk=conversation_id)
-    messages = list(conversation.messages.filter(role="assistant").values_list(
-        "input_tokens", "output_tokens", "cost_usd", "usage_estimated"))
+    messages = list(
+        conversation.messages.filter(role="assistant").values_list(
+            "input_tokens", "output_tokens", "cost_usd", "usage_estimated"
+        )
+    )
     return conversation, messages
 
 
@@ -589,15 +658,17 @@ def http_cycle(client, model, question, leave_at):
         if events[-1]["type"] == ("delta" if leave_at == "delta" else "complete"):
             break
     if leave_at == "switch" and events and events[-1].get("conversation"):  # continue it, then leave at once
-        follow = client.post(CHAT_URL, {"message": question + "+", "conversation": events[-1]["conversation"]},
-                             format="json", **SSE)
+        follow = client.post(
+            CHAT_URL, {"message": question + "+", "conversation": events[-1]["conversation"]}, format="json", **SSE
+        )
         next(iter(follow.streaming_content))
         follow.close()
     response.close()
 
 
-async def test_soak_leaves_no_slot_process_home_or_repeated_text(api, chat_user, use_fake_anthropic,
-                                                                 use_fake_ollama, chatbox_config):
+async def test_soak_leaves_no_slot_process_home_or_repeated_text(
+    api, chat_user, use_fake_anthropic, use_fake_ollama, chatbox_config
+):
     from .fakes import anthropic, ollama
 
     chatbox_config(max_active_sessions=3, rate_limit_per_minute=0)

@@ -1,4 +1,5 @@
 """Issue 2: the plugin loads, its settings are checked, and page/API/preference behave for each kind of user."""
+
 import json
 import subprocess
 import sys
@@ -29,13 +30,22 @@ def chatbox_problems():
 
 # --- loading and system checks ---------------------------------------------------------------
 
+
 def test_netbox_check_is_clean_with_the_dev_configuration():
     """`netbox check` (the real command, a fresh process) loads the plugin and reports no errors."""
-    result = subprocess.run([sys.executable, "-m", "netbox", "check"], capture_output=True, text=True,
-                            env={**__import__("os").environ, "ANTHROPIC_API_KEY": "sk-test"})
+    result = subprocess.run(
+        [sys.executable, "-m", "netbox", "check"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "ANTHROPIC_API_KEY": "sk-test"},
+    )
     if result.returncode != 0 and "No module named netbox.__main__" in result.stderr:
-        result = subprocess.run(["netbox", "check"], capture_output=True, text=True,
-                                env={**__import__("os").environ, "ANTHROPIC_API_KEY": "sk-test"})
+        result = subprocess.run(
+            ["netbox", "check"],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "ANTHROPIC_API_KEY": "sk-test"},
+        )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout + result.stderr
 
@@ -48,16 +58,19 @@ def test_plugin_is_registered_with_netbox():
     assert reverse("plugins:netbox_chatbox:chat") == CHAT_URL
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"default_model": "gpt-9"}, "Unknown model 'gpt-9'"),
-    ({"health_cache_ttl": "soon"}, "'health_cache_ttl' must be a number"),
-    ({"litellm_proxy_url": "localhost:4000"}, "'litellm_proxy_url' must be an http(s) URL"),
-    ({"litellm_enabled": "yes"}, "'litellm_enabled' must be True or False"),
-    ({"colour": "blue"}, "unknown key 'colour'"),
-    ({"models": {"mine": {"name": "Mine"}}}, "a new model needs ['provider']"),
-    ({"models": {"auto": {"speed": 3}}}, "unknown fields ['speed']"),
-    ({"litellm_enabled": True, "litellm_proxy_url": "http://127.0.0.1:4000"}, "'litellm_master_key' is required"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"default_model": "gpt-9"}, "Unknown model 'gpt-9'"),
+        ({"health_cache_ttl": "soon"}, "'health_cache_ttl' must be a number"),
+        ({"litellm_proxy_url": "localhost:4000"}, "'litellm_proxy_url' must be an http(s) URL"),
+        ({"litellm_enabled": "yes"}, "'litellm_enabled' must be True or False"),
+        ({"colour": "blue"}, "unknown key 'colour'"),
+        ({"models": {"mine": {"name": "Mine"}}}, "a new model needs ['provider']"),
+        ({"models": {"auto": {"speed": 3}}}, "unknown fields ['speed']"),
+        ({"litellm_enabled": True, "litellm_proxy_url": "http://127.0.0.1:4000"}, "'litellm_master_key' is required"),
+    ],
+)
 def test_bad_plugins_config_is_reported_by_a_system_check(values, message, monkeypatch):
     monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
     with chatbox_config(**values):
@@ -68,8 +81,12 @@ def test_bad_plugins_config_is_reported_by_a_system_check(values, message, monke
 
 
 def test_good_config_has_no_errors_and_warns_about_anthropic_via_litellm():
-    with chatbox_config(anthropic_api_key="sk-x", allow_anthropic_via_litellm=True,
-                        models={"claude-sonnet-4-5": {"litellm_model": "anthropic/claude-sonnet-4-5"}}, litellm_enabled=True):
+    with chatbox_config(
+        anthropic_api_key="sk-x",
+        allow_anthropic_via_litellm=True,
+        models={"claude-sonnet-4-5": {"litellm_model": "anthropic/claude-sonnet-4-5"}},
+        litellm_enabled=True,
+    ):
         problems = chatbox_problems()
         assert [p.id for p in problems] == ["netbox_chatbox.W001"]
         assert catalog.get_model("claude-sonnet-4-5").path == "litellm"
@@ -94,6 +111,7 @@ def test_anthropic_key_falls_back_to_the_environment(monkeypatch):
 
 # --- catalog ---------------------------------------------------------------------------------
 
+
 def test_default_catalog_is_the_routing_table():
     with chatbox_config(litellm_enabled=True):
         table = {m.id: (m.provider, m.path, m.sdk_model, m.litellm_model) for m in catalog.enabled_models()}
@@ -113,12 +131,15 @@ def test_catalog_rejects_unknown_ids(model_id):
 
 
 def test_admin_overrides_remove_disable_change_and_add_models():
-    with chatbox_config(litellm_enabled=True, models={
-        "claude-opus-4": None,
-        "claude-haiku-4-5": {"enabled": False},
-        "claude-sonnet-4-5": {"sdk_model": "claude-sonnet-4-5-20991231", "name": "Sonnet (pinned)"},
-        "ollama-llama3": {"name": "Llama 3", "provider": "ollama", "litellm_model": "ollama_chat/llama3"},
-    }):
+    with chatbox_config(
+        litellm_enabled=True,
+        models={
+            "claude-opus-4": None,
+            "claude-haiku-4-5": {"enabled": False},
+            "claude-sonnet-4-5": {"sdk_model": "claude-sonnet-4-5-20991231", "name": "Sonnet (pinned)"},
+            "ollama-llama3": {"name": "Llama 3", "provider": "ollama", "litellm_model": "ollama_chat/llama3"},
+        },
+    ):
         ids = [m.id for m in catalog.enabled_models()]
         assert ids[0] == "auto" and "claude-opus-4" not in ids and "ollama-llama3" in ids
         with pytest.raises(catalog.ModelNotAvailable, match="disabled"):
@@ -135,6 +156,7 @@ def test_litellm_models_need_litellm_enabled():
 
 
 # --- page and API auth -----------------------------------------------------------------------
+
 
 def test_anonymous_is_sent_to_login_and_refused_by_the_api(client, api, db):
     response = client.get(CHAT_URL)
@@ -189,6 +211,7 @@ def test_openapi_schema_renders_and_lists_the_plugin_endpoints(api, superuser):
 
 
 # --- preference ------------------------------------------------------------------------------
+
 
 def test_preference_round_trip_through_api_and_userconfig(api, chat_user):
     client = api(chat_user, token=True)

@@ -2,6 +2,7 @@
 
 Real HTTP against the fakes and the real LiteLLM proxy; the models API shows the outcome to users.
 """
+
 import asyncio
 import time
 
@@ -9,8 +10,8 @@ import pytest
 
 from netbox_chatbox import catalog, health
 from tests.fakes import FakeOllama
-from tests.fakes.server import HttpError
 from tests.fakes.helpers import run
+from tests.fakes.server import HttpError
 
 MODEL = "ollama-qwen2.5"
 
@@ -67,8 +68,9 @@ def test_ollama_failing(use_fake_ollama):
 def test_ollama_without_the_model(use_fake_ollama):
     use_fake_ollama.models = ["llama3:8b"]
     available, reason = status_of(MODEL)
-    assert not available and reason == ("Ollama does not have the model 'qwen2.5:14b-instruct-8k' "
-                                        "(ollama pull qwen2.5:14b-instruct-8k).")
+    assert not available and reason == (
+        "Ollama does not have the model 'qwen2.5:14b-instruct-8k' (ollama pull qwen2.5:14b-instruct-8k)."
+    )
 
 
 def test_slow_service_is_bounded_by_the_timeout(use_fake_ollama, chatbox_config):
@@ -117,11 +119,16 @@ def test_proxy_up(use_litellm_proxy, fake_ollama):
     assert [r.path for r in fake_ollama.requests] == ["/api/tags"]  # never a completion (/health would make one)
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"litellm_master_key": "sk-wrong-key"}, "The LiteLLM proxy rejected the configured master key."),
-    ({"models": {MODEL: {"litellm_model": "ollama_chat/mistral:7b"}}},
-     "The LiteLLM proxy does not offer the model 'ollama_chat/mistral:7b'."),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"litellm_master_key": "sk-wrong-key"}, "The LiteLLM proxy rejected the configured master key."),
+        (
+            {"models": {MODEL: {"litellm_model": "ollama_chat/mistral:7b"}}},
+            "The LiteLLM proxy does not offer the model 'ollama_chat/mistral:7b'.",
+        ),
+    ],
+)
 def test_proxy_misconfigured(use_litellm_proxy, chatbox_config, change, reason):
     chatbox_config(**change)
     assert status_of(MODEL) == (False, reason)

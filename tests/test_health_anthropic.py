@@ -1,5 +1,6 @@
 """Issue 11: Claude's availability is measured (GET /v1/models with the key, cached), a failed turn marks
 it down, and the admin's fallback_order decides who answers instead (the fallback event says so)."""
+
 import pytest
 
 from netbox_chatbox import catalog, health
@@ -16,7 +17,7 @@ def status_of(model_id):
 def test_claude_is_available_when_the_api_accepts_the_key_and_the_check_is_cached(use_fake_anthropic):
     assert status_of("auto") == (True, "")
     assert status_of("claude-opus-4") == (True, "")  # cached: path A models share one check
-    request, = use_fake_anthropic.model_list_requests
+    (request,) = use_fake_anthropic.model_list_requests
     assert request.headers["x-api-key"] == FAKE_ANTHROPIC_KEY and request.query == {"limit": "1"}
     assert use_fake_anthropic.requests == []  # no completion, no tokens
 
@@ -46,10 +47,12 @@ def test_the_models_api_never_says_available_for_a_provider_that_is_down(api, ch
 
 
 @pytest.mark.parametrize("order, expected", [(["auto", "ollama-qwen2.5"], "ollama-qwen2.5"), (["auto"], None)])
-def test_fallback_order_decides_who_answers_when_claude_is_down(use_fake_anthropic, use_fake_ollama, chatbox_config,
-                                                                 chat_user, order, expected):
-    chatbox_config(fallback_order=order, litellm_enabled=True, litellm_proxy_url="",
-                   ollama_base_url=use_fake_ollama.url)
+def test_fallback_order_decides_who_answers_when_claude_is_down(
+    use_fake_anthropic, use_fake_ollama, chatbox_config, chat_user, order, expected
+):
+    chatbox_config(
+        fallback_order=order, litellm_enabled=True, litellm_proxy_url="", ollama_base_url=use_fake_ollama.url
+    )
     use_fake_anthropic.override("/v1/models", HttpError(500, {"type": "error"}))
 
     async def scenario():
@@ -67,4 +70,6 @@ def test_fallback_order_decides_who_answers_when_claude_is_down(use_fake_anthrop
     assert agent.model.id == expected
     fallback = agent.fallback.as_dict()
     assert fallback["requested_model"] == "claude-sonnet-4-5" and fallback["actual_model"] == "ollama-qwen2.5"
-    assert "Claude Sonnet 4.5 is unavailable: The Anthropic API answered with an error (HTTP 500)." in fallback["reason"]
+    assert (
+        "Claude Sonnet 4.5 is unavailable: The Anthropic API answered with an error (HTTP 500)." in fallback["reason"]
+    )

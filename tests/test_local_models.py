@@ -4,6 +4,7 @@ A fake OpenAI-compatible server at the HTTP edge, called directly by litellm (th
 its ``api_base`` and key) and through the real LiteLLM proxy. Each test asserts what the user, an
 API client or the admin (``netbox check``, the log) sees.
 """
+
 import logging
 
 import pytest
@@ -32,8 +33,12 @@ def local_server(request, chatbox_config, fake_openai):
     else:
         proxy = request.getfixturevalue("litellm_proxy")
         request.getfixturevalue("monkeypatch").setenv(OPENAI_KEY_ENV, FAKE_OPENAI_KEY)
-        chatbox_config(litellm_enabled=True, litellm_proxy_url=proxy.url, litellm_master_key=proxy.master_key,
-                       models=openai_entry(fake_openai))
+        chatbox_config(
+            litellm_enabled=True,
+            litellm_proxy_url=proxy.url,
+            litellm_master_key=proxy.master_key,
+            models=openai_entry(fake_openai),
+        )
     chatbox_config(litellm_max_retries=0)
     fake_openai.mode = request.param
     return fake_openai
@@ -81,7 +86,7 @@ def test_a_question_with_a_tool_call_answers(local_server, api, chat_user):
     first, second = local_server.chat_requests()
     assert first["model"] == SERVED_MODEL and first["stream"] is True
     assert {t["function"]["name"] for t in first["tools"]} >= {"query_objects", "get_object"}
-    tool_message, = [m for m in second["messages"] if m["role"] == "tool"]
+    (tool_message,) = [m for m in second["messages"] if m["role"] == "tool"]
     assert "visible-site" in tool_message["content"] and "hidden-site" not in tool_message["content"]
     assert second["messages"][-2]["tool_calls"][0]["function"]["name"] == "query_objects"
     chat_calls = [r for r in local_server.requests if r.path == "/v1/chat/completions"]
@@ -112,10 +117,13 @@ def test_health_follows_the_server(local_server, use_fake_anthropic, api, chat_u
     assert models_api(client)[OPENAI_MODEL]["available"] is True  # back up
 
 
-@pytest.mark.parametrize("breakage, reason", [
-    ("model_missing", f"The model server does not offer the model '{SERVED_MODEL}'."),
-    ("wrong_key", "The model server rejected the configured key."),
-])
+@pytest.mark.parametrize(
+    "breakage, reason",
+    [
+        ("model_missing", f"The model server does not offer the model '{SERVED_MODEL}'."),
+        ("wrong_key", "The model server rejected the configured key."),
+    ],
+)
 def test_health_says_what_is_wrong_with_the_server(use_fake_openai, chat_user, api, monkeypatch, breakage, reason):
     if breakage == "model_missing":
         use_fake_openai.models = ["qwen2.5-7b-instruct"]
@@ -154,23 +162,32 @@ def test_clients_never_see_the_endpoint_or_key(use_fake_openai, chatbox_config, 
 # -- configuration mistakes: netbox check, the user's message, the admin's log, no retries -------
 
 MISCONFIGURATIONS = [
-    pytest.param({"litellm_model": SERVED_MODEL},
-                 f"models['{OPENAI_MODEL}']['litellm_model'] '{SERVED_MODEL}' has no provider prefix", id="no-prefix"),
+    pytest.param(
+        {"litellm_model": SERVED_MODEL},
+        f"models['{OPENAI_MODEL}']['litellm_model'] '{SERVED_MODEL}' has no provider prefix",
+        id="no-prefix",
+    ),
     pytest.param({"api_base": None}, f"models['{OPENAI_MODEL}'] needs 'api_base'", id="no-endpoint"),
-    pytest.param({"api_key_env": "CHATBOX_TEST_UNSET_KEY"},
-                 "the environment variable CHATBOX_TEST_UNSET_KEY is not set", id="key-variable-unset"),
-    pytest.param({"litellm_model": "groq/llama-3.1-8b-instant", "api_base": None, "api_key_env": None},
-                 f"models['{OPENAI_MODEL}'] needs a key for the provider 'groq'", id="hosted-without-key"),
-    pytest.param({"litellm_model": "llamacpp/llama-3.2"}, "LiteLLM has no provider 'llamacpp'",
-                 id="unknown-provider"),
+    pytest.param(
+        {"api_key_env": "CHATBOX_TEST_UNSET_KEY"},
+        "the environment variable CHATBOX_TEST_UNSET_KEY is not set",
+        id="key-variable-unset",
+    ),
+    pytest.param(
+        {"litellm_model": "groq/llama-3.1-8b-instant", "api_base": None, "api_key_env": None},
+        f"models['{OPENAI_MODEL}'] needs a key for the provider 'groq'",
+        id="hosted-without-key",
+    ),
+    pytest.param({"litellm_model": "llamacpp/llama-3.2"}, "LiteLLM has no provider 'llamacpp'", id="unknown-provider"),
     pytest.param({"api_base": "127.0.0.1:8000/v1"}, "['api_base'] must be an http(s) URL", id="bad-url"),
 ]
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("change, problem", MISCONFIGURATIONS)
-def test_a_misconfigured_model(use_fake_openai, use_fake_anthropic, chatbox_config, api, chat_user, caplog, monkeypatch,
-                               change, problem):
+def test_a_misconfigured_model(
+    use_fake_openai, use_fake_anthropic, chatbox_config, api, chat_user, caplog, monkeypatch, change, problem
+):
     monkeypatch.delenv("CHATBOX_TEST_UNSET_KEY", raising=False)
     chatbox_config(models=openai_entry(use_fake_openai, **change))
 
@@ -189,8 +206,9 @@ def test_a_misconfigured_model(use_fake_openai, use_fake_anthropic, chatbox_conf
     assert use_fake_openai.chat_requests() == []
 
 
-def test_configuration_broken_mid_conversation_is_not_retried(use_fake_openai, chatbox_config, chat_user, caplog,
-                                                              monkeypatch):
+def test_configuration_broken_mid_conversation_is_not_retried(
+    use_fake_openai, chatbox_config, chat_user, caplog, monkeypatch
+):
     chatbox_config(litellm_max_retries=2)
 
     async def scenario():
@@ -211,11 +229,14 @@ def test_configuration_broken_mid_conversation_is_not_retried(use_fake_openai, c
     assert not of_type(events, ToolStart)
 
 
-def test_a_proxy_without_the_servers_key_is_a_configuration_error(use_litellm_proxy, chatbox_config, fake_openai,
-                                                                 chat_user, caplog):
+def test_a_proxy_without_the_servers_key_is_a_configuration_error(
+    use_litellm_proxy, chatbox_config, fake_openai, chat_user, caplog
+):
     """The proxy's own configuration lacks the key: not "failed to answer, try again", and not retried."""
-    chatbox_config(litellm_max_retries=2, models={
-        "keyless": {"name": "Keyless", "provider": "vllm", "litellm_model": PROXY_KEYLESS_MODEL}})
+    chatbox_config(
+        litellm_max_retries=2,
+        models={"keyless": {"name": "Keyless", "provider": "vllm", "litellm_model": PROXY_KEYLESS_MODEL}},
+    )
     with caplog.at_level(logging.INFO, logger="netbox_chatbox"):
         _, (events,) = run(chat, "keyless", chat_user, "hi")
     error = assert_one_terminal(events)

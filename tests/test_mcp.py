@@ -5,6 +5,7 @@ tokens and NetBox objects are committed (transactional tests) so the server sees
 result is compared with what :func:`run_tool` gives the same user for the same arguments: MCP clients
 see exactly the chat's view.
 """
+
 import json
 import os
 import socket
@@ -48,16 +49,22 @@ def free_port() -> int:
 def _server_env() -> dict:
     from django.conf import settings
 
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
-            "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
-            "NETBOX_DEBUG": "0"}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}",
+        "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+        "NETBOX_DEBUG": "0",
+    }
 
 
 def _start(command, log, env):
     port = free_port()
     with open(log, "wb") as out:
-        process = subprocess.Popen([arg.format(port=port) for arg in command], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(
+            [arg.format(port=port) for arg in command], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -80,11 +87,31 @@ def _stop(process, log):
 
 SERVERS = {
     # the plugin's ASGI application: asgi.py routes the path to MCPApplication
-    "uvicorn": [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-                "--port", "{port}", "--lifespan", "off"],
+    "uvicorn": [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "netbox_chatbox.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--lifespan",
+        "off",
+    ],
     # NetBox as it ships (WSGI only): the plugin's Django view answers
-    "gunicorn": [sys.executable, "-m", "gunicorn", "netbox.wsgi:application", "--bind", "127.0.0.1:{port}",
-                 "--workers", "1", "--threads", "4"],
+    "gunicorn": [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "netbox.wsgi:application",
+        "--bind",
+        "127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--threads",
+        "4",
+    ],
 }
 
 
@@ -101,11 +128,13 @@ def server(request, django_db_setup, django_db_blocker, tmp_path_factory):
 async def mcp_client(url, token=None, headers=None):
     """An initialized MCP client session, authenticating with ``token`` (an Authorization header value)."""
     headers = {**({"Authorization": token} if token else {}), **(headers or {})}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 def tool_json(result) -> dict:
@@ -180,19 +209,30 @@ async def test_v1_token_is_accepted(server, mcp_user, sites):
 
 
 def _post(url, body, **headers):
-    return httpx.post(url, content=body if isinstance(body, bytes) else json.dumps(body).encode(), timeout=30,
-                      headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-                               **headers})
+    return httpx.post(
+        url,
+        content=body if isinstance(body, bytes) else json.dumps(body).encode(),
+        timeout=30,
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers},
+    )
 
 
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "1"}}}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "1"}},
+}
 
 
 async def test_the_docs_curl_example_one_post_without_initialize_and_without_trailing_slash(server, mcp_user, sites):
     token = await sync_to_async(token_for)(mcp_user)
-    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-            "params": {"name": "search", "arguments": {"query": "1"}}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "search", "arguments": {"query": "1"}},
+    }
     for url in (server, server.rstrip("/")):
         response = await sync_to_async(_post)(url, call, Authorization=token)
         assert response.status_code == 200 and response.headers["content-type"] == "application/json"
@@ -214,17 +254,22 @@ async def test_refusals_no_token_bad_token_expired_token_no_permission(server, m
 
     expired = await sync_to_async(Token.objects.create)(user=mcp_user, expires=timezone.now() - timedelta(hours=1))
     status, _, message = await sync_to_async(status_of)(
-        Authorization=f"Bearer {TOKEN_PREFIX}{expired.key}.{expired.token}")
+        Authorization=f"Bearer {TOKEN_PREFIX}{expired.key}.{expired.token}"
+    )
     assert (status, message) == (401, "Token expired")
-    for fields, reason in [({"enabled": False}, "Token disabled"),
-                           ({"allowed_ips": ["10.0.0.0/8"]}, "Source IP 127.0.0.1 is not permitted")]:
+    for fields, reason in [
+        ({"enabled": False}, "Token disabled"),
+        ({"allowed_ips": ["10.0.0.0/8"]}, "Source IP 127.0.0.1 is not permitted"),
+    ]:
         refused = await sync_to_async(Token.objects.create)(user=mcp_user, **fields)
         status, _, message = await sync_to_async(status_of)(
-            Authorization=f"Bearer {TOKEN_PREFIX}{refused.key}.{refused.token}")
+            Authorization=f"Bearer {TOKEN_PREFIX}{refused.key}.{refused.token}"
+        )
         assert status == 401 and message.startswith(reason), message
     local = await sync_to_async(Token.objects.create)(user=mcp_user, allowed_ips=["127.0.0.0/8"])
-    response = await sync_to_async(_post)(server, INITIALIZE,
-                                          Authorization=f"Bearer {TOKEN_PREFIX}{local.key}.{local.token}")
+    response = await sync_to_async(_post)(
+        server, INITIALIZE, Authorization=f"Bearer {TOKEN_PREFIX}{local.key}.{local.token}"
+    )
     assert response.status_code == 200
 
     # alice may chat, but was not given the mcp action
@@ -257,8 +302,12 @@ async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(serve
     assert huge.status_code == 413
 
     def chunked(size):  # no Content-Length: the body is counted as it arrives
-        return httpx.post(server, content=iter([b'{"pad": "', b"x" * size, b'"}']), timeout=30, headers={
-            "Authorization": token, "Content-Type": "application/json", "Accept": "application/json"})
+        return httpx.post(
+            server,
+            content=iter([b'{"pad": "', b"x" * size, b'"}']),
+            timeout=30,
+            headers={"Authorization": token, "Content-Type": "application/json", "Accept": "application/json"},
+        )
 
     # Under WSGI, Django reads a body without Content-Length as empty: a parse error, nothing buffered
     expected = 400 if request.node.callspec.params["server"] == "gunicorn" else 413
@@ -280,26 +329,36 @@ async def test_bad_input_gets_protocol_errors_and_the_server_keeps_serving(serve
 
 # --- a real third-party client: the Claude Code CLI bundled with claude-agent-sdk ----------------------
 
+
 def claude_cli(args, home, fake_anthropic, timeout=120):
     """Run the bundled Claude Code CLI offline: a private HOME, the fake Anthropic API, no other traffic."""
     import claude_agent_sdk
 
     binary = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    env = {**os.environ, "HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"),
-           "ANTHROPIC_BASE_URL": fake_anthropic.url, "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-tests-0123456789",
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
-           "ENABLE_TOOL_SEARCH": "false"}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-tests-0123456789",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "ENABLE_TOOL_SEARCH": "false",
+    }
     return subprocess.run([str(binary), *args], cwd=home, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("server", ["uvicorn"], indirect=True)
-async def test_claude_code_added_as_documented_answers_with_the_users_view(server, mcp_user, sites, fake_anthropic,
-                                                                          tmp_path):
+async def test_claude_code_added_as_documented_answers_with_the_users_view(
+    server, mcp_user, sites, fake_anthropic, tmp_path
+):
     token = await sync_to_async(token_for)(mcp_user)
     # exactly the command docs/mcp.md gives
     added = await sync_to_async(claude_cli)(
         ["mcp", "add", "--transport", "http", "netbox", server, "--header", f"Authorization: {token}"],
-        tmp_path, fake_anthropic)
+        tmp_path,
+        fake_anthropic,
+    )
     assert added.returncode == 0, added.stdout + added.stderr
 
     arguments = {"object_type": "dcim.site", "fields": ["name", "slug"]}
@@ -307,7 +366,9 @@ async def test_claude_code_added_as_documented_answers_with_the_users_view(serve
     fake_anthropic.reply("You can see one site: AMS1.")
     answered = await sync_to_async(claude_cli)(
         ["-p", "Which sites can I see?", "--output-format", "json", "--allowedTools", "mcp__netbox__query_objects"],
-        tmp_path, fake_anthropic)
+        tmp_path,
+        fake_anthropic,
+    )
     assert answered.returncode == 0, answered.stdout + answered.stderr
     assert json.loads(answered.stdout)["result"] == "You can see one site: AMS1."
 
@@ -320,20 +381,24 @@ async def test_claude_code_added_as_documented_answers_with_the_users_view(serve
 
 # --- limits and usage, in-process (the same ASGI application, with settings changed for one test) ----
 
+
 @asynccontextmanager
 async def in_process_client(token):
     from netbox_chatbox.mcp_endpoint import MCPApplication
 
     transport = httpx2.ASGITransport(app=MCPApplication(), client=("127.0.0.1", 40000))
-    async with httpx2.AsyncClient(transport=transport, headers={"Authorization": token}, timeout=30) as http:
-        async with streamable_http_client(f"http://testserver{MCP_PATH}", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (
+        httpx2.AsyncClient(transport=transport, headers={"Authorization": token}, timeout=30) as http,
+        streamable_http_client(f"http://testserver{MCP_PATH}", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 async def test_tool_calls_share_the_chats_rate_limit_and_are_logged_per_user_and_tool(
-        mcp_user, sites, chatbox_config, caplog):
+    mcp_user, sites, chatbox_config, caplog
+):
     from django.core.cache import cache
 
     await sync_to_async(cache.clear)()  # the limit counts per user and minute, in Redis
@@ -347,8 +412,10 @@ async def test_tool_calls_share_the_chats_rate_limit_and_are_logged_per_user_and
     assert limited.is_error and limited.content[0].text.startswith("Rate limited: 2 tool calls")
     events = [record.chatbox for record in caplog.records if record.chatbox["event"] == "tool_call"]
     assert [(e["tool"], e["via"], e["user"], e["ok"], e.get("error")) for e in events] == [
-        ("count_objects", "mcp", "carol", True, None), ("count_objects", "mcp", "carol", True, None),
-        ("count_objects", "mcp", "carol", False, "rate_limited")]
+        ("count_objects", "mcp", "carol", True, None),
+        ("count_objects", "mcp", "carol", True, None),
+        ("count_objects", "mcp", "carol", False, "rate_limited"),
+    ]
     assert all(isinstance(e["duration_ms"], int) for e in events[:2])
 
 
@@ -381,8 +448,12 @@ async def test_mcp_tool_calls_are_counted_in_netboxs_metrics(mcp_user, sites, ch
     chatbox_config(rate_limit_per_minute=0)
 
     def count(outcome):
-        return REGISTRY.get_sample_value("netbox_chatbox_mcp_tool_calls_total",
-                                         {"tool": "count_objects", "outcome": outcome}) or 0
+        return (
+            REGISTRY.get_sample_value(
+                "netbox_chatbox_mcp_tool_calls_total", {"tool": "count_objects", "outcome": outcome}
+            )
+            or 0
+        )
 
     before = count("ok"), count("error")
     async with in_process_client(await sync_to_async(token_for)(mcp_user)) as client:
@@ -397,9 +468,16 @@ async def test_disabled_endpoint_and_busy_server(mcp_user, chatbox_config):
 
     token = await sync_to_async(token_for)(mcp_user)
     transport = httpx2.ASGITransport(app=mcp_endpoint.MCPApplication(), client=("127.0.0.1", 40000))
-    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver", timeout=30,
-                                  headers={"Authorization": token, "Accept": "application/json, text/event-stream",
-                                           "Content-Type": "application/json"}) as http:
+    async with httpx2.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        timeout=30,
+        headers={
+            "Authorization": token,
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        },
+    ) as http:
         chatbox_config(mcp_max_concurrent_requests=1)
         mcp_endpoint._slots.take()  # another request is being served
         try:
@@ -421,10 +499,13 @@ def test_the_mcp_action_is_on_netboxs_permission_form(client, superuser):
 
 def test_netbox_starts_without_importing_mcp():
     """Importing ``mcp`` takes seconds; NetBox processes that never serve MCP must not pay for it."""
-    probe = ("import django, sys; django.setup(); from django.urls import resolve; "
-             "import netbox.urls, netbox_chatbox.asgi; resolve('/api/plugins/chatbox/mcp/'); "
-             "print(sorted(name for name in sys.modules if name == 'mcp' or name.startswith('mcp.')))")
-    done = subprocess.run([sys.executable, "-c", probe], env=_server_env(), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    probe = (
+        "import django, sys; django.setup(); from django.urls import resolve; "
+        "import netbox.urls, netbox_chatbox.asgi; resolve('/api/plugins/chatbox/mcp/'); "
+        "print(sorted(name for name in sys.modules if name == 'mcp' or name.startswith('mcp.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=_server_env(), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -5,6 +5,7 @@ multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``), path A against the fake Anthro
 CLI), path B against the fake Ollama. Chats go over HTTP and the WebSocket; every scrape, whichever worker
 answers it, must show counters that add up to the turns made and the tokens stored.
 """
+
 import asyncio
 import json
 import os
@@ -50,16 +51,41 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, fake_anthropi
     multiproc = base / "prometheus"
     multiproc.mkdir()
     log = base / "server.log"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
-           "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
-           "NETBOX_METRICS": "1", "PROMETHEUS_MULTIPROC_DIR": str(multiproc), "NETBOX_DEBUG": "0",
-           "LITELLM_ENABLED": "1", "OLLAMA_BASE_URL": fake_ollama_server.url,
-           "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": fake_anthropic_server.url}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}",
+        "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+        "NETBOX_METRICS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "NETBOX_DEBUG": "0",
+        "LITELLM_ENABLED": "1",
+        "OLLAMA_BASE_URL": fake_ollama_server.url,
+        "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": fake_anthropic_server.url,
+    }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "2", "--lifespan", "off"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "netbox_chatbox.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--lifespan",
+                "off",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -102,8 +128,12 @@ def _workers_with_turns(multiproc) -> set[str]:
 
 
 def _chat(url, token, message, model):
-    response = httpx.post(f"{url}/api/plugins/chatbox/chat/", json={"message": message, "model": model},
-                          headers={"Authorization": token, "Connection": "close"}, timeout=90)
+    response = httpx.post(
+        f"{url}/api/plugins/chatbox/chat/",
+        json={"message": message, "model": model},
+        headers={"Authorization": token, "Connection": "close"},
+        timeout=90,
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -129,15 +159,17 @@ def test_counters_add_up_across_two_workers_and_both_paths(server, chat_user, fa
         assert _chat(url, token, f"Claude question {i}", "claude-haiku-4-5")["answer"] == f"Claude answer {i}."
 
     stored = Message.objects.filter(role="assistant").aggregate(Sum("input_tokens"), Sum("output_tokens"))
-    by_path = {path: Message.objects.filter(role="assistant", conversation__path=path).count()
-               for path in ("sdk", "litellm")}
+    by_path = {
+        path: Message.objects.filter(role="assistant", conversation__path=path).count() for path in ("sdk", "litellm")
+    }
     assert by_path == {"litellm": turns_b, "sdk": 2}
     for _ in range(4):  # whichever worker answers the scrape, it reports every worker's counts
         samples = scrape(url)
-        assert total(samples, "netbox_chatbox_turns_total", model="ollama-qwen2.5", path="litellm",
-                     outcome="ok") == turns_b
-        assert total(samples, "netbox_chatbox_turns_total", model="claude-haiku-4-5", path="sdk",
-                     outcome="ok") == 2
+        assert (
+            total(samples, "netbox_chatbox_turns_total", model="ollama-qwen2.5", path="litellm", outcome="ok")
+            == turns_b
+        )
+        assert total(samples, "netbox_chatbox_turns_total", model="claude-haiku-4-5", path="sdk", outcome="ok") == 2
         assert total(samples, "netbox_chatbox_tokens_total", direction="input") == stored["input_tokens__sum"]
         assert total(samples, "netbox_chatbox_tokens_total", direction="output") == stored["output_tokens__sum"]
         assert total(samples, "netbox_chatbox_tool_calls_total", tool="count_objects", outcome="ok") == 1
@@ -152,8 +184,7 @@ async def test_open_sessions_and_cli_processes_while_a_socket_chats(server, chat
     await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "claude-haiku-4-5", commit=True)
     fake_anthropic.reply("Hello over the socket.")
     cookie = await sync_to_async(session_cookie)(chat_user)
-    async with connect(url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie},
-                       origin=url) as ws:
+    async with connect(url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie}, origin=url) as ws:
         assert json.loads(await ws.recv())["type"] == "session"
         await ws.send(json.dumps({"type": "chat", "message": "Hi"}))
         events = []

@@ -3,6 +3,7 @@
 Also the panel's injection on NetBox's own pages (template extensions) for who may chat, and the
 "Ask about this" button on any object's page.
 """
+
 import json
 import re
 
@@ -32,8 +33,14 @@ def test_an_object_page_is_the_object_the_user_may_view(chat_user, sites):
     dc1, dc2 = sites
     grant(chat_user, Site, ["view"], constraints={"slug": "dc1"})
     page = resolve_page(chat_user, f"/dcim/sites/{dc1.pk}/")
-    assert page == {"kind": "object", "type": "dcim.site", "type_name": "site", "id": dc1.pk, "display": "DC1",
-                    "url": dc1.get_absolute_url()}
+    assert page == {
+        "kind": "object",
+        "type": "dcim.site",
+        "type_name": "site",
+        "id": dc1.pk,
+        "display": "DC1",
+        "url": dc1.get_absolute_url(),
+    }
     assert resolve_page(chat_user, f"/dcim/sites/{dc1.pk}/changelog/")["id"] == dc1.pk  # a tab of the object
     # Hidden by a constraint, missing, or not viewable at all: no context, no difference between them.
     assert resolve_page(chat_user, f"/dcim/sites/{dc2.pk}/") is None
@@ -43,21 +50,38 @@ def test_an_object_page_is_the_object_the_user_may_view(chat_user, sites):
 
 def test_a_list_page_keeps_only_its_filterset_filters(chat_user, sites):
     grant(chat_user, Device, ["view"])
-    page = resolve_page(chat_user, f"/dcim/devices/?site_id={sites[0].pk}&status=active&status=offline"
-                                   "&bogus=<b>&per_page=5&sort=name")
+    page = resolve_page(
+        chat_user, f"/dcim/devices/?site_id={sites[0].pk}&status=active&status=offline&bogus=<b>&per_page=5&sort=name"
+    )
     assert page["kind"] == "list" and page["type"] == "dcim.device" and page["type_name"] == "devices"
     assert page["filters"] == {"site_id": [str(sites[0].pk)], "status": ["active", "offline"]}
     assert page["url"] == f"/dcim/devices/?site_id={sites[0].pk}&status=active&status=offline"
     text = with_context(chat_user, "How many?", "/dcim/devices/?status=active")
-    assert text == ("How many?\n\n[Context: the user is viewing the list of devices (dcim.device) "
-                    "filtered by status=active, /dcim/devices/?status=active.]")
+    assert text == (
+        "How many?\n\n[Context: the user is viewing the list of devices (dcim.device) "
+        "filtered by status=active, /dcim/devices/?status=active.]"
+    )
 
 
-@pytest.mark.parametrize("address", [
-    "https://evil.example/dcim/sites/1/", "//evil.example/dcim/sites/", "dcim/sites/", "/nope/", "/", "",
-    "/plugins/chatbox/", "/api/dcim/sites/", "/dcim/sites/add/", "/users/tokens/", "/" + "a" * 3000, None, 5,
-    {"path": "/dcim/sites/"},
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "https://evil.example/dcim/sites/1/",
+        "//evil.example/dcim/sites/",
+        "dcim/sites/",
+        "/nope/",
+        "/",
+        "",
+        "/plugins/chatbox/",
+        "/api/dcim/sites/",
+        "/dcim/sites/add/",
+        "/users/tokens/",
+        "/" + "a" * 3000,
+        None,
+        5,
+        {"path": "/dcim/sites/"},
+    ],
+)
 def test_anything_else_gives_no_context(superuser, sites, address):
     assert resolve_page(superuser, address) is None
     assert with_context(superuser, "Hi", address) == "Hi"
@@ -74,11 +98,16 @@ def test_the_api_resolves_context_as_the_user(api, chat_user, sites, use_fake_ol
     chat_user.config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
     grant(chat_user, Site, ["view"], constraints={"slug": "dc1"})
     client = api(chat_user, token=True)
-    for site, expected in ((sites[0], f'the site "DC1" (dcim.site, id {sites[0].pk}, /dcim/sites/{sites[0].pk}/)'),
-                           (sites[1], None)):
+    for site, expected in (
+        (sites[0], f'the site "DC1" (dcim.site, id {sites[0].pk}, /dcim/sites/{sites[0].pk}/)'),
+        (sites[1], None),
+    ):
         use_fake_ollama.reply("Ok.")
-        response = client.post("/api/plugins/chatbox/chat/", {"message": "What is it?", "context": f"/dcim/sites/{site.pk}/"},
-                               format="json")
+        response = client.post(
+            "/api/plugins/chatbox/chat/",
+            {"message": "What is it?", "context": f"/dcim/sites/{site.pk}/"},
+            format="json",
+        )
         assert response.status_code == 200
         asked = use_fake_ollama.chat_requests()[-1]["messages"][-1]["content"]
         if expected:
@@ -88,7 +117,9 @@ def test_the_api_resolves_context_as_the_user(api, chat_user, sites, use_fake_ol
 
 
 def panel_config(response):
-    match = re.search(rb'<script id="chatbox-panel-config" type="application/json">(.*?)</script>', response.content, re.S)
+    match = re.search(
+        rb'<script id="chatbox-panel-config" type="application/json">(.*?)</script>', response.content, re.S
+    )
     return json.loads(match.group(1)) if match else None
 
 
@@ -116,4 +147,4 @@ def test_ask_about_this_on_any_readable_type(client, superuser, db):
     client.force_login(superuser)
     for obj in (maker, role, DeviceType.objects.create(manufacturer=maker, model="R1", slug="r1")):
         page = client.get(obj.get_absolute_url())
-        assert f'?about={obj._meta.label_lower}:{obj.pk}'.encode() in page.content, obj
+        assert f"?about={obj._meta.label_lower}:{obj.pk}".encode() in page.content, obj

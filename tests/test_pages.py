@@ -2,8 +2,10 @@
 
 The browser behaviour (streaming, modals, history) is covered in tests/e2e/.
 """
+
 import json
 import re
+from pathlib import Path
 
 import pytest
 from circuits.models import Circuit, CircuitType, Provider
@@ -39,7 +41,8 @@ def objects(db):
     site = Site.objects.create(name="DC1", slug="dc1")
     maker = Manufacturer.objects.create(name="Acme", slug="acme")
     device = Device.objects.create(
-        name="core-rtr-1", site=site,
+        name="core-rtr-1",
+        site=site,
         device_type=DeviceType.objects.create(manufacturer=maker, model="R1", slug="r1"),
         role=DeviceRole.objects.create(name="Router", slug="router"),
     )
@@ -51,7 +54,8 @@ def objects(db):
         "ipam.ipaddress": IPAddress.objects.create(address="10.1.0.1/24"),
         "ipam.vlan": VLAN.objects.create(vid=100, name="users"),
         "circuits.circuit": Circuit.objects.create(
-            cid="CID-1", provider=provider, type=CircuitType.objects.create(name="Transit", slug="transit")),
+            cid="CID-1", provider=provider, type=CircuitType.objects.create(name="Transit", slug="transit")
+        ),
     }
 
 
@@ -68,7 +72,12 @@ def test_page_hands_chat_js_its_endpoints_and_the_users_model(client, chat_user)
     config = page_config(page)
     assert config["wsUrl"] == "/plugins/chatbox/ws/"
     assert config["apiRoot"] == "/api/plugins/chatbox/"
-    assert config["activeModel"] == {"id": "claude-opus-4", "name": "Claude Opus 4", "provider": "anthropic", "path": "sdk"}
+    assert config["activeModel"] == {
+        "id": "claude-opus-4",
+        "name": "Claude Opus 4",
+        "provider": "anthropic",
+        "path": "sdk",
+    }
     assert config["selectionEnabled"] is True and config["maxMessageChars"] == 8000
     assert config["userId"] == chat_user.pk
     assert config["conversation"] is None and config["about"] is None
@@ -81,14 +90,14 @@ def test_static_files_ship_with_the_plugin():
     for name in [f"netbox_chatbox/{module}.js" for module in BROWSER_MODULES] + ["netbox_chatbox/chat.css"]:
         path = finders.find(name)
         assert path, f"{name} is not found by Django's static finders"
-        content = open(path).read()
+        content = Path(path).read_text()
         assert "http://" not in content and "https://" not in content  # nothing loaded from elsewhere
 
 
 def test_browser_code_never_parses_html_from_data():
     """The safe-Markdown promise, checked in the source: no innerHTML/outerHTML/insertAdjacentHTML/eval."""
     for module in BROWSER_MODULES:
-        source = open(finders.find(f"netbox_chatbox/{module}.js")).read()
+        source = Path(finders.find(f"netbox_chatbox/{module}.js")).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             assert sink not in source, (module, sink)
 
@@ -103,8 +112,9 @@ def test_settings_button_hidden_when_selection_is_disabled(client, chat_user):
 
 
 @pytest.mark.parametrize("configured", [{}, {"anthropic_api_key": "sk-ant-x"}, {"litellm_enabled": True}])
-def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(configured, client, chat_user,
-                                                                           monkeypatch):
+def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(
+    configured, client, chat_user, monkeypatch
+):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     client.force_login(chat_user)
     with chatbox_config(**configured):
@@ -115,8 +125,14 @@ def test_without_any_provider_the_page_says_what_to_set_and_takes_no_message(con
         return
     notice = re.search(r'<div[^>]*id="chatbox-unconfigured".*?</div>', page, re.S)[0]
     assert "No model provider is configured" in notice
-    for setting in ('"anthropic_api_key"', "ANTHROPIC_API_KEY", '"litellm_enabled": True', '"ollama_base_url"',
-                    '"litellm_proxy_url"', '"litellm_master_key"'):
+    for setting in (
+        '"anthropic_api_key"',
+        "ANTHROPIC_API_KEY",
+        '"litellm_enabled": True',
+        '"ollama_base_url"',
+        '"litellm_proxy_url"',
+        '"litellm_master_key"',
+    ):
         assert setting in notice, setting
     assert disabled_input  # a disabled fieldset: the page's script cannot enable the input again
 
@@ -134,7 +150,9 @@ def test_conversation_absolute_url_opens_the_chat_page(client, chat_user):
     assert page.status_code == 200 and page_config(page)["conversation"] == conversation.pk
 
 
-@pytest.mark.parametrize("label", ["dcim.device", "dcim.site", "ipam.prefix", "ipam.ipaddress", "ipam.vlan", "circuits.circuit"])
+@pytest.mark.parametrize(
+    "label", ["dcim.device", "dcim.site", "ipam.prefix", "ipam.ipaddress", "ipam.vlan", "circuits.circuit"]
+)
 def test_ask_about_button_on_object_pages(label, client, chat_user, plain_user, objects):
     obj = objects[label]
     for user in (chat_user, plain_user):

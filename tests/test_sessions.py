@@ -3,6 +3,7 @@
 Real claude-agent-sdk + its bundled CLI against the fake Anthropic API; the CLI processes are found
 as children of this test process in /proc.
 """
+
 import asyncio
 import json
 
@@ -41,6 +42,7 @@ async def wait_until_gone(pids, timeout=10) -> set[int]:
 
 def asked(fake_anthropic, question) -> list[dict]:
     """The requests to the fake Anthropic API whose last user message is ``question``."""
+
     def last_text(body):
         content = body["messages"][-1]["content"]
         return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
@@ -154,8 +156,9 @@ async def test_idle_session_frees_its_cli_and_resumes_with_history(chat_user, on
     await socket.close()
 
 
-async def test_fallback_to_claude_is_announced_and_counts_as_a_cli_session(chat_user, on_claude, use_fake_ollama,
-                                                                          chatbox_config):
+async def test_fallback_to_claude_is_announced_and_counts_as_a_cli_session(
+    chat_user, on_claude, use_fake_ollama, chatbox_config
+):
     chatbox_config(max_active_sessions=1)
     use_fake_ollama.models = []  # Ollama no longer offers the model: path B cannot answer
     on_claude.reply("Claude here.")
@@ -181,8 +184,9 @@ async def test_fallback_to_claude_is_announced_and_counts_as_a_cli_session(chat_
     await second.close()
 
 
-async def test_no_cli_starts_beyond_the_limit_when_a_path_b_model_is_down(chat_user, on_claude, use_fake_ollama,
-                                                                          chatbox_config):
+async def test_no_cli_starts_beyond_the_limit_when_a_path_b_model_is_down(
+    chat_user, on_claude, use_fake_ollama, chatbox_config
+):
     chatbox_config(max_active_sessions=1)
     before = cli_processes()
     holder, _ = await open_socket(chat_user)  # alice on Claude holds the only CLI slot

@@ -4,26 +4,27 @@ results stay within the caps, and each call costs a bounded number of SQL querie
 The data (sites, racks, devices, interfaces, prefixes, IPs, VLANs, change log) is built once per
 module inside a transaction that is rolled back at the end; permissions are real ObjectPermissions.
 """
+
 import json
 import uuid
 
 import pytest
+from core.models import ObjectChange
+from dcim.choices import DeviceStatusChoices
+from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site, VirtualChassis
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
-
-from core.models import ObjectChange
-from dcim.choices import DeviceStatusChoices
-from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site, VirtualChassis
 from extras.models import Tag, Webhook
 from ipam.models import VLAN, IPAddress, Prefix
 from netbox.context_managers import event_tracking
 from netbox.registry import registry
 from netbox.search.backends import search_backend
+from tenancy.models import Tenant
+
 from netbox_chatbox.tools import TOOLS, enabled_tools, result_objects, run_tool
 from netbox_chatbox.tools.types import object_types
-from tenancy.models import Tenant
 from tests.conftest import grant
 
 # One worker (pytest-xdist) runs this module: its tests share the data of the ``nb`` fixture.
@@ -40,8 +41,12 @@ def plugins_config(**values):
     """PLUGINS_CONFIG with some chatbox settings changed (conf.get_settings re-reads it)."""
     from django.conf import settings
 
-    return override_settings(PLUGINS_CONFIG={**settings.PLUGINS_CONFIG,
-                                             "netbox_chatbox": {**settings.PLUGINS_CONFIG["netbox_chatbox"], **values}})
+    return override_settings(
+        PLUGINS_CONFIG={
+            **settings.PLUGINS_CONFIG,
+            "netbox_chatbox": {**settings.PLUGINS_CONFIG["netbox_chatbox"], **values},
+        }
+    )
 
 
 def _build():
@@ -60,8 +65,10 @@ def _build():
     sites = {slug: Site.objects.create(name=slug.upper(), slug=slug, status="active", tenant=tenant) for slug in SITES}
     juniper = Manufacturer.objects.create(name="Juniper", slug="juniper")
     cisco = Manufacturer.objects.create(name="Cisco", slug="cisco")
-    types = [DeviceType.objects.create(manufacturer=juniper, model="QFX5120", slug="qfx5120"),
-             DeviceType.objects.create(manufacturer=cisco, model="C9300", slug="c9300")]
+    types = [
+        DeviceType.objects.create(manufacturer=juniper, model="QFX5120", slug="qfx5120"),
+        DeviceType.objects.create(manufacturer=cisco, model="C9300", slug="c9300"),
+    ]
     leaf = DeviceRole.objects.create(name="Leaf", slug="leaf")
     spine = DeviceRole.objects.create(name="Spine", slug="spine")
     devices = []
@@ -69,21 +76,31 @@ def _build():
         rack = Rack.objects.create(name=f"{slug}-r1", site=sites[slug], status="active")
         for n in range(1, count + 1):
             device = Device.objects.create(
-                name=f"{slug}-leaf{n}", site=sites[slug], rack=rack, role=leaf if n > 1 else spine,
-                device_type=types[n % 2], tenant=tenant, serial=f"SN-{slug}-{n}",
+                name=f"{slug}-leaf{n}",
+                site=sites[slug],
+                rack=rack,
+                role=leaf if n > 1 else spine,
+                device_type=types[n % 2],
+                tenant=tenant,
+                serial=f"SN-{slug}-{n}",
                 status=DeviceStatusChoices.STATUS_ACTIVE if n % 3 else DeviceStatusChoices.STATUS_PLANNED,
             )
             device.tags.add(tag)
             devices.append(device)
-    interfaces = [Interface.objects.create(device=d, name=f"et-0/0/{i}", type="10gbase-x-sfpp")
-                  for d in devices for i in range(2)]
+    interfaces = [
+        Interface.objects.create(device=d, name=f"et-0/0/{i}", type="10gbase-x-sfpp") for d in devices for i in range(2)
+    ]
     for n, slug in enumerate(SITES, start=1):
         Prefix.objects.create(prefix=f"10.{n}.0.0/16", scope=sites[slug], status="active")
     ams_leaf1 = Device.objects.get(name="ams1-leaf1")
-    ip = IPAddress.objects.create(address="10.1.0.1/24", assigned_object=interfaces[0], dns_name="ams1-leaf1.example.net")
+    ip = IPAddress.objects.create(
+        address="10.1.0.1/24", assigned_object=interfaces[0], dns_name="ams1-leaf1.example.net"
+    )
     ams_leaf1.primary_ip4 = ip
     ams_leaf1.save()
-    IPAddress.objects.create(address="10.2.0.1/24", assigned_object=Interface.objects.get(device__name="fra1-leaf1", name="et-0/0/0"))
+    IPAddress.objects.create(
+        address="10.2.0.1/24", assigned_object=Interface.objects.get(device__name="fra1-leaf1", name="et-0/0/0")
+    )
     VLAN.objects.create(vid=100, name="servers", site=sites["ams1"], status="active")
     VLAN.objects.create(vid=200, name="storage", site=sites["fra1"], status="active")
 
@@ -100,8 +117,12 @@ def _build():
         VLAN.objects.get(vid=200).delete()
         temp = VLAN.objects.create(vid=999, name="temp", status="active")
         temp.delete()
-        hook = Webhook.objects.create(name="ticketing", payload_url="https://tickets.example.net/hook",
-                                      secret="webhook-signing-secret", additional_headers="Authorization: Bearer s3cr3t")
+        hook = Webhook.objects.create(
+            name="ticketing",
+            payload_url="https://tickets.example.net/hook",
+            secret="webhook-signing-secret",
+            additional_headers="Authorization: Bearer s3cr3t",
+        )
         hook.snapshot()
         hook.secret = "rotated-signing-secret"
         hook.save()
@@ -140,19 +161,34 @@ def nobody(nb, db):
 
 
 def test_registry_contract_for_both_model_paths():
-    assert set(enabled_tools()) == {"list_object_types", "describe_object_type", "query_objects", "get_object",
-                                    "search", "count_objects", "get_changelog",
-                                    # computed answers (tests/test_computed_tools.py)
-                                    "available_ips", "available_prefixes", "prefix_utilization", "available_vlans",
-                                    "available_asns", "rack_space", "trace_cable", "device_connections",
-                                    "device_config"}  # proposal tools: test_changes.py
+    assert set(enabled_tools()) == {
+        "list_object_types",
+        "describe_object_type",
+        "query_objects",
+        "get_object",
+        "search",
+        "count_objects",
+        "get_changelog",
+        # computed answers (tests/test_computed_tools.py)
+        "available_ips",
+        "available_prefixes",
+        "prefix_utilization",
+        "available_vlans",
+        "available_asns",
+        "rack_space",
+        "trace_cable",
+        "device_connections",
+        "device_config",
+    }  # proposal tools: test_changes.py
     for name, tool in TOOLS.items():
         assert tool.name == name
         assert tool.input_schema["type"] == "object" and "properties" in tool.input_schema
         assert 20 < len(tool.description) < 600, name
     assert "dcim.device" in TOOLS["query_objects"].description
-    assert TOOLS["query_objects"].summarize({"object_type": "dcim.device", "filters": {"site": "ams1"}}) \
+    assert (
+        TOOLS["query_objects"].summarize({"object_type": "dcim.device", "filters": {"site": "ams1"}})
         == "querying dcim.device (site=ams1)"
+    )
     assert TOOLS["get_object"].summarize({"object_type": "dcim.device", "id": 7}) == "reading dcim.device #7"
     assert TOOLS["search"].summarize("not a dict") == "searching search"
     assert TOOLS["get_changelog"].summarize({"since": "24h"}) == "reading change log (since 24h)"
@@ -160,8 +196,14 @@ def test_registry_contract_for_both_model_paths():
 
 
 def test_query_objects_matches_orm_with_filters_ordering_and_paging(admin):
-    result = call(admin, "query_objects", object_type="dcim.device",
-                  filters={"site": "ams1", "status": ["active", "planned"]}, ordering=["-name"], limit=3)
+    result = call(
+        admin,
+        "query_objects",
+        object_type="dcim.device",
+        filters={"site": "ams1", "status": ["active", "planned"]},
+        ordering=["-name"],
+        limit=3,
+    )
     truth = Device.objects.filter(site__slug="ams1", status__in=["active", "planned"]).order_by("-name")
     assert result["count"] == truth.count() == 5  # ams1-leaf2 failed
     assert [r["name"] for r in result["results"]] == [d.name for d in truth[:3]]
@@ -169,15 +211,27 @@ def test_query_objects_matches_orm_with_filters_ordering_and_paging(admin):
     first = result["results"][0]
     assert first["url"] == f"/dcim/devices/{first['id']}/" and first["display"] == first["name"]
 
-    rest = call(admin, "query_objects", object_type="dcim.device",
-                filters={"site": "ams1", "status": ["active", "planned"]}, ordering=["-name"], limit=3, offset=3)
+    rest = call(
+        admin,
+        "query_objects",
+        object_type="dcim.device",
+        filters={"site": "ams1", "status": ["active", "planned"]},
+        ordering=["-name"],
+        limit=3,
+        offset=3,
+    )
     assert [r["name"] for r in rest["results"]] == [d.name for d in truth[3:]]
     assert rest["has_more"] is False
 
 
 def test_query_objects_fields_give_nested_links_to_netbox_pages(admin):
-    result = call(admin, "query_objects", object_type="dcim.device", filters={"name": "ams1-leaf1"},
-                  fields=["name", "site", "rack", "primary_ip4", "status", "tags", "serial"])
+    result = call(
+        admin,
+        "query_objects",
+        object_type="dcim.device",
+        filters={"name": "ams1-leaf1"},
+        fields=["name", "site", "rack", "primary_ip4", "status", "tags", "serial"],
+    )
     (device,) = result["results"]
     site = Site.objects.get(slug="ams1")
     assert device["site"]["url"] == f"/dcim/sites/{site.pk}/" and device["site"]["display"] == "AMS1"
@@ -195,8 +249,12 @@ def test_get_object_returns_all_visible_fields_or_the_chosen_ones(admin):
     assert full["name"] == "fra1-leaf1" and full["interface_count"] == 2 and full["site"]["display"] == "FRA1"
     assert full["url"] == f"/dcim/devices/{device.pk}/"
     chosen = call(admin, "get_object", object_type="dcim.device", id=device.pk, fields=["serial"])["object"]
-    assert chosen == {"id": device.pk, "display": "fra1-leaf1", "url": f"/dcim/devices/{device.pk}/",
-                      "serial": "SN-fra1-1"}
+    assert chosen == {
+        "id": device.pk,
+        "display": "fra1-leaf1",
+        "url": f"/dcim/devices/{device.pk}/",
+        "serial": "SN-fra1-1",
+    }
 
 
 def test_count_objects_and_group_by_match_orm(admin):
@@ -204,10 +262,13 @@ def test_count_objects_and_group_by_match_orm(admin):
     per_site = call(admin, "count_objects", object_type="dcim.device", group_by="site")
     assert {g["display"]: g["count"] for g in per_site["groups"]} == {"AMS1": 6, "FRA1": 4, "LON1": 4}
     assert per_site["groups"][0]["url"] == f"/dcim/sites/{Site.objects.get(slug='ams1').pk}/"
-    per_status = call(admin, "count_objects", object_type="dcim.device", group_by="status",
-                      filters={"site": ["ams1", "fra1"]})
-    truth = {s: Device.objects.filter(site__slug__in=["ams1", "fra1"], status=s).count() for s in
-             ("active", "planned", "failed")}
+    per_status = call(
+        admin, "count_objects", object_type="dcim.device", group_by="status", filters={"site": ["ams1", "fra1"]}
+    )
+    truth = {
+        s: Device.objects.filter(site__slug__in=["ams1", "fra1"], status=s).count()
+        for s in ("active", "planned", "failed")
+    }
     assert {g["value"]: g["count"] for g in per_status["groups"]} == {k: v for k, v in truth.items() if v}
     assert {g["display"] for g in per_status["groups"]} == {"Active", "Planned", "Failed"}
     per_vendor = call(admin, "count_objects", object_type="dcim.device", group_by="device_type__manufacturer")
@@ -233,8 +294,12 @@ def test_changelog_for_an_object_a_type_and_a_window(admin):
     (change,) = result["changes"]
     assert change["action"] == "update" and change["user"] == "tools-admin"
     assert change["changes"]["status"] == {"before": "active", "after": "failed"}
-    assert change["object"] == {"object_type": "dcim.device", "id": device.pk, "display": "ams1-leaf2",
-                                "url": f"/dcim/devices/{device.pk}/"}
+    assert change["object"] == {
+        "object_type": "dcim.device",
+        "id": device.pk,
+        "display": "ams1-leaf2",
+        "url": f"/dcim/devices/{device.pk}/",
+    }
     deletes = call(admin, "get_changelog", object_type="dcim.device", action="delete")
     assert [c["object"]["display"] for c in deletes["changes"]] == ["fra1-leaf5"]
     assert "url" not in deletes["changes"][0]["object"]
@@ -282,7 +347,8 @@ def test_result_objects_gives_links_for_the_ui(admin):
     assert len(links) == 4
     device = Device.objects.get(name="ams1-leaf2")
     assert result_objects(call(admin, "get_object", object_type="dcim.device", id=device.pk)) == [
-        {"display": "ams1-leaf2", "url": device.get_absolute_url()}]
+        {"display": "ams1-leaf2", "url": device.get_absolute_url()}
+    ]
     changes = call(admin, "get_changelog", object_type="dcim.device", object_id=device.pk)
     assert result_objects(changes) == [{"display": "ams1-leaf2", "url": device.get_absolute_url()}]
     assert result_objects({"error": "x"}) == []
@@ -292,36 +358,66 @@ def test_result_objects_gives_links_for_the_ui(admin):
 # Bad input: a message the model can act on, never an exception, never "filter ignored"
 
 
-@pytest.mark.parametrize("name, arguments, expected", [
-    ("query_objects", {"object_type": "dcim.devices"}, "unknown object type 'dcim.devices'"),
-    ("query_objects", {"object_type": "dcim.device", "filters": {"sitename": "ams1"}},
-     "unknown filter 'sitename' (did you mean site"),
-    ("query_objects", {"object_type": "dcim.device", "filters": {"id": "abc"}}, "filter 'id': Enter a whole number."),
-    ("query_objects", {"object_type": "dcim.device", "filters": {"status": "broken"}},
-     "filter 'status': Select a valid choice. broken is not one of the available choices."),
-    ("query_objects", {"object_type": "dcim.device", "filters": {"site": {"slug": "ams1"}}},
-     "filter 'site': values must be strings, numbers, booleans"),
-    ("query_objects", {"object_type": "dcim.device", "filters": ["site=ams1"]}, "filters: ['site=ams1'] is not of type 'object'"),
-    ("query_objects", {"object_type": "dcim.device", "limit": 10000}, "limit must be between 1 and 50"),
-    ("query_objects", {"object_type": "dcim.device", "limit": "ten"}, "limit: 'ten' is not of type 'integer'"),
-    ("query_objects", {"object_type": "dcim.device", "offset": -1}, "offset: -1 is less than the minimum of 0"),
-    ("query_objects", {"object_type": "dcim.device", "fields": ["name", "colour"]}, "unknown field(s) 'colour'"),
-    ("query_objects", {"object_type": "dcim.device", "ordering": ["-height"]}, "'height' is not a field of dcim.device"),
-    ("query_objects", {"object_type": "dcim.device", "colour": "red"},
-     "Additional properties are not allowed ('colour' was unexpected)"),
-    ("query_objects", {}, "'object_type' is a required property"),
-    ("get_object", {"object_type": "dcim.device", "id": "seven"}, "id: 'seven' is not of type 'integer'"),
-    ("count_objects", {"object_type": "dcim.device", "group_by": "site__nonsense"},
-     "'site__nonsense' is not a field of dcim.device"),
-    ("count_objects", {"object_type": "dcim.device", "group_by": "tags"}, "'tags' is not a single-valued field"),
-    ("search", {"query": "  "}, "query must not be empty"),
-    ("search", {"query": "x", "object_types": ["dcim.nothing"]}, "unknown object type 'dcim.nothing'"),
-    ("get_changelog", {"since": "last tuesday"}, "since must be an ISO date/time"),
-    ("get_changelog", {"object_id": 3}, "object_id needs object_type"),
-    ("get_changelog", {"action": "rename"}, "action: 'rename' is not one of ['create', 'update', 'delete']"),
-    ("describe_object_type", {"object_type": 42}, "object_type: 42 is not of type 'string'"),
-    ("launch_rockets", {}, "unknown tool 'launch_rockets'; available tools: list_object_types"),
-])
+@pytest.mark.parametrize(
+    "name, arguments, expected",
+    [
+        ("query_objects", {"object_type": "dcim.devices"}, "unknown object type 'dcim.devices'"),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "filters": {"sitename": "ams1"}},
+            "unknown filter 'sitename' (did you mean site",
+        ),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "filters": {"id": "abc"}},
+            "filter 'id': Enter a whole number.",
+        ),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "filters": {"status": "broken"}},
+            "filter 'status': Select a valid choice. broken is not one of the available choices.",
+        ),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "filters": {"site": {"slug": "ams1"}}},
+            "filter 'site': values must be strings, numbers, booleans",
+        ),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "filters": ["site=ams1"]},
+            "filters: ['site=ams1'] is not of type 'object'",
+        ),
+        ("query_objects", {"object_type": "dcim.device", "limit": 10000}, "limit must be between 1 and 50"),
+        ("query_objects", {"object_type": "dcim.device", "limit": "ten"}, "limit: 'ten' is not of type 'integer'"),
+        ("query_objects", {"object_type": "dcim.device", "offset": -1}, "offset: -1 is less than the minimum of 0"),
+        ("query_objects", {"object_type": "dcim.device", "fields": ["name", "colour"]}, "unknown field(s) 'colour'"),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "ordering": ["-height"]},
+            "'height' is not a field of dcim.device",
+        ),
+        (
+            "query_objects",
+            {"object_type": "dcim.device", "colour": "red"},
+            "Additional properties are not allowed ('colour' was unexpected)",
+        ),
+        ("query_objects", {}, "'object_type' is a required property"),
+        ("get_object", {"object_type": "dcim.device", "id": "seven"}, "id: 'seven' is not of type 'integer'"),
+        (
+            "count_objects",
+            {"object_type": "dcim.device", "group_by": "site__nonsense"},
+            "'site__nonsense' is not a field of dcim.device",
+        ),
+        ("count_objects", {"object_type": "dcim.device", "group_by": "tags"}, "'tags' is not a single-valued field"),
+        ("search", {"query": "  "}, "query must not be empty"),
+        ("search", {"query": "x", "object_types": ["dcim.nothing"]}, "unknown object type 'dcim.nothing'"),
+        ("get_changelog", {"since": "last tuesday"}, "since must be an ISO date/time"),
+        ("get_changelog", {"object_id": 3}, "object_id needs object_type"),
+        ("get_changelog", {"action": "rename"}, "action: 'rename' is not one of ['create', 'update', 'delete']"),
+        ("describe_object_type", {"object_type": 42}, "object_type: 42 is not of type 'string'"),
+        ("launch_rockets", {}, "unknown tool 'launch_rockets'; available tools: list_object_types"),
+    ],
+)
 def test_bad_input_is_a_readable_error(admin, name, arguments, expected):
     result = run_tool(name, arguments, admin)
     assert set(result) == {"error"}
@@ -334,7 +430,9 @@ def test_non_object_arguments_are_an_error(admin):
 
 
 def test_null_arguments_mean_omitted(admin):
-    result = run_tool("query_objects", {"object_type": "dcim.site", "filters": None, "limit": None, "fields": None}, admin)
+    result = run_tool(
+        "query_objects", {"object_type": "dcim.site", "filters": None, "limit": None, "fields": None}, admin
+    )
     assert result["count"] == 3 and result["returned"] == 3
 
 
@@ -353,8 +451,14 @@ def test_filter_values_for_related_objects_that_do_not_exist_match_nothing(admin
 
 def test_result_size_cap_cuts_items_with_a_clear_marker(admin):
     with plugins_config(tool_max_chars=1500):
-        result = call(admin, "query_objects", object_type="dcim.device", ordering=["name"], limit=20,
-                      fields=["name", "site", "rack", "role", "device_type", "serial"])
+        result = call(
+            admin,
+            "query_objects",
+            object_type="dcim.device",
+            ordering=["name"],
+            limit=20,
+            fields=["name", "site", "rack", "role", "device_type", "serial"],
+        )
     assert len(json.dumps(result)) <= 1500
     assert 0 < result["returned"] < 14 and result["has_more"] is True
     assert result["next_offset"] == result["returned"]
@@ -374,7 +478,9 @@ def test_result_cap_on_a_single_large_object_shortens_values(admin):
 
 def test_max_results_setting_bounds_limit(admin):
     with plugins_config(tool_max_results=5):
-        assert "limit must be between 1 and 5" in call(admin, "query_objects", object_type="dcim.device", limit=6)["error"]
+        assert (
+            "limit must be between 1 and 5" in call(admin, "query_objects", object_type="dcim.device", limit=6)["error"]
+        )
         assert call(admin, "query_objects", object_type="dcim.device")["returned"] == 5
 
 
@@ -407,8 +513,12 @@ def test_query_count_does_not_grow_with_results(nb, db, user):
     few = queries(user, "query_objects", object_type="dcim.device", fields=fields, limit=2)
     many = queries(user, "query_objects", object_type="dcim.device", fields=fields, limit=50)
     assert few == many <= 20  # one query per relation, whatever the number of rows
-    assert queries(user, "query_objects", object_type="dcim.interface", limit=50,
-                   fields=["name", "device", "type", "enabled"]) <= 10
+    assert (
+        queries(
+            user, "query_objects", object_type="dcim.interface", limit=50, fields=["name", "device", "type", "enabled"]
+        )
+        <= 10
+    )
 
 
 def test_no_type_costs_a_query_per_result(admin):
@@ -422,7 +532,9 @@ def test_no_type_costs_a_query_per_result(admin):
         many = queries(admin, "query_objects", object_type=label, limit=50)
         assert many <= few + 3, label
         checked.append(label)
-    assert {"dcim.device", "dcim.interface", "dcim.rack", "ipam.ipaddress", "ipam.prefix", "extras.taggeditem"} <= set(checked)
+    assert {"dcim.device", "dcim.interface", "dcim.rack", "ipam.ipaddress", "ipam.prefix", "extras.taggeditem"} <= set(
+        checked
+    )
 
 
 def test_unnamed_devices_cost_no_query_each(admin):
@@ -430,29 +542,40 @@ def test_unnamed_devices_cost_no_query_each(admin):
     chassis = VirtualChassis.objects.create(name="lon1-stack")
     model = Device.objects.get(name="lon1-leaf1")
     for position in range(1, 6):
-        device = Device.objects.create(site=model.site, device_type=model.device_type, role=model.role,
-                                       virtual_chassis=chassis, vc_position=position)
+        device = Device.objects.create(
+            site=model.site,
+            device_type=model.device_type,
+            role=model.role,
+            virtual_chassis=chassis,
+            vc_position=position,
+        )
         Interface.objects.create(device=device, name="xe-0/0/0", type="10gbase-x-sfpp")
     filters = {"virtual_chassis_id": chassis.pk}
     result = call(admin, "query_objects", object_type="dcim.device", filters=filters, limit=50)
     assert sorted(r["display"] for r in result["results"]) == [f"lon1-stack:{n}" for n in range(1, 6)]
-    assert queries(admin, "query_objects", object_type="dcim.device", filters=filters, limit=1) == \
-        queries(admin, "query_objects", object_type="dcim.device", filters=filters, limit=50)
+    assert queries(admin, "query_objects", object_type="dcim.device", filters=filters, limit=1) == queries(
+        admin, "query_objects", object_type="dcim.device", filters=filters, limit=50
+    )
     interfaces = {"object_type": "dcim.interface", "filters": {"virtual_chassis_id": chassis.pk}, "fields": ["device"]}
-    assert queries(admin, "query_objects", **interfaces, limit=1) == queries(admin, "query_objects", **interfaces, limit=50)
+    assert queries(admin, "query_objects", **interfaces, limit=1) == queries(
+        admin, "query_objects", **interfaces, limit=50
+    )
 
 
-@pytest.mark.parametrize("name, arguments, bound", [
-    # Each call has 4 statements of overhead: savepoint, set_config (timeout, read-only), rollback, release.
-    # (+1 for a constrained user: which related objects (here: sites) they may view, for masking)
-    ("query_objects", {"object_type": "dcim.device", "filters": {"site": "ams1"}}, 12),
-    ("get_object", {"object_type": "dcim.device", "id": None}, 19),
-    ("count_objects", {"object_type": "dcim.device", "group_by": "site"}, 7),
-    ("search", {"query": "leaf"}, 13),  # (+1 for a constrained user: what displays read, loaded to be masked)
-    ("get_changelog", {"since": "1h", "limit": 50}, 7),
-    ("list_object_types", {}, 4),
-    ("describe_object_type", {"object_type": "dcim.device"}, 6),
-])
+@pytest.mark.parametrize(
+    "name, arguments, bound",
+    [
+        # Each call has 4 statements of overhead: savepoint, set_config (timeout, read-only), rollback, release.
+        # (+1 for a constrained user: which related objects (here: sites) they may view, for masking)
+        ("query_objects", {"object_type": "dcim.device", "filters": {"site": "ams1"}}, 12),
+        ("get_object", {"object_type": "dcim.device", "id": None}, 19),
+        ("count_objects", {"object_type": "dcim.device", "group_by": "site"}, 7),
+        ("search", {"query": "leaf"}, 13),  # (+1 for a constrained user: what displays read, loaded to be masked)
+        ("get_changelog", {"since": "1h", "limit": 50}, 7),
+        ("list_object_types", {}, 4),
+        ("describe_object_type", {"object_type": "dcim.device"}, 6),
+    ],
+)
 def test_query_count_is_bounded_per_tool(admin, ams_user, name, arguments, bound):
     if "id" in arguments:
         arguments = {**arguments, "id": Device.objects.get(name="ams1-leaf1").pk}

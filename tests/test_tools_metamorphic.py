@@ -12,34 +12,45 @@ object the user may not view.
 Calls are sampled per run: the seed is printed and ``CHATBOX_METAMORPHIC_SEED`` replays it;
 ``CHATBOX_METAMORPHIC_CALLS`` sets how many calls per user (default 60).
 """
+
 import json
 import os
 import random
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.test import RequestFactory
-from netbox.context_managers import event_tracking
-from users.models import Group, ObjectPermission
-
 from circuits.models import Circuit, CircuitType, Provider
 from core.models import ObjectChange, ObjectType
 from dcim.models import (
-    Cable, Device, DeviceRole, DeviceType, Interface, Location, MACAddress, Manufacturer, Rack, Region, Site,
+    Cable,
+    Device,
+    DeviceRole,
+    DeviceType,
+    Interface,
+    Location,
+    MACAddress,
+    Manufacturer,
+    Rack,
+    Region,
+    Site,
     VirtualChassis,
 )
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import RequestFactory
 from extras.models import ConfigContext, Tag
 from ipam.models import VLAN, IPAddress, Prefix
+from netbox.context_managers import event_tracking
 from netbox.registry import registry
 from netbox.search.backends import search_backend
+from tenancy.models import Tenant
+from users.models import Group, ObjectPermission
+from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
+
 from netbox_chatbox.tools import TOOLS, run_tool
 from netbox_chatbox.tools.handlers import usable_filters
 from netbox_chatbox.tools.types import get_object_type, object_types
-from tenancy.models import Tenant
 from tests.test_tools import plugins_config
-from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
 
 pytestmark = pytest.mark.xdist_group("tools-metamorphic")
 
@@ -48,23 +59,54 @@ CALLS = int(os.environ.get("CHATBOX_METAMORPHIC_CALLS") or 60)
 SECRET = "s3cret-community-string"
 # The types the fixture fills, whose calls are generated.
 TYPES = (
-    "dcim.site", "dcim.region", "dcim.location", "dcim.rack", "dcim.device", "dcim.interface", "dcim.cable",
-    "dcim.macaddress", "dcim.virtualchassis", "dcim.manufacturer", "ipam.prefix", "ipam.ipaddress", "ipam.vlan",
-    "tenancy.tenant", "extras.tag", "extras.configcontext", "virtualization.virtualmachine",
-    "virtualization.cluster", "circuits.circuit", "circuits.provider",
+    "dcim.site",
+    "dcim.region",
+    "dcim.location",
+    "dcim.rack",
+    "dcim.device",
+    "dcim.interface",
+    "dcim.cable",
+    "dcim.macaddress",
+    "dcim.virtualchassis",
+    "dcim.manufacturer",
+    "ipam.prefix",
+    "ipam.ipaddress",
+    "ipam.vlan",
+    "tenancy.tenant",
+    "extras.tag",
+    "extras.configcontext",
+    "virtualization.virtualmachine",
+    "virtualization.cluster",
+    "circuits.circuit",
+    "circuits.provider",
 )
 # What the constrained users may view: visible objects are named "v…"/"*-vis", hidden ones "h…"/"*-hid".
 CONSTRAINTS = {
-    Site: {"slug__startswith": "v"}, Region: {"slug__startswith": "v"}, Location: {"slug__startswith": "v"},
-    Rack: {"name__startswith": "v"}, Device: {"site__slug__startswith": "v"},
-    Interface: {"device__site__slug__startswith": "v"}, Cable: {"label__startswith": "v"},
-    MACAddress: {"description__startswith": "v"}, VirtualChassis: {"name__startswith": "v"},
-    Manufacturer: {"slug__startswith": "v"}, DeviceType: None, DeviceRole: None,
-    Prefix: {"status": "active"}, IPAddress: {"status": "active"}, VLAN: {"name__startswith": "v"},
-    Tenant: {"slug__startswith": "v"}, Tag: {"slug__startswith": "v"}, ConfigContext: {"name__startswith": "v"},
-    VirtualMachine: {"name__startswith": "v"}, Cluster: {"name__startswith": "v"}, ClusterType: None,
+    Site: {"slug__startswith": "v"},
+    Region: {"slug__startswith": "v"},
+    Location: {"slug__startswith": "v"},
+    Rack: {"name__startswith": "v"},
+    Device: {"site__slug__startswith": "v"},
+    Interface: {"device__site__slug__startswith": "v"},
+    Cable: {"label__startswith": "v"},
+    MACAddress: {"description__startswith": "v"},
+    VirtualChassis: {"name__startswith": "v"},
+    Manufacturer: {"slug__startswith": "v"},
+    DeviceType: None,
+    DeviceRole: None,
+    Prefix: {"status": "active"},
+    IPAddress: {"status": "active"},
+    VLAN: {"name__startswith": "v"},
+    Tenant: {"slug__startswith": "v"},
+    Tag: {"slug__startswith": "v"},
+    ConfigContext: {"name__startswith": "v"},
+    VirtualMachine: {"name__startswith": "v"},
+    Cluster: {"name__startswith": "v"},
+    ClusterType: None,
     VMInterface: {"virtual_machine__name__startswith": "v"},
-    Circuit: {"cid__startswith": "v"}, Provider: {"slug__startswith": "v"}, CircuitType: None,
+    Circuit: {"cid__startswith": "v"},
+    Provider: {"slug__startswith": "v"},
+    CircuitType: None,
 }
 
 
@@ -102,12 +144,16 @@ def _build():
     hloc = Location.objects.create(name="hloc", slug="hloc", site=sites["va"])
     vloc = Location.objects.create(name="vloc", slug="vloc", site=sites["va"], parent=hloc)
     vloc2 = Location.objects.create(name="vloc2", slug="vloc2", site=sites["va"])
-    racks = [Rack.objects.create(name=name, site=sites["va"], location=location, status="active")
-             for name, location in (("v-r1", vloc), ("v-r2", hloc), ("v-r3", vloc2))]
+    racks = [
+        Rack.objects.create(name=name, site=sites["va"], location=location, status="active")
+        for name, location in (("v-r1", vloc), ("v-r2", hloc), ("v-r3", vloc2))
+    ]
     Rack.objects.create(name="h-r9", site=sites["ha"], status="active")
     makers = {slug: Manufacturer.objects.create(name=slug.upper(), slug=slug) for slug in ("vm", "hm")}
-    types = [DeviceType.objects.create(manufacturer=makers["vm"], model="VX1", slug="vx1"),
-             DeviceType.objects.create(manufacturer=makers["hm"], model="HX2", slug="hx2")]
+    types = [
+        DeviceType.objects.create(manufacturer=makers["vm"], model="VX1", slug="vx1"),
+        DeviceType.objects.create(manufacturer=makers["hm"], model="HX2", slug="hx2"),
+    ]
     role = DeviceRole.objects.create(name="leaf", slug="leaf")
     hvc = VirtualChassis.objects.create(name="hvc", domain="hidden.example")
     VirtualChassis.objects.create(name="vvc")
@@ -117,47 +163,79 @@ def _build():
         (None, "va", 1, {"rack": racks[1]}),  # unnamed: NetBox displays its manufacturer and type
         ("va-3", "va", 0, {"virtual_chassis": hvc, "vc_position": 1, "rack": racks[2]}),
         ("vb-1", "vb", 1, {"tenant": tenants["vt"]}),
-        ("ha-1", "ha", 0, {"tenant": tenants["vt"]}), ("ha-2", "ha", 1, {}),
+        ("ha-1", "ha", 0, {"tenant": tenants["vt"]}),
+        ("ha-2", "ha", 1, {}),
     ):
-        devices[name or "va-2"] = Device.objects.create(name=name, site=sites[site], device_type=types[dtype],
-                                                        role=role, status="active", serial=f"SN-{name}", **extra)
+        devices[name or "va-2"] = Device.objects.create(
+            name=name,
+            site=sites[site],
+            device_type=types[dtype],
+            role=role,
+            status="active",
+            serial=f"SN-{name}",
+            **extra,
+        )
     for device in devices.values():
         device.tags.add(tags["vblue"], tags["hred"])
-    interfaces = {f"{d}/{i}": Interface.objects.create(device=devices[d], name=f"et{i}", type="10gbase-x-sfpp")
-                  for d in devices for i in range(2)}
+    interfaces = {
+        f"{d}/{i}": Interface.objects.create(device=devices[d], name=f"et{i}", type="10gbase-x-sfpp")
+        for d in devices
+        for i in range(2)
+    }
     Cable(a_terminations=[interfaces["va-1/0"]], b_terminations=[interfaces["vb-1/0"]], label="vcable").save()
     Cable(a_terminations=[interfaces["va-1/1"]], b_terminations=[interfaces["ha-1/0"]], label="hcable").save()
     Cable(a_terminations=[interfaces["vb-1/1"]], b_terminations=[interfaces["ha-1/1"]], label="vcable2").save()
     for key, description in (("va-1/0", "vmac"), ("va-1/1", "hmac"), ("ha-1/0", "vmac-on-hidden")):
-        mac = MACAddress.objects.create(mac_address=f"00:00:00:00:{len(description):02x}:{key[-1]}1",
-                                        assigned_object=interfaces[key], description=description)
+        mac = MACAddress.objects.create(
+            mac_address=f"00:00:00:00:{len(description):02x}:{key[-1]}1",
+            assigned_object=interfaces[key],
+            description=description,
+        )
         Interface.objects.filter(pk=interfaces[key].pk).update(primary_mac_address=mac)  # keeps the cable
     ips = {}
-    for address, key, status in (("10.1.0.1/24", "va-1/0", "active"), ("10.1.0.2/24", "va-1/0", "reserved"),
-                                 ("10.1.0.3/24", "va-3/0", "reserved"), ("10.9.0.1/24", "ha-1/0", "active")):
-        ips[address] = IPAddress.objects.create(address=address, assigned_object=interfaces[key], status=status,
-                                                tenant=tenants["ht"], dns_name=f"dns-{status}")
+    for address, key, status in (
+        ("10.1.0.1/24", "va-1/0", "active"),
+        ("10.1.0.2/24", "va-1/0", "reserved"),
+        ("10.1.0.3/24", "va-3/0", "reserved"),
+        ("10.9.0.1/24", "ha-1/0", "active"),
+    ):
+        ips[address] = IPAddress.objects.create(
+            address=address,
+            assigned_object=interfaces[key],
+            status=status,
+            tenant=tenants["ht"],
+            dns_name=f"dns-{status}",
+        )
     devices["va-3"].primary_ip4 = ips["10.1.0.3/24"]
     devices["va-3"].save()
-    for prefix, status, scope in (("10.0.0.0/8", "reserved", None), ("10.1.0.0/16", "active", sites["va"]),
-                                  ("10.1.1.0/24", "reserved", sites["va"]), ("10.1.2.0/24", "active", None),
-                                  ("10.2.0.0/16", "active", sites["ha"]), ("10.3.0.0/16", "reserved", sites["vb"])):
+    for prefix, status, scope in (
+        ("10.0.0.0/8", "reserved", None),
+        ("10.1.0.0/16", "active", sites["va"]),
+        ("10.1.1.0/24", "reserved", sites["va"]),
+        ("10.1.2.0/24", "active", None),
+        ("10.2.0.0/16", "active", sites["ha"]),
+        ("10.3.0.0/16", "reserved", sites["vb"]),
+    ):
         Prefix.objects.create(prefix=prefix, status=status, scope=scope, tenant=tenants["ht"])
     VLAN.objects.create(vid=100, name="v-servers", site=sites["va"], tenant=tenants["ht"], status="active")
     VLAN.objects.create(vid=200, name="h-storage", site=sites["ha"], status="active")
     ctype = ClusterType.objects.create(name="kvm", slug="kvm")
-    clusters = {name: Cluster.objects.create(name=name, type=ctype, scope=sites[site])
-                for name, site in (("v-cl", "ha"), ("h-cl", "va"))}
+    clusters = {
+        name: Cluster.objects.create(name=name, type=ctype, scope=sites[site])
+        for name, site in (("v-cl", "ha"), ("h-cl", "va"))
+    }
     for name, cluster in (("v-vm1", "v-cl"), ("v-vm2", "h-cl"), ("h-vm3", "v-cl")):
-        VirtualMachine.objects.create(name=name, cluster=clusters[cluster], site=clusters[cluster].scope,
-                                      tenant=tenants["ht"], status="active")
+        VirtualMachine.objects.create(
+            name=name, cluster=clusters[cluster], site=clusters[cluster].scope, tenant=tenants["ht"], status="active"
+        )
     providers = {slug: Provider.objects.create(name=slug, slug=slug) for slug in ("vp", "hp")}
     ctypes = CircuitType.objects.create(name="transit", slug="transit")
     for cid, provider in (("v-c1", "hp"), ("v-c2", "vp"), ("h-c3", "vp")):
         Circuit.objects.create(cid=cid, provider=providers[provider], type=ctypes, tenant=tenants["ht"])
     for name, weight in (("v-cc", 100), ("h-cc", 200)):
-        ConfigContext.objects.create(name=name, weight=weight, data={"ntp": name, "snmp_community": SECRET,
-                                                                     "nested": {"password": SECRET}})
+        ConfigContext.objects.create(
+            name=name, weight=weight, data={"ntp": name, "snmp_community": SECRET, "nested": {"password": SECRET}}
+        )
     # Change log: NetBox's own change logging, by the admin and by the $user-constrained user.
     request = RequestFactory().get("/")
     request.id = uuid.uuid4()
@@ -203,8 +281,11 @@ _VALUES = {}
 
 def _objects_of(model, user):
     everything = list(model.objects.all()[:50])
-    shown = set(model.objects.restrict(user, "view").values_list("pk", flat=True)) if hasattr(
-        model.objects.all(), "restrict") else {o.pk for o in everything}
+    shown = (
+        set(model.objects.restrict(user, "view").values_list("pk", flat=True))
+        if hasattr(model.objects.all(), "restrict")
+        else {o.pk for o in everything}
+    )
     hidden = [o for o in everything if o.pk not in shown]
     visible = [o for o in everything if o.pk in shown]
     return hidden, visible
@@ -229,7 +310,7 @@ def _filter_value(info, name, filt, user, rng):
     except Exception:
         hint = "text"
     if hint.startswith("choice: "):
-        return rng.choice(hint[len("choice: "):].split("|"))
+        return rng.choice(hint[len("choice: ") :].split("|"))
     if hint == "boolean":
         return rng.choice([True, False])
     if hint == "number":
@@ -237,8 +318,22 @@ def _filter_value(info, name, filt, user, rng):
     if hint == "date":
         return "2020-01-01"
     hidden, visible = _values_of(info.model, user, rng)
-    texts = [str(o) for o in hidden] + ["hcable", "hmac", "10.1.0.2", "10.1.0.3", "00:00:00:00:04:11", SECRET,
-                                        "SN-ha-1", "hred", "ht", "hr", "hloc", "HM", "h-cc", "nonexistent"]
+    texts = [str(o) for o in hidden] + [
+        "hcable",
+        "hmac",
+        "10.1.0.2",
+        "10.1.0.3",
+        "00:00:00:00:04:11",
+        SECRET,
+        "SN-ha-1",
+        "hred",
+        "ht",
+        "hr",
+        "hloc",
+        "HM",
+        "h-cc",
+        "nonexistent",
+    ]
     return rng.choice(texts + [str(o) for o in visible][:3])
 
 
@@ -259,13 +354,18 @@ def generate_calls(user, rng, count):
         concrete = [f.name for f in info.model._meta.concrete_fields if f.name in info.fields or f.is_relation]
         for name in concrete:
             calls.append(("count_objects", {"object_type": label, "group_by": name}))
-            calls.append(("query_objects", {"object_type": label, "ordering": [rng.choice(["", "-"]) + name],
-                                            "limit": 50}))
+            calls.append(
+                ("query_objects", {"object_type": label, "ordering": [rng.choice(["", "-"]) + name], "limit": 50})
+            )
         filters = usable_filters(info.filterset(queryset=info.model.objects.none()))
         for name, filt in filters.items():
             value = _filter_value(info, name, filt, user, rng)
-            calls.append(("query_objects", {"object_type": label, "filters": {name: value}, "limit": 50,
-                                            "fields": list(info.brief_fields)}))
+            calls.append(
+                (
+                    "query_objects",
+                    {"object_type": label, "filters": {name: value}, "limit": 50, "fields": list(info.brief_fields)},
+                )
+            )
             calls.append(("count_objects", {"object_type": label, "filters": {name: value}}))
         calls.append(("describe_object_type", {"object_type": label}))
         calls += _schema_calls(label, hidden + visible[:2])
@@ -281,11 +381,18 @@ def generate_calls(user, rng, count):
     for call in calls:
         first.setdefault(call[0], call)
     rest = [c for c in calls if c not in first.values()]
-    return list(first.values()) + rest[:max(0, count - len(first))], len(calls)
+    return list(first.values()) + rest[: max(0, count - len(first))], len(calls)
 
 
-KNOWN = {"list_object_types", "describe_object_type", "query_objects", "get_object", "search", "count_objects",
-         "get_changelog"}
+KNOWN = {
+    "list_object_types",
+    "describe_object_type",
+    "query_objects",
+    "get_object",
+    "search",
+    "count_objects",
+    "get_changelog",
+}
 
 
 def _schema_calls(label, objects):
@@ -346,8 +453,9 @@ def retag(user):
 def add(user):
     """Add hidden objects next to visible ones: children, parents, peers, counters."""
     site, tenant = Site.objects.get(slug="ha"), Tenant.objects.create(name="HNEW", slug="hnew")
-    device = Device.objects.create(name="ha-new", site=site, device_type=DeviceType.objects.first(),
-                                   role=DeviceRole.objects.first(), tenant=tenant)
+    device = Device.objects.create(
+        name="ha-new", site=site, device_type=DeviceType.objects.first(), role=DeviceRole.objects.first(), tenant=tenant
+    )
     visible_if = Interface.objects.get(device__name="va-1", name="et0")
     IPAddress.objects.create(address="10.1.0.77/24", assigned_object=visible_if, status="reserved")
     MACAddress.objects.create(mac_address="00:00:00:00:aa:01", assigned_object=visible_if, description="hadded")
@@ -356,9 +464,11 @@ def add(user):
     Region.objects.create(name="hr-new", slug="hr-new", parent=Region.objects.get(slug="vr"))
     Location.objects.create(name="hloc-new", slug="hloc-new", site=Site.objects.get(slug="va"))
     VLAN.objects.create(vid=300, name="h-new", status="active")
-    Cable(a_terminations=[Interface.objects.get(device__name="ha-2", name="et1")],
-          b_terminations=[Interface.objects.create(device=device, name="et0", type="10gbase-x-sfpp")],
-          label="hnew").save()
+    Cable(
+        a_terminations=[Interface.objects.get(device__name="ha-2", name="et1")],
+        b_terminations=[Interface.objects.create(device=device, name="et0", type="10gbase-x-sfpp")],
+        label="hnew",
+    ).save()
     ConfigContext.objects.create(name="h-new", weight=50, data={"ntp": "hidden"})
 
 
@@ -392,14 +502,20 @@ MUTATIONS = (rename, retag, add, delete, secrets)
 
 def _visible_world(user):
     """The objects the user may view, as stored (a hidden object's deletion may rewrite a visible one)."""
-    return {model: set(model.objects.restrict(user, "view").values_list(
-        "pk", *(["last_updated"] if hasattr(model, "last_updated") else []))) for model in CONSTRAINTS}
+    return {
+        model: set(
+            model.objects.restrict(user, "view").values_list(
+                "pk", *(["last_updated"] if hasattr(model, "last_updated") else [])
+            )
+        )
+        for model in CONSTRAINTS
+    }
 
 
 def _difference(old, new):
-    at = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
     start = max(0, at - 250)
-    return f"  before …{old[start:at + 250]}\n  after  …{new[start:at + 250]}"
+    return f"  before …{old[start : at + 250]}\n  after  …{new[start : at + 250]}"
 
 
 def answers(user, calls):
@@ -411,8 +527,10 @@ def check_user(user, label, excluded=None):
     seed = SEED + sum(map(ord, label))
     rng = random.Random(seed)
     calls, generated = generate_calls(user, rng, CALLS)
-    print(f"\n[metamorphic] user {label}: seed {SEED} (CHATBOX_METAMORPHIC_SEED), {len(calls)} of {generated} "
-          f"generated calls, {len(MUTATIONS)} mutations, {len(calls) * len(MUTATIONS)} checks")
+    print(
+        f"\n[metamorphic] user {label}: seed {SEED} (CHATBOX_METAMORPHIC_SEED), {len(calls)} of {generated} "
+        f"generated calls, {len(MUTATIONS)} mutations, {len(calls) * len(MUTATIONS)} checks"
+    )
     before = answers(user, calls)
     assert sum('"error"' not in a for a in before) > len(calls) // 3, "most generated calls answer"
     world = _visible_world(user)
@@ -425,11 +543,12 @@ def check_user(user, label, excluded=None):
             after = answers(user, calls)
         finally:
             transaction.savepoint_rollback(sid)
-        for (name, arguments), old, new in zip(calls, before, after):
+        for (name, arguments), old, new in zip(calls, before, after, strict=True):
             if old != new:
                 leaks.append(f"{mutation.__name__}: {name} {json.dumps(arguments)[:300]}\n{_difference(old, new)}")
-    assert not leaks, f"{len(leaks)} answers changed when only hidden objects did (seed {SEED}):\n" + \
-        "\n".join(leaks[:15])
+    assert not leaks, f"{len(leaks)} answers changed when only hidden objects did (seed {SEED}):\n" + "\n".join(
+        leaks[:15]
+    )
 
 
 def test_grouped_user_sees_no_trace_of_hidden_objects(world, db):
@@ -455,8 +574,9 @@ def call(user, name, **arguments):
 
 
 def _get(user, model, fields, **lookup):
-    return call(user, "get_object", object_type=model._meta.label_lower, id=model.objects.get(**lookup).pk,
-                fields=fields)["object"]
+    return call(
+        user, "get_object", object_type=model._meta.label_lower, id=model.objects.get(**lookup).pk, fields=fields
+    )["object"]
 
 
 def test_display_strings_name_no_hidden_relation(world, db):
@@ -466,9 +586,14 @@ def test_display_strings_name_no_hidden_relation(world, db):
     assert _get(admin, Device, ["display"], pk=unnamed.pk)["display"] == f"HM HX2 ({unnamed.pk})"
     shown = _get(grouped, Device, ["display", "device_type"], pk=unnamed.pk)
     assert "HM" not in shown["display"] and shown["device_type"]["display"] == "HX2"
-    member = Device.objects.create(name=None, site=Site.objects.get(slug="va"), role=DeviceRole.objects.first(),
-                                   device_type=DeviceType.objects.get(slug="vx1"),
-                                   virtual_chassis=VirtualChassis.objects.get(name="hvc"), vc_position=2)
+    member = Device.objects.create(
+        name=None,
+        site=Site.objects.get(slug="va"),
+        role=DeviceRole.objects.first(),
+        device_type=DeviceType.objects.get(slug="vx1"),
+        virtual_chassis=VirtualChassis.objects.get(name="hvc"),
+        vc_position=2,
+    )
     assert _get(admin, Device, ["display"], pk=member.pk)["display"] == "hvc:2"
     shown = _get(grouped, Device, ["display", "virtual_chassis", "vc_position"], pk=member.pk)
     assert "hvc" not in shown["display"] and shown["virtual_chassis"] is None
@@ -477,24 +602,46 @@ def test_display_strings_name_no_hidden_relation(world, db):
 
 def test_denormalised_values_come_only_from_visible_objects(world, db):
     grouped, admin = world["grouped"], world["admin"]
-    fields = ["mac_address", "primary_mac_address", "count_ipaddresses", "cable", "link_peers", "link_peers_type",
-              "connected_endpoints", "connected_endpoints_type", "connected_endpoints_reachable"]
+    fields = [
+        "mac_address",
+        "primary_mac_address",
+        "count_ipaddresses",
+        "cable",
+        "link_peers",
+        "link_peers_type",
+        "connected_endpoints",
+        "connected_endpoints_type",
+        "connected_endpoints_reachable",
+    ]
     hidden_mac = _get(grouped, Interface, fields, device__name="va-1", name="et1")  # hidden MAC and cable
     assert _get(admin, Interface, fields, device__name="va-1", name="et1")["mac_address"] == "00:00:00:00:04:11"
     assert {k: hidden_mac[k] for k in fields} == {
-        "mac_address": None, "primary_mac_address": None, "count_ipaddresses": 0, "cable": None, "link_peers": [],
-        "link_peers_type": None, "connected_endpoints": None, "connected_endpoints_type": None,
-        "connected_endpoints_reachable": False}
+        "mac_address": None,
+        "primary_mac_address": None,
+        "count_ipaddresses": 0,
+        "cable": None,
+        "link_peers": [],
+        "link_peers_type": None,
+        "connected_endpoints": None,
+        "connected_endpoints_type": None,
+        "connected_endpoints_reachable": False,
+    }
     reachable = {"device__name": "va-1", "name": "et1"}  # alone: the path is loaded for it too
     assert _get(admin, Interface, ["connected_endpoints_reachable"], **reachable)["connected_endpoints_reachable"]
     assert not _get(grouped, Interface, ["connected_endpoints_reachable"], **reachable)["connected_endpoints_reachable"]
     two_ips = _get(grouped, Interface, ["count_ipaddresses"], device__name="va-1", name="et0")
-    assert two_ips["count_ipaddresses"] == 1 == _get(admin, Interface, ["count_ipaddresses"], device__name="va-1",
-                                                     name="et0")["count_ipaddresses"] - 1
+    assert (
+        two_ips["count_ipaddresses"]
+        == 1
+        == _get(admin, Interface, ["count_ipaddresses"], device__name="va-1", name="et0")["count_ipaddresses"] - 1
+    )
     # A prefix's depth and child count are computed over every prefix: withheld from who may not view all.
     prefix = {"prefix": "10.1.0.0/16"}
     assert _get(admin, Prefix, ["_depth", "children"], **prefix) == {
-        **_get(admin, Prefix, ["_depth", "children"], **prefix), "_depth": 1, "children": 2}
+        **_get(admin, Prefix, ["_depth", "children"], **prefix),
+        "_depth": 1,
+        "children": 2,
+    }
     shown = _get(grouped, Prefix, ["_depth", "children"], **prefix)
     assert shown["_depth"] is None and shown["children"] is None
 
@@ -512,13 +659,18 @@ def test_filters_that_read_through_hidden_objects_are_refused_or_match_nothing(w
     assert count("dcim.device", q="va-3")["count"] == 1  # its own name still matches
     assert count("dcim.device", has_primary_ip="true") == {
         "error": "filter 'has_primary_ip' cannot be used on dcim.device: it reads ipam.ipaddress objects, and "
-                 "your permissions do not let you view all of them"}
+        "your permissions do not let you view all of them"
+    }
     assert "generic relation" in count("ipam.prefix", scope_id=hidden_site)["error"]
     assert "error" in count("ipam.prefix", depth=1) and "error" in count("dcim.site", region="vr")
     # The admin may use them all.
     for filters in ({"mac_address": "00:00:00:00:04:11"}, {"has_primary_ip": "true"}, {"scope_id": hidden_site}):
-        assert "error" not in call(world["admin"], "count_objects", object_type="dcim.device" if "scope_id" not in
-                                   filters else "ipam.prefix", filters=filters)
+        assert "error" not in call(
+            world["admin"],
+            "count_objects",
+            object_type="dcim.device" if "scope_id" not in filters else "ipam.prefix",
+            filters=filters,
+        )
 
 
 def test_generic_relation_ids_of_hidden_objects_are_empty(world, db):
@@ -567,8 +719,9 @@ def test_q_never_searches_withheld_values(world, db):
             assert call(user, "count_objects", object_type="extras.configcontext", filters={"q": guess})["count"] == 0
         assert call(user, "count_objects", object_type="extras.configcontext", filters={"q": "v-cc"})["count"] == 1
         # Whether a JSON document is there at all is no search of it.
-        assert "error" not in call(user, "count_objects", object_type="dcim.device",
-                                   filters={"local_context_data": False})
+        assert "error" not in call(
+            user, "count_objects", object_type="dcim.device", filters={"local_context_data": False}
+        )
 
 
 def test_errors_are_capped_and_never_echo_unbounded_input(world, db):
@@ -586,24 +739,35 @@ def test_errors_are_capped_and_never_echo_unbounded_input(world, db):
         assert set(result) == {"error"} and 0 < len(result["error"]) <= 500, result["error"][:600]
     assert call(admin, "count_objects", object_type="dcim.device", group_by="local_context_data") == {
         "error": "cannot group by 'local_context_data': it is a JSON document; group by by one of its fields is "
-                 "not supported"}
+        "not supported"
+    }
 
 
 def test_model_choice_by_a_shared_name_does_not_match_hidden_objects(world, db):
     """Found by the mutation suite (seed 241081517): MACs filtered by interface name also matched MACs of
     hidden interfaces with the same name."""
     result = call(world["grouped"], "count_objects", object_type="dcim.macaddress", filters={"interface": "et0"})
-    assert result == {"error": "filter 'interface' cannot be used on dcim.macaddress: it reads dcim.interface "
-                               "objects, and your permissions do not let you view all of them"}
-    assert call(world["grouped"], "count_objects", object_type="dcim.macaddress",
-                filters={"interface_id": Interface.objects.get(device__name="va-1", name="et0").pk})["count"] == 1
+    assert result == {
+        "error": "filter 'interface' cannot be used on dcim.macaddress: it reads dcim.interface "
+        "objects, and your permissions do not let you view all of them"
+    }
+    assert (
+        call(
+            world["grouped"],
+            "count_objects",
+            object_type="dcim.macaddress",
+            filters={"interface_id": Interface.objects.get(device__name="va-1", name="et0").pk},
+        )["count"]
+        == 1
+    )
 
 
 def test_a_filter_on_the_objects_own_column_is_not_refused_for_its_default_order(world, db):
     """Interfaces are ordered by device: a filter on their own column must not count that join (bench)."""
     device = Device.objects.get(name="va-1").pk
-    result = call(world["grouped"], "count_objects", object_type="dcim.interface",
-                  filters={"device_id": device, "enabled": True})
+    result = call(
+        world["grouped"], "count_objects", object_type="dcim.interface", filters={"device_id": device, "enabled": True}
+    )
     assert result == {"object_type": "dcim.interface", "count": 2}
 
 

@@ -4,18 +4,19 @@ devices and site (plus all VLANs and the change log), and a user without permiss
 An object the user may not view must be indistinguishable from one that does not exist: absent
 from results, counts, groups, search and change log, and "not found" by id with the same message.
 """
+
 import json
 import uuid
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import RequestFactory
-from netbox.context_managers import event_tracking
-
 from core.models import ObjectChange
 from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, Site
+from django.contrib.auth import get_user_model
+from django.test import RequestFactory
 from ipam.models import IPAddress
+from netbox.context_managers import event_tracking
 from tenancy.models import Tenant
+
 from tests.conftest import grant
 from tests.test_tools import admin, ams_user, call, nb, nobody  # noqa: F401 (fixtures)
 
@@ -31,12 +32,15 @@ def test_list_object_types_shows_only_viewable_types(admin, ams_user, nobody):
     ams = call(ams_user, "list_object_types")["object_types"]
     assert ams["dcim"] == ["device", "site"] and ams["ipam"] == ["vlan"]
     assert "circuits" not in ams
-    assert not {"dcim", "ipam", "circuits", "tenancy", "virtualization"} & set(call(nobody, "list_object_types")["object_types"])
+    assert not {"dcim", "ipam", "circuits", "tenancy", "virtualization"} & set(
+        call(nobody, "list_object_types")["object_types"]
+    )
 
 
 def test_describe_object_type_is_schema_not_data(admin, nobody):
-    assert call(nobody, "describe_object_type", object_type="dcim.device") == \
-        call(admin, "describe_object_type", object_type="dcim.device")
+    assert call(nobody, "describe_object_type", object_type="dcim.device") == call(
+        admin, "describe_object_type", object_type="dcim.device"
+    )
 
 
 def test_query_objects_returns_only_visible_objects(admin, ams_user, nobody):
@@ -58,8 +62,9 @@ def test_filtering_by_a_hidden_related_object_reads_like_a_missing_one(ams_user)
     missing = call(ams_user, "query_objects", object_type="dcim.device", filters={"site": "atlantis"})
     assert hidden == missing and hidden["count"] == 0
     fra1, nowhere = Site.objects.get(slug="fra1").pk, 987654
-    assert call(ams_user, "count_objects", object_type="dcim.device", filters={"site_id": fra1}) == \
-        call(ams_user, "count_objects", object_type="dcim.device", filters={"site_id": nowhere})
+    assert call(ams_user, "count_objects", object_type="dcim.device", filters={"site_id": fra1}) == call(
+        ams_user, "count_objects", object_type="dcim.device", filters={"site_id": nowhere}
+    )
 
 
 def test_filtering_by_a_hidden_related_object_of_visible_objects_matches_nothing(admin, ams_user):
@@ -67,10 +72,14 @@ def test_filtering_by_a_hidden_related_object_of_visible_objects_matches_nothing
     read like filtering by a tenant that does not exist (not list the devices, naming Acme)."""
     acme = Tenant.objects.get(slug="acme").pk
     assert call(admin, "count_objects", object_type="dcim.device", filters={"tenant": "acme"})["count"] == 14
-    for filters, missing in (({"tenant": "acme"}, {"tenant": "atlantis"}), ({"tenant_id": acme}, {"tenant_id": 987654}),
-                             ({"manufacturer": "juniper"}, {"manufacturer": "atlantis"})):
-        assert call(ams_user, "query_objects", object_type="dcim.device", filters=filters) == \
-            call(ams_user, "query_objects", object_type="dcim.device", filters=missing)
+    for filters, missing in (
+        ({"tenant": "acme"}, {"tenant": "atlantis"}),
+        ({"tenant_id": acme}, {"tenant_id": 987654}),
+        ({"manufacturer": "juniper"}, {"manufacturer": "atlantis"}),
+    ):
+        assert call(ams_user, "query_objects", object_type="dcim.device", filters=filters) == call(
+            ams_user, "query_objects", object_type="dcim.device", filters=missing
+        )
         assert call(ams_user, "count_objects", object_type="dcim.device", filters=filters)["count"] == 0
     viewer = _granted(ams_user, Tenant, ["view"])
     assert call(viewer, "count_objects", object_type="dcim.device", filters={"tenant": "acme"})["count"] == 6
@@ -92,8 +101,14 @@ def test_ordering_through_a_hidden_related_object_tells_nothing_about_it(admin, 
         assert found == ["ams1-leaf1"] + [name for name in by_id if name != "ams1-leaf1"]
     viewer = _granted(ams_user, Tenant, ["view"])
     for ordering in (["tenant__name"], ["tenant"]):
-        assert names_in_order(call(viewer, "query_objects", object_type="dcim.device", ordering=ordering))[-1] == "ams1-leaf1"
-    assert names_in_order(call(viewer, "query_objects", object_type="dcim.device", ordering=["-tenant"]))[0] == "ams1-leaf1"
+        assert (
+            names_in_order(call(viewer, "query_objects", object_type="dcim.device", ordering=ordering))[-1]
+            == "ams1-leaf1"
+        )
+    assert (
+        names_in_order(call(viewer, "query_objects", object_type="dcim.device", ordering=["-tenant"]))[0]
+        == "ams1-leaf1"
+    )
 
 
 def names_in_order(result):
@@ -110,8 +125,11 @@ def test_get_object_of_a_hidden_object_reads_exactly_like_a_missing_one(admin, a
     hidden = Device.objects.get(name="fra1-leaf1").pk
     missing = Device.objects.order_by("-pk").first().pk + 1000
     assert call(admin, "get_object", object_type="dcim.device", id=hidden)["object"]["display"] == "fra1-leaf1"
-    assert _not_found(ams_user, "dcim.device", hidden) == _not_found(ams_user, "dcim.device", missing) \
+    assert (
+        _not_found(ams_user, "dcim.device", hidden)
+        == _not_found(ams_user, "dcim.device", missing)
         == "dcim.device with id <id> not found"
+    )
     visible = Device.objects.get(name="ams1-leaf1").pk
     assert call(ams_user, "get_object", object_type="dcim.device", id=visible)["object"]["display"] == "ams1-leaf1"
     assert _not_found(nobody, "dcim.device", visible) == _not_found(nobody, "dcim.device", missing)
@@ -125,8 +143,9 @@ def _granted(user, model, actions, constraints=None):
 
 
 def _leaf1(user, fields=("site", "rack", "tenant", "device_type", "role", "tags", "primary_ip4")):
-    return call(user, "query_objects", object_type="dcim.device", filters={"name": "ams1-leaf1"},
-                fields=list(fields))["results"][0]
+    return call(user, "query_objects", object_type="dcim.device", filters={"name": "ams1-leaf1"}, fields=list(fields))[
+        "results"
+    ][0]
 
 
 def test_related_objects_the_user_may_not_view_read_like_missing_ones(admin, ams_user):
@@ -138,7 +157,9 @@ def test_related_objects_the_user_may_not_view_read_like_missing_ones(admin, ams
     assert seen["site"] == full["site"]
     assert [seen[f] for f in ("rack", "tenant", "device_type", "role", "primary_ip4")] == [None] * 5
     assert seen["tags"] == []
-    whole = json.dumps(call(ams_user, "get_object", object_type="dcim.device", id=Device.objects.get(name="ams1-leaf1").pk))
+    whole = json.dumps(
+        call(ams_user, "get_object", object_type="dcim.device", id=Device.objects.get(name="ams1-leaf1").pk)
+    )
     for name in ("Acme", "ams1-r1", "QFX5120", "Juniper", "Spine", "prod", "10.1.0.1"):
         assert name not in whole
     # The same relation appears as soon as the user may view it (and only the objects they may view).
@@ -150,13 +171,25 @@ def test_related_object_counts_count_only_what_the_user_may_view(admin, ams_user
     fields = ["name", "device_count", "rack_count", "vlan_count", "prefix_count"]
 
     def ams1(user):
-        return call(user, "get_object", object_type="dcim.site", id=Site.objects.get(slug="ams1").pk, fields=fields)["object"]
+        return call(user, "get_object", object_type="dcim.site", id=Site.objects.get(slug="ams1").pk, fields=fields)[
+            "object"
+        ]
 
-    assert {k: v for k, v in ams1(admin).items() if k in fields} == \
-        {"name": "AMS1", "device_count": 6, "rack_count": 1, "vlan_count": 1, "prefix_count": 1}
+    assert {k: v for k, v in ams1(admin).items() if k in fields} == {
+        "name": "AMS1",
+        "device_count": 6,
+        "rack_count": 1,
+        "vlan_count": 1,
+        "prefix_count": 1,
+    }
     # This user may view Amsterdam's devices and all VLANs, but no racks and no prefixes.
-    assert {k: v for k, v in ams1(ams_user).items() if k in fields} == \
-        {"name": "AMS1", "device_count": 6, "rack_count": 0, "vlan_count": 1, "prefix_count": 0}
+    assert {k: v for k, v in ams1(ams_user).items() if k in fields} == {
+        "name": "AMS1",
+        "device_count": 6,
+        "rack_count": 0,
+        "vlan_count": 1,
+        "prefix_count": 0,
+    }
     # Counters NetBox stores on the object (interface_count…) too.
     leaf1 = Device.objects.get(name="ams1-leaf1").pk
 
@@ -172,8 +205,9 @@ def test_a_generic_relation_to_a_hidden_object_is_empty(ams_user):
     fields = ["address", "assigned_object_type", "assigned_object_id", "assigned_object"]
 
     def ip(user):
-        return call(user, "query_objects", object_type="ipam.ipaddress", filters={"address": "10.1.0.1/24"},
-                    fields=fields)["results"][0]
+        return call(
+            user, "query_objects", object_type="ipam.ipaddress", filters={"address": "10.1.0.1/24"}, fields=fields
+        )["results"][0]
 
     unassigned = IPAddress.objects.create(address="10.9.0.1/24")
     loose = call(ams_user, "get_object", object_type="ipam.ipaddress", id=unassigned.pk, fields=fields)["object"]
@@ -194,9 +228,13 @@ def test_cable_ends_the_user_may_not_view_are_left_out(admin, ams_user):
     ams_user = _granted(ams_user, Interface, ["view"], {"device__site__slug": "ams1"})
 
     def ends(user):
-        found = call(user, "get_object", object_type="dcim.cable", id=cable.pk, fields=["a_terminations", "b_terminations"])
-        return [[(end["object"]["device"]["display"], end["object"]["display"]) for end in found["object"][side]]
-                for side in ("a_terminations", "b_terminations")]
+        found = call(
+            user, "get_object", object_type="dcim.cable", id=cable.pk, fields=["a_terminations", "b_terminations"]
+        )
+        return [
+            [(end["object"]["device"]["display"], end["object"]["display"]) for end in found["object"][side]]
+            for side in ("a_terminations", "b_terminations")
+        ]
 
     assert ends(admin) == [[("ams1-leaf2", "et-0/0/1")], [("fra1-leaf2", "et-0/0/1")]]
     assert ends(ams_user) == [[("ams1-leaf2", "et-0/0/1")], []]
@@ -221,8 +259,10 @@ def test_groups_of_hidden_related_objects_read_like_empty_ones(admin, ams_user):
     # view): grouping by it is refused for users who may not view everything; who may, sees the types.
     ams_user = _granted(ams_user, IPAddress, ["view"])
     per_type = call(ams_user, "count_objects", object_type="ipam.ipaddress", group_by="assigned_object_type")
-    assert per_type == {"error": "cannot group by 'assigned_object_type': it is part of a generic relation "
-                                 "('assigned_object'), which may point to objects your permissions do not let you view"}
+    assert per_type == {
+        "error": "cannot group by 'assigned_object_type': it is part of a generic relation "
+        "('assigned_object'), which may point to objects your permissions do not let you view"
+    }
     per_type = call(admin, "count_objects", object_type="ipam.ipaddress", group_by="assigned_object_type")
     assert [(g.get("display"), g["count"]) for g in per_type["groups"]] == [("dcim.interface", 2)]
 
@@ -243,10 +283,16 @@ def test_counts_and_groups_exclude_hidden_objects(admin, ams_user, nobody):
     per_status = call(ams_user, "count_objects", object_type="dcim.device", group_by="status")
     visible = Device.objects.restrict(ams_user, "view")
     assert {g["value"]: g["count"] for g in per_status["groups"]} == {
-        s: visible.filter(status=s).count() for s in {d.status for d in visible}}
+        s: visible.filter(status=s).count() for s in {d.status for d in visible}
+    }
     assert call(admin, "count_objects", object_type="dcim.device", group_by="site")["count"] == 14
     assert call(nobody, "count_objects", object_type="dcim.device", group_by="site") == {
-        "object_type": "dcim.device", "count": 0, "group_by": "site", "groups": [], "has_more": False}
+        "object_type": "dcim.device",
+        "count": 0,
+        "group_by": "site",
+        "groups": [],
+        "has_more": False,
+    }
 
 
 def _changed(result):
@@ -259,7 +305,11 @@ def test_changelog_shows_only_changes_of_visible_objects(admin, ams_user, nobody
     # Not Frankfurt's devices (not even the deleted one: its constraint cannot be checked any more),
     # nor the webhook (no permission).
     assert _changed(call(ams_user, "get_changelog", since="1h", limit=50)) == [
-        ("create", "temp (999)"), ("delete", "storage (200)"), ("delete", "temp (999)"), ("update", "ams1-leaf2")]
+        ("create", "temp (999)"),
+        ("delete", "storage (200)"),
+        ("delete", "temp (999)"),
+        ("update", "ams1-leaf2"),
+    ]
     assert call(nobody, "get_changelog", since="1h")["count"] == 0
 
 
@@ -287,8 +337,9 @@ def test_changes_of_a_hidden_objects_children_do_not_reveal_it(ams_user):
     viewer = _granted(ams_user, Interface, ["view"])
     assert "uplink" in json.dumps(call(viewer, "get_changelog", object_type="dcim.interface"))
     missing = Device.objects.order_by("-pk").first().pk + 1000
-    assert call(viewer, "get_changelog", object_type="dcim.device", object_id=hidden.pk) == \
-        call(viewer, "get_changelog", object_type="dcim.device", object_id=missing)
+    assert call(viewer, "get_changelog", object_type="dcim.device", object_id=hidden.pk) == call(
+        viewer, "get_changelog", object_type="dcim.device", object_id=missing
+    )
     # Who may view the device sees its interface's change with it.
     admin_view = call(request.user, "get_changelog", object_type="dcim.device", object_id=hidden.pk)
     assert "uplink" in json.dumps(admin_view)
@@ -306,14 +357,18 @@ def test_changelog_needs_netbox_changelog_permission_and_honours_its_constraints
     assert _changed(call(viewer, "get_changelog", object_type="dcim.device")) == [("delete", "fra1-leaf5")]
 
 
-@pytest.mark.parametrize("tool, arguments", [
-    ("query_objects", {"object_type": "dcim.device"}),
-    ("count_objects", {"object_type": "dcim.device", "group_by": "site"}),
-    ("search", {"query": "leaf"}),
-    ("get_changelog", {}),
-])
+@pytest.mark.parametrize(
+    "tool, arguments",
+    [
+        ("query_objects", {"object_type": "dcim.device"}),
+        ("count_objects", {"object_type": "dcim.device", "group_by": "site"}),
+        ("search", {"query": "leaf"}),
+        ("get_changelog", {}),
+    ],
+)
 def test_superuser_sees_hidden_objects_that_others_do_not(admin, ams_user, tool, arguments):
     """The matrix can fail: the same call returns more for the superuser."""
+
     def size(result):
         return result.get("count", 0)
 

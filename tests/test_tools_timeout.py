@@ -4,6 +4,7 @@ A second database connection holds a lock on the table the tool reads, so the to
 really waits in PostgreSQL until ``tool_statement_timeout_ms`` cancels it. (Its own module:
 the shared data fixture keeps a transaction open whose locks would block the lock taker.)
 """
+
 import asyncio
 import threading
 from contextlib import contextmanager
@@ -43,10 +44,13 @@ def providers_locked():
 def test_statement_timeout_cancels_a_slow_query_and_the_connection_stays_usable(superuser):
     with providers_locked(), plugins_config(tool_statement_timeout_ms=200):
         result = call(superuser, "count_objects", object_type="circuits.provider")
-    assert result == {"error": "the query took longer than 200 ms and was cancelled; narrow it with filters "
-                               "or a smaller limit"}
+    assert result == {
+        "error": "the query took longer than 200 ms and was cancelled; narrow it with filters or a smaller limit"
+    }
     assert call(superuser, "count_objects", object_type="circuits.provider") == {
-        "object_type": "circuits.provider", "count": 0}
+        "object_type": "circuits.provider",
+        "count": 0,
+    }
     with connection.cursor() as cursor:  # the timeout and read-only mode ended with the tool call
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == "0"
@@ -57,6 +61,7 @@ def test_statement_timeout_cancels_a_slow_query_and_the_connection_stays_usable(
 @pytest.mark.django_db(transaction=True)
 def test_a_slow_tool_call_does_not_hold_up_other_chats(superuser):
     """Tool calls (as the agents make them) run side by side: one stuck on a slow query blocks no other."""
+
     async def slow_then_fast(release):
         slow = asyncio.ensure_future(call_tool("count_objects", {"object_type": "circuits.provider"}, superuser))
         await asyncio.sleep(0.3)  # the slow call is now waiting for the lock

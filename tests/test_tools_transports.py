@@ -2,13 +2,14 @@
 application, path B on the fake Ollama) and through the LiteLLM proxy mode (a real proxy process). What the
 model receives and what the browser is shown must not name it (issue 15; the mechanisms are unit-tested in
 test_tools_metamorphic)."""
+
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
-
 from dcim.models import Site
 from ipam.models import Prefix
+
 from netbox_chatbox.preferences import PREFERENCE_PATH
 from tests.fakes.helpers import ToolEnd, chat, of_type, run
 
@@ -36,16 +37,23 @@ def _tool_messages(fake):
 def _assert_hidden(tool_messages, hidden):
     prefix_result, filtered = (json.loads(m) for m in tool_messages)
     assert prefix_result["object"]["prefix"] == "10.77.0.0/16"
-    assert {k: prefix_result["object"][k] for k in ("scope", "scope_id", "scope_type")} == \
-        {"scope": None, "scope_id": None, "scope_type": None}
-    assert filtered == {"error": "filter 'scope_id' cannot be used on ipam.prefix: it reads the generic relation "
-                                 "'scope', which may point to objects your permissions do not let you view"}
+    assert {k: prefix_result["object"][k] for k in ("scope", "scope_id", "scope_type")} == {
+        "scope": None,
+        "scope_id": None,
+        "scope_type": None,
+    }
+    assert filtered == {
+        "error": "filter 'scope_id' cannot be used on ipam.prefix: it reads the generic relation "
+        "'scope', which may point to objects your permissions do not let you view"
+    }
     assert all(hidden.name not in m for m in tool_messages)
 
 
 def _script(fake, prefix, hidden):
-    fake.tool_calls(("get_object", {"object_type": "ipam.prefix", "id": prefix.pk, "fields": FIELDS}),
-                    ("count_objects", {"object_type": "ipam.prefix", "filters": {"scope_id": hidden.pk}}))
+    fake.tool_calls(
+        ("get_object", {"object_type": "ipam.prefix", "id": prefix.pk, "fields": FIELDS}),
+        ("count_objects", {"object_type": "ipam.prefix", "filters": {"scope_id": hidden.pk}}),
+    )
     fake.reply("One prefix, no site.")
 
 

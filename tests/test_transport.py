@@ -3,6 +3,7 @@
 Runs the plugin's real ASGI application (netbox_chatbox.asgi) through Channels' communicator, with
 real NetBox sessions and tokens; turns run on path B against the fake Ollama (tests/fakes).
 """
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -30,6 +31,7 @@ def sent_to_model(fake_ollama):
 
 # --- who may connect -------------------------------------------------------------------------
 
+
 async def test_anonymous_socket_is_refused():
     socket, code = await open_socket()
     assert socket is None  # denied at the handshake (HTTP 403 on a server: see test_transport_server)
@@ -52,7 +54,9 @@ async def test_logged_in_user_gets_a_session_on_their_model(chat_user):
     socket, _ = await open_socket(chat_user)
     event = await socket.event()
     assert event == {
-        "type": "session", "conversation": None, "selection_enabled": True,
+        "type": "session",
+        "conversation": None,
+        "selection_enabled": True,
         "model": {"id": "claude-haiku-4-5", "name": "Claude Haiku 4.5", "path": "sdk", "provider": "anthropic"},
     }
     await socket.close()
@@ -95,6 +99,7 @@ async def test_bad_or_read_only_token_is_refused(chat_user):
 
 
 # --- bad input: a clear error event, the socket stays open -----------------------------------
+
 
 async def test_malformed_and_unknown_requests_get_errors_and_the_socket_stays_open(chat_user):
     socket, _ = await open_socket(chat_user)
@@ -167,6 +172,7 @@ async def test_resuming_someone_elses_conversation_is_not_found(chat_user):
 
 # --- chatting on path B (LiteLLM → fake Ollama) ----------------------------------------------
 
+
 @pytest.fixture
 def on_ollama(chat_user, use_fake_ollama):
     """alice chats with the local model; the fake Ollama answers."""
@@ -191,9 +197,15 @@ async def test_chat_streams_deltas_then_complete_and_stores_the_turn(chat_user, 
     # What the model was asked, and what is stored (and readable after a reload).
     assert sent_to_model(on_ollama) == [("user", "How many sites are in Berlin?")]
     assert await stored_messages(complete["conversation"]) == [
-        ("user", "How many sites are in Berlin?"), ("assistant", "There are 3 sites in Berlin.")]
+        ("user", "How many sites are in Berlin?"),
+        ("assistant", "There are 3 sites in Berlin."),
+    ]
     conversation = await sync_to_async(_conversation)(complete["conversation"])
-    assert (conversation.owner_id, conversation.model_id, conversation.path) == (chat_user.pk, "ollama-qwen2.5", "litellm")
+    assert (conversation.owner_id, conversation.model_id, conversation.path) == (
+        chat_user.pk,
+        "ollama-qwen2.5",
+        "litellm",
+    )
     assert conversation.title == "How many sites are in Berlin?"
     assert (conversation.input_tokens, conversation.output_tokens) == (20, 3)
     answer = await sync_to_async(Message.objects.get)(pk=complete["message"])
@@ -282,12 +294,14 @@ async def test_rate_limit_per_user_holds_across_connections(chat_user, on_ollama
 
 # --- sessions: reset, model switch, reconnect, resume ------------------------------------------
 
-TWIN = {"ollama-twin": {"name": "Qwen twin", "provider": "ollama",
-                        "litellm_model": "ollama_chat/qwen2.5:14b-instruct-8k"}}
+TWIN = {
+    "ollama-twin": {"name": "Qwen twin", "provider": "ollama", "litellm_model": "ollama_chat/qwen2.5:14b-instruct-8k"}
+}
 
 
-async def test_model_change_archives_resets_context_and_is_the_users_preference(chat_user, on_ollama, chatbox_config,
-                                                                                api):
+async def test_model_change_archives_resets_context_and_is_the_users_preference(
+    chat_user, on_ollama, chatbox_config, api
+):
     chatbox_config(models=TWIN)
     on_ollama.reply("Three.")
     on_ollama.reply("Hello from the twin.")
@@ -296,8 +310,14 @@ async def test_model_change_archives_resets_context_and_is_the_users_preference(
     old = (await socket.chat("How many sites in Berlin?"))[-1]["conversation"]
     await socket.send({"type": "model_change", "model": "ollama-twin"})
     changed = await socket.event()
-    assert changed == {"type": "model_changed", "old_model": "ollama-qwen2.5", "new_model": "ollama-twin",
-                       "archived_message_count": 2, "context_reset": True, "conversation": None}
+    assert changed == {
+        "type": "model_changed",
+        "old_model": "ollama-qwen2.5",
+        "new_model": "ollama-twin",
+        "archived_message_count": 2,
+        "context_reset": True,
+        "conversation": None,
+    }
     session = await socket.event()
     assert session["type"] == "session" and session["conversation"] is None
     assert session["model"]["id"] == "ollama-twin"
@@ -321,8 +341,11 @@ async def test_model_change_archives_resets_context_and_is_the_users_preference(
 
 
 async def test_preference_set_by_the_api_is_the_model_of_the_next_socket(chat_user, on_ollama, api):
-    response = await sync_to_async(lambda: api(chat_user, token=True).put(
-        "/api/plugins/chatbox/preference/", {"model": "claude-opus-4"}, format="json"))()
+    response = await sync_to_async(
+        lambda: api(chat_user, token=True).put(
+            "/api/plugins/chatbox/preference/", {"model": "claude-opus-4"}, format="json"
+        )
+    )()
     assert response.status_code == 200
     socket, _ = await open_socket(chat_user)
     assert (await socket.event())["model"]["id"] == "claude-opus-4"
@@ -410,8 +433,9 @@ async def test_provider_failure_is_an_error_event_stored_and_the_socket_stays(ch
     events = await socket.chat("hello?")
     assert events[-1]["type"] == "error"
     error = events[-1]
-    stored = await sync_to_async(lambda: list(Message.objects.filter(conversation__owner=chat_user)
-                                              .values_list("role", "content")))()
+    stored = await sync_to_async(
+        lambda: list(Message.objects.filter(conversation__owner=chat_user).values_list("role", "content"))
+    )()
     assert stored == [("user", "hello?"), ("error", error["message"])]
     on_ollama.reset()
     on_ollama.reply("Recovered.")

@@ -3,6 +3,7 @@
 Under WSGI (Django's test client, as gunicorn would run it) and under ASGI (Django's async client).
 Authentication is NetBox's: a session with CSRF, or a v2 token.
 """
+
 import json
 
 import pytest
@@ -101,8 +102,7 @@ def test_session_auth_with_csrf_token_chats(chat_user, on_ollama):
     client.force_login(chat_user)
     client.get("/plugins/chatbox/")  # the chat page sets the CSRF cookie, as in a browser
     token = client.cookies["csrftoken"].value
-    response = client.post(CHAT_URL, {"message": "hi"}, content_type="application/json",
-                           HTTP_X_CSRFTOKEN=token, **SSE)
+    response = client.post(CHAT_URL, {"message": "hi"}, content_type="application/json", HTTP_X_CSRFTOKEN=token, **SSE)
     assert response.status_code == 200
     assert sse_events(response)[-1]["type"] == "complete"
 
@@ -112,8 +112,11 @@ def test_refusals_have_clear_codes_in_json_and_in_sse(api, chat_user, on_ollama,
     client = api(chat_user, token=True)
     too_long = client.post(CHAT_URL, {"message": "x" * 21}, format="json")
     assert too_long.status_code == 400
-    assert too_long.json() == {"type": "error", "code": "message_too_long",
-                               "message": "Your message has 21 characters; the limit is 20."}
+    assert too_long.json() == {
+        "type": "error",
+        "code": "message_too_long",
+        "message": "Your message has 21 characters; the limit is 20.",
+    }
     unknown = client.post(CHAT_URL, {"message": "hi", "model": "gpt-9"}, format="json")
     assert unknown.status_code == 400 and unknown.json()["code"] == "unknown_model"
     missing = client.post(CHAT_URL, {}, format="json")
@@ -129,8 +132,9 @@ def test_refusals_have_clear_codes_in_json_and_in_sse(api, chat_user, on_ollama,
 
 def test_other_users_or_archived_conversation_cannot_be_continued(api, chat_user, superuser, on_ollama):
     theirs = Conversation.objects.create(owner=superuser, title="admin's", model_id="ollama-qwen2.5", path="litellm")
-    archived = Conversation.objects.create(owner=chat_user, title="old", model_id="ollama-qwen2.5", path="litellm",
-                                           archived=True)
+    archived = Conversation.objects.create(
+        owner=chat_user, title="old", model_id="ollama-qwen2.5", path="litellm", archived=True
+    )
     client = api(chat_user, token=True)
     response = client.post(CHAT_URL, {"message": "hi", "conversation": theirs.pk}, format="json")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
@@ -186,8 +190,12 @@ async def test_sse_under_asgi_streams_the_same_events(chat_user, on_ollama):
     on_ollama.reply("Over ", "ASGI.")
     token = await sync_to_async(token_for)(chat_user)
     client = AsyncClient()
-    response = await client.post(CHAT_URL, {"message": "hi"}, content_type="application/json",
-                                 headers={"Authorization": token, "Accept": "text/event-stream"})
+    response = await client.post(
+        CHAT_URL,
+        {"message": "hi"},
+        content_type="application/json",
+        headers={"Authorization": token, "Accept": "text/event-stream"},
+    )
     assert response.status_code == 200 and response.is_async
     body = b"".join([chunk async for chunk in response.streaming_content]).decode()
     events = parse_sse(body)
@@ -202,8 +210,9 @@ def test_claude_turn_streams_cleanly_under_wsgi(api, chat_user, use_fake_anthrop
     before = cli_processes()
     use_fake_anthropic.reply("Claude ", "over ", "SSE.")
     with caplog.at_level("ERROR"):
-        response = api(chat_user, token=True).post(CHAT_URL, {"message": "hi", "model": "claude-haiku-4-5"},
-                                                   format="json", **SSE)
+        response = api(chat_user, token=True).post(
+            CHAT_URL, {"message": "hi", "model": "claude-haiku-4-5"}, format="json", **SSE
+        )
         events = sse_events(response)
     assert events[-1]["type"] == "complete" and events[-1]["interrupted"] is False
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "Claude over SSE."

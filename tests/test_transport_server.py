@@ -3,6 +3,7 @@
 One uvicorn process for this module, on the test database; clients are real network clients
 (websockets, httpx) with a real NetBox session cookie or API token.
 """
+
 import asyncio
 import json
 import os
@@ -43,13 +44,35 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, tmp_path_fact
 
     port = _free_port()
     log = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "netbox.settings", "NETBOX_CONFIGURATION": "configuration",
-           "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}", "NETBOX_DB": settings.DATABASES["default"]["NAME"],
-           "LITELLM_ENABLED": "1", "OLLAMA_BASE_URL": fake_ollama_server.url, "NETBOX_DEBUG": "0"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": f"{ROOT / 'devconf'}:{ROOT}",
+        "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+        "LITELLM_ENABLED": "1",
+        "OLLAMA_BASE_URL": fake_ollama_server.url,
+        "NETBOX_DEBUG": "0",
+    }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--lifespan", "off"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "netbox_chatbox.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -95,17 +118,24 @@ async def test_netbox_pages_socket_and_sse_from_one_server(server, chat_user, on
     assert events[-1]["type"] == "complete"
 
     token = await sync_to_async(token_for)(chat_user)
-    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
-        async with http.stream("POST", "/api/plugins/chatbox/chat/", json={"message": "And SSE?"},
-                               headers={"Authorization": token, "Accept": "text/event-stream"}) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            body = "".join([chunk async for chunk in response.aiter_text()])
-    sse = [json.loads(line[len("data: "):]) for line in body.splitlines() if line.startswith("data: ")]
+    async with (
+        httpx.AsyncClient(base_url=server, timeout=60) as http,
+        http.stream(
+            "POST",
+            "/api/plugins/chatbox/chat/",
+            json={"message": "And SSE?"},
+            headers={"Authorization": token, "Accept": "text/event-stream"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = "".join([chunk async for chunk in response.aiter_text()])
+    sse = [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
     assert "".join(e["text"] for e in sse if e["type"] == "delta") == "Streamed as SSE."
     assert sse[-1]["type"] == "complete"
-    stored = await sync_to_async(lambda: sorted(Message.objects.filter(role="assistant")
-                                                .values_list("content", flat=True)))()
+    stored = await sync_to_async(
+        lambda: sorted(Message.objects.filter(role="assistant").values_list("content", flat=True))
+    )()
     assert stored == ["Served by uvicorn.", "Streamed as SSE."]
 
 

@@ -4,6 +4,7 @@ Expected figures are computed here in Python from the same rows (by local date i
 zone, percentiles by linear interpolation like PostgreSQL's percentile_cont) and compared with what the
 page, its CSV export and the API show.
 """
+
 import csv
 import datetime
 import io
@@ -36,8 +37,7 @@ def auditor(db):
 
 
 def _message(conversation, role, created, **fields):
-    message = Message.objects.create(conversation=conversation, role=role, content=fields.pop("content", "x"),
-                                     **fields)
+    message = Message.objects.create(conversation=conversation, role=role, content=fields.pop("content", "x"), **fields)
     Message.objects.filter(pk=message.pk).update(created=created)
     return message
 
@@ -51,30 +51,42 @@ def history(db, chat_user):
     for user in (chat_user, carol):
         for model_id, path in (("claude-sonnet-4-5", "sdk"), ("auto", "sdk"), ("ollama-qwen2.5", "litellm")):
             conversations[user.username, model_id] = Conversation.objects.create(
-                owner=user, title=SECRET_TITLE, model_id=model_id, path=path)
+                owner=user, title=SECRET_TITLE, model_id=model_id, path=path
+            )
     start = NOW.replace(hour=0, minute=0, second=0, microsecond=0) - datetime.timedelta(days=39)
     messages = []
     for _ in range(160):
         conversation = rng.choice(list(conversations.values()))
-        created = start + datetime.timedelta(days=rng.randrange(40), hours=rng.choice((0, 0, 11, 12, 23, 23)),
-                                             minutes=rng.randrange(60))
+        created = start + datetime.timedelta(
+            days=rng.randrange(40), hours=rng.choice((0, 0, 11, 12, 23, 23)), minutes=rng.randrange(60)
+        )
         created = min(created, NOW - datetime.timedelta(minutes=1))
         messages.append(Message(conversation=conversation, role="user", content=SECRET_TEXT, created=created))
         if rng.random() < 0.15:
-            messages.append(Message(conversation=conversation, role="error", content="The model provider failed",
-                                    created=created))
+            messages.append(
+                Message(conversation=conversation, role="error", content="The model provider failed", created=created)
+            )
             continue
         local = conversation.model_id == "ollama-qwen2.5"
-        messages.append(Message(
-            conversation=conversation, role="assistant", content=SECRET_TEXT, model=conversation.model_id,
-            input_tokens=rng.randrange(10, 5000), output_tokens=rng.randrange(1, 900),
-            cost_usd=None if local else Decimal(rng.randrange(1, 90000)) / 10**6,
-            duration_ms=rng.randrange(200, 30000), fallback=local and rng.random() < 0.3,
-            tool_calls=[{"id": str(i), "tool": "query", "ok": True} for i in range(rng.randrange(4))],
-            interrupted=rng.random() < 0.1, created=created))
+        messages.append(
+            Message(
+                conversation=conversation,
+                role="assistant",
+                content=SECRET_TEXT,
+                model=conversation.model_id,
+                input_tokens=rng.randrange(10, 5000),
+                output_tokens=rng.randrange(1, 900),
+                cost_usd=None if local else Decimal(rng.randrange(1, 90000)) / 10**6,
+                duration_ms=rng.randrange(200, 30000),
+                fallback=local and rng.random() < 0.3,
+                tool_calls=[{"id": str(i), "tool": "query", "ok": True} for i in range(rng.randrange(4))],
+                interrupted=rng.random() < 0.1,
+                created=created,
+            )
+        )
     times = [m.created for m in messages]
     messages = Message.objects.bulk_create(messages)  # (auto_now_add sets "now"…)
-    for message, created in zip(messages, times):
+    for message, created in zip(messages, times, strict=True):
         message.created = created
     Message.objects.bulk_update(messages, ["created"])  # (…so the times are set afterwards)
     return [chat_user, carol]
@@ -101,8 +113,18 @@ def _bucket(created, period, tz):
 
 def expected(period, tz, since, until, users=None, models=None):
     """{(period start, username, model): figures} from the stored rows, computed in Python."""
-    groups = defaultdict(lambda: {"answers": 0, "errors": 0, "fallbacks": 0, "tool_calls": 0, "input_tokens": 0,
-                                  "output_tokens": 0, "cost_usd": Decimal(0), "durations": []})
+    groups = defaultdict(
+        lambda: {
+            "answers": 0,
+            "errors": 0,
+            "fallbacks": 0,
+            "tool_calls": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": Decimal(0),
+            "durations": [],
+        }
+    )
     for m in Message.objects.filter(role__in=("assistant", "error")).select_related("conversation__owner"):
         local_day = m.created.astimezone(tz).date()
         if not since <= local_day <= until:
@@ -124,16 +146,34 @@ def expected(period, tz, since, until, users=None, models=None):
     result = {}
     for key, g in groups.items():
         durations = g.pop("durations")
-        result[key] = {**g, "duration_p50_ms": _percentile(durations, 0.5),
-                       "duration_p95_ms": _percentile(durations, 0.95)}
+        result[key] = {
+            **g,
+            "duration_p50_ms": _percentile(durations, 0.5),
+            "duration_p95_ms": _percentile(durations, 0.95),
+        }
     return result
 
 
 def _api_rows(body):
-    return {(datetime.date.fromisoformat(r["period_start"]), r["username"], r["model"]): {
-        **{k: r[k] for k in ("answers", "errors", "fallbacks", "tool_calls", "input_tokens", "output_tokens",
-                             "duration_p50_ms", "duration_p95_ms")},
-        "cost_usd": Decimal(str(r["cost_usd"]))} for r in body["results"]}
+    return {
+        (datetime.date.fromisoformat(r["period_start"]), r["username"], r["model"]): {
+            **{
+                k: r[k]
+                for k in (
+                    "answers",
+                    "errors",
+                    "fallbacks",
+                    "tool_calls",
+                    "input_tokens",
+                    "output_tokens",
+                    "duration_p50_ms",
+                    "duration_p95_ms",
+                )
+            },
+            "cost_usd": Decimal(str(r["cost_usd"])),
+        }
+        for r in body["results"]
+    }
 
 
 @pytest.mark.parametrize("tz_name", ["UTC", "Pacific/Auckland", "America/Los_Angeles"])
@@ -142,8 +182,9 @@ def test_api_figures_equal_the_stored_messages(api, auditor, history, period, tz
     tz = zoneinfo.ZoneInfo(tz_name)
     until = NOW.astimezone(tz).date()
     since = until - datetime.timedelta(days=45)
-    response = api(auditor, token=True).get(API, {"period": period, "tz": tz_name, "since": since.isoformat(),
-                                                  "until": until.isoformat()})
+    response = api(auditor, token=True).get(
+        API, {"period": period, "tz": tz_name, "since": since.isoformat(), "until": until.isoformat()}
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     want = expected(period, tz, since, until)
@@ -157,19 +198,27 @@ def test_api_figures_equal_the_stored_messages(api, auditor, history, period, tz
     assert Decimal(str(body["totals"]["cost_usd"])) == sum(g["cost_usd"] for g in want.values())
     answers = Message.objects.filter(role="assistant")
     assert body["totals"]["answers"] == answers.count()
-    assert body["totals"]["duration_p50_ms"] == _percentile(list(answers.values_list("duration_ms", flat=True)),
-                                                            0.5)
+    assert body["totals"]["duration_p50_ms"] == _percentile(list(answers.values_list("duration_ms", flat=True)), 0.5)
 
 
 def test_time_zone_moves_an_answer_to_another_day(api, auditor, chat_user):
     """23:30 UTC on the 1st is the 2nd in Auckland and still the 1st in Los Angeles."""
     conversation = Conversation.objects.create(owner=chat_user, model_id="auto", path="sdk")
     day = (NOW - datetime.timedelta(days=3)).date()
-    _message(conversation, "assistant", datetime.datetime.combine(day, datetime.time(23, 30), tzinfo=datetime.UTC),
-             input_tokens=7, output_tokens=3, duration_ms=100)
+    _message(
+        conversation,
+        "assistant",
+        datetime.datetime.combine(day, datetime.time(23, 30), tzinfo=datetime.UTC),
+        input_tokens=7,
+        output_tokens=3,
+        duration_ms=100,
+    )
     client = api(auditor)
-    for tz_name, local_day in (("UTC", day), ("Pacific/Auckland", day + datetime.timedelta(days=1)),
-                               ("America/Los_Angeles", day)):
+    for tz_name, local_day in (
+        ("UTC", day),
+        ("Pacific/Auckland", day + datetime.timedelta(days=1)),
+        ("America/Los_Angeles", day),
+    ):
         rows = client.get(API, {"tz": tz_name}).json()["results"]
         assert [(r["period_start"], r["input_tokens"]) for r in rows] == [(local_day.isoformat(), 7)], tz_name
 
@@ -177,19 +226,26 @@ def test_time_zone_moves_an_answer_to_another_day(api, auditor, chat_user):
 def test_filters_by_user_model_and_range(api, auditor, history):
     until = NOW.date()
     since = until - datetime.timedelta(days=9)
-    response = api(auditor).get(API, {"user": "alice", "model": ["auto", "ollama-qwen2.5"], "since": since,
-                                      "until": until, "tz": "UTC"})
+    response = api(auditor).get(
+        API, {"user": "alice", "model": ["auto", "ollama-qwen2.5"], "since": since, "until": until, "tz": "UTC"}
+    )
     assert response.status_code == 200
     rows = _api_rows(response.json())
     assert rows == expected("day", datetime.UTC, since, until, users={"alice"}, models={"auto", "ollama-qwen2.5"})
     assert rows and {user for _, user, _ in rows} == {"alice"}
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"tz": "Mars/Olympus"}, "tz"), ({"period": "year"}, "period"), ({"since": "2026-02-30"}, "since"),
-    ({"since": "2026-05-02", "until": "2026-05-01"}, "__all__"), ({"user": "nobody"}, "user"),
-    ({"since": "2000-01-01", "until": "2026-01-01"}, "__all__"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"period": "year"}, "period"),
+        ({"since": "2026-02-30"}, "since"),
+        ({"since": "2026-05-02", "until": "2026-05-01"}, "__all__"),
+        ({"user": "nobody"}, "user"),
+        ({"since": "2000-01-01", "until": "2026-01-01"}, "__all__"),
+    ],
+)
 def test_bad_filters_are_a_clear_400(api, auditor, params, field):
     response = api(auditor).get(API, params)
     assert response.status_code == 400
@@ -228,9 +284,10 @@ def test_page_table_sorts_and_exports_csv_like_netbox(client, auditor, history):
     assert list(rows[0])[:4] == ["Period", "User", "Model", "Answers"]
     costs = [Decimal(r["Cost (USD)"]) for r in rows]
     assert costs == sorted(costs, reverse=True)
-    assert {(r["Period"], r["User"], r["Model"]): (int(r["Answers"]), int(r["Tokens in"]), Decimal(r["Cost (USD)"]))
-            for r in rows} == {(k[0].isoformat(), k[1], k[2]): (v["answers"], v["input_tokens"], v["cost_usd"])
-                               for k, v in want.items()}
+    assert {
+        (r["Period"], r["User"], r["Model"]): (int(r["Answers"]), int(r["Tokens in"]), Decimal(r["Cost (USD)"]))
+        for r in rows
+    } == {(k[0].isoformat(), k[1], k[2]): (v["answers"], v["input_tokens"], v["cost_usd"]) for k, v in want.items()}
 
 
 def test_chart_draws_each_model_per_period(client, auditor, history):

@@ -4,6 +4,7 @@ Routing comes from the catalog (path A: Claude Agent SDK; path B: LiteLLM); heal
 a path B model can answer now. The SDK and litellm take seconds to import, so they are imported
 on first use, in a worker thread, never when the plugin loads.
 """
+
 import asyncio
 import importlib
 import logging
@@ -18,8 +19,10 @@ __all__ = ("AgentUnavailable", "BaseAgent", "FALLBACK_MODEL", "agent_class", "cr
 logger = logging.getLogger("netbox_chatbox.agents")
 
 FALLBACK_MODEL = "auto"  # the plan's safe fallback: Claude with automatic model choice
-_MODULES = {catalog.PATH_SDK: ("netbox_chatbox.agents.claude", "ClaudeAgent"),
-            catalog.PATH_LITELLM: ("netbox_chatbox.agents.litellm", "LiteLLMAgent")}
+_MODULES = {
+    catalog.PATH_SDK: ("netbox_chatbox.agents.claude", "ClaudeAgent"),
+    catalog.PATH_LITELLM: ("netbox_chatbox.agents.litellm", "LiteLLMAgent"),
+}
 _CLASSES: dict[str, type[BaseAgent]] = {}  # filled once each module is fully imported
 
 
@@ -41,7 +44,8 @@ async def create_agent(model_id: str, user, history=()) -> BaseAgent:
     """A started agent for ``model_id`` and ``user``, resuming ``history`` ([{role, content}], optional).
 
     An unknown/disabled id or an unavailable model falls back along the admin's ``fallback_order``
-    (default: ``auto`` on path A); the agent's ``fallback`` event says which model answers and why. Raises AgentUnavailable when no model can answer.
+    (default: ``auto`` on path A); the agent's ``fallback`` event says which model answers and why. Raises
+    AgentUnavailable when no model can answer.
     """
     entry, requested_path, reason = await _requested(model_id)
     fallback = None
@@ -51,21 +55,30 @@ async def create_agent(model_id: str, user, history=()) -> BaseAgent:
         except catalog.ModelNotAvailable:
             requested = None
         entry = await _fallback_entry(reason, requested)
-        fallback = Fallback(requested_model=str(model_id), actual_model=entry.id, requested_path=requested_path,
-                            actual_path=entry.path, reason=reason)
-    telemetry.routing_decision(str(model_id), requested_path, entry.id, entry.path,
-                               reason or "model available", user)
+        fallback = Fallback(
+            requested_model=str(model_id),
+            actual_model=entry.id,
+            requested_path=requested_path,
+            actual_path=entry.path,
+            reason=reason,
+        )
+    telemetry.routing_decision(str(model_id), requested_path, entry.id, entry.path, reason or "model available", user)
     if entry.provider == "anthropic" and entry.path == catalog.PATH_LITELLM:
-        telemetry.warning("anthropic_via_litellm", model=entry.id,
-                          note="allow_anthropic_via_litellm is on: no Claude Agent SDK features")
+        telemetry.warning(
+            "anthropic_via_litellm",
+            model=entry.id,
+            note="allow_anthropic_via_litellm is on: no Claude Agent SDK features",
+        )
     try:
         agent = (await agent_class(entry.path))(entry, user, fallback=fallback, history=history)
         await agent.start()
     except Exception as exc:
         logger.exception("starting the %s agent for model %s failed", entry.path, entry.id)
         telemetry.model_error(entry.id, entry.path, "start_failed", repr(exc), user)
-        raise AgentUnavailable(f"The assistant ({entry.name}) could not be started on this NetBox server; "
-                               "ask your NetBox administrator to check its logs.") from exc
+        raise AgentUnavailable(
+            f"The assistant ({entry.name}) could not be started on this NetBox server; "
+            "ask your NetBox administrator to check its logs."
+        ) from exc
     return agent
 
 
@@ -89,8 +102,12 @@ def _fallbacks(requested) -> list[str]:
     order = get_settings().fallback_order or [FALLBACK_MODEL]
     skip_sdk = requested is not None and requested.path == catalog.PATH_SDK
     catalog_ = catalog.get_catalog()
-    return [m for m in order if m != getattr(requested, "id", None)
-            and not (skip_sdk and m in catalog_ and catalog_[m].path == catalog.PATH_SDK)]
+    return [
+        m
+        for m in order
+        if m != getattr(requested, "id", None)
+        and not (skip_sdk and m in catalog_ and catalog_[m].path == catalog.PATH_SDK)
+    ]
 
 
 async def _fallback_entry(reason, requested=None):

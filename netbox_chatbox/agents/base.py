@@ -1,4 +1,5 @@
 """The interface both model paths implement; transports only ever talk to this."""
+
 from collections.abc import AsyncIterator
 
 from ..catalog import ModelEntry

@@ -6,7 +6,9 @@ from disk, a private HOME/config dir (removed on close), no transcripts on disk,
 than the model API, and prompts delivered verbatim (no ``@file`` expansion, no slash commands).
 Importing this module imports claude_agent_sdk (1–2 s): the factory does that in a worker thread.
 """
+
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,16 +19,26 @@ import time
 from pathlib import Path
 
 import claude_agent_sdk
-
 from claude_agent_sdk import (
-    AssistantMessage, ClaudeAgentOptions, ClaudeSDKClient, ClaudeSDKError, ResultMessage, SdkMcpTool, StreamEvent,
-    SystemMessage, TextBlock, ToolResultBlock, ToolUseBlock, UserMessage, create_sdk_mcp_server,
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    ClaudeSDKError,
+    ResultMessage,
+    SdkMcpTool,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ToolAnnotations,
+    ToolResultBlock,
+    ToolUseBlock,
+    UserMessage,
+    create_sdk_mcp_server,
 )
-from claude_agent_sdk import ToolAnnotations
 
 from .. import resources, telemetry
 from ..conf import get_settings
-from ..events import Complete, Delta, Error
+from ..events import Complete, Error
 from ..prompts import system_prompt
 from ..tools import enabled_tools
 from .base import BaseAgent
@@ -147,8 +159,13 @@ class ClaudeAgent(BaseAgent):
 
         # A result above maxResultSizeChars would be saved to disk for the (disabled) Read tool.
         limit = get_settings().tool_max_chars * 4
-        return SdkMcpTool(tool.name, tool.description, tool.input_schema, handler,
-                          ToolAnnotations(readOnlyHint=True, maxResultSizeChars=limit))
+        return SdkMcpTool(
+            tool.name,
+            tool.description,
+            tool.input_schema,
+            handler,
+            ToolAnnotations(readOnlyHint=True, maxResultSizeChars=limit),
+        )
 
     async def start(self):
         self._client = ClaudeSDKClient(self.options())
@@ -184,10 +201,8 @@ class ClaudeAgent(BaseAgent):
 
     def _kill(self):
         if self._process is not None and self._process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
-            except ProcessLookupError:
-                pass
 
     async def interrupt(self):
         if self._current is not None and self._client is not None:
@@ -203,8 +218,7 @@ class ClaudeAgent(BaseAgent):
         started = time.monotonic()
         turn = _Turn(self)
         if self._closed or self._broken:
-            yield self._error(turn, "unavailable", "This Claude session has ended; start a new conversation.",
-                              started)
+            yield self._error(turn, "unavailable", "This Claude session has ended; start a new conversation.", started)
             return
         self._current = turn
         telemetry.model_request(self.model.id, self.model.path, self.user)
@@ -227,20 +241,32 @@ class ClaudeAgent(BaseAgent):
             if self._closed or turn.interrupted:
                 yield self._complete(turn, started, interrupted=True)
             else:
-                yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.",
-                                  started, "CLI exited without a result")
+                yield self._error(
+                    turn,
+                    "unavailable",
+                    "The Claude session stopped unexpectedly; please ask again.",
+                    started,
+                    "CLI exited without a result",
+                )
         except _ProviderSilent:
             self._broken = True  # mid-request: the session replaces this CLI
-            yield self._error(turn, "timeout", f"Claude did not answer within {get_settings().anthropic_timeout} s. "
-                              "Try again.", started, "no answer within anthropic_timeout, retries included")
+            yield self._error(
+                turn,
+                "timeout",
+                f"Claude did not answer within {get_settings().anthropic_timeout} s. Try again.",
+                started,
+                "no answer within anthropic_timeout, retries included",
+            )
         except (ClaudeSDKError, TimeoutError) as exc:
             self._broken = True
-            yield self._error(turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.",
-                              started, repr(exc))
+            yield self._error(
+                turn, "unavailable", "The Claude session stopped unexpectedly; please ask again.", started, repr(exc)
+            )
         except Exception as exc:
             logger.exception("path A turn failed")
-            yield self._error(turn, "internal_error", "Something went wrong while answering; please try again.",
-                              started, repr(exc))
+            yield self._error(
+                turn, "internal_error", "Something went wrong while answering; please try again.", started, repr(exc)
+            )
         finally:
             if self._current is turn:
                 self._current = None
@@ -287,22 +313,41 @@ class ClaudeAgent(BaseAgent):
         if not result.is_error or truncated:  # (the CLI resumes a cut answer a few times, then calls it an error)
             return self._complete(turn, started, usage=result.usage or {}, cost=cost, truncated=truncated)
         code, message = _describe_failure(result, turn.api_error)
-        return self._error(turn, code, message, started,
-                           f"subtype={result.subtype} status={result.api_error_status} {result.result or ''}")
+        return self._error(
+            turn,
+            code,
+            message,
+            started,
+            f"subtype={result.subtype} status={result.api_error_status} {result.result or ''}",
+        )
 
     def _complete(self, turn, started, interrupted=False, usage=None, cost=None, truncated=False):
         usage = usage or {}
-        input_tokens = sum(usage.get(k) or 0 for k in
-                           ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")) or None
+        input_tokens = (
+            sum(usage.get(k) or 0 for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+            or None
+        )
         event = Complete(
             model=turn.model or self._cli_model or self.model.sdk_model or self.model.id,
-            input_tokens=input_tokens, output_tokens=usage.get("output_tokens"), cost_usd=cost,
-            duration_ms=_ms_since(started), interrupted=interrupted, truncated=truncated,
+            input_tokens=input_tokens,
+            output_tokens=usage.get("output_tokens"),
+            cost_usd=cost,
+            duration_ms=_ms_since(started),
+            interrupted=interrupted,
+            truncated=truncated,
         )
-        telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
-                                 input_tokens=event.input_tokens, output_tokens=event.output_tokens,
-                                 cost_usd=cost, tool_calls=turn.tool_calls, interrupted=interrupted,
-                                 answered_by=event.model, user=self.user)
+        telemetry.model_response(
+            self.model.id,
+            self.model.path,
+            duration_ms=event.duration_ms,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cost_usd=cost,
+            tool_calls=turn.tool_calls,
+            interrupted=interrupted,
+            answered_by=event.model,
+            user=self.user,
+        )
         return event
 
     def _error(self, turn, code, message, started, detail=""):
@@ -408,8 +453,10 @@ _BY_STATUS = {
     413: ("bad_request", "The conversation is too long for Claude; start a new conversation."),
 }
 _BY_CATEGORY = {
-    "authentication_failed": _BY_STATUS[401], "billing_error": _BY_STATUS[402],
-    "rate_limit": _BY_STATUS[429], "invalid_request": _BY_STATUS[400],
+    "authentication_failed": _BY_STATUS[401],
+    "billing_error": _BY_STATUS[402],
+    "rate_limit": _BY_STATUS[429],
+    "invalid_request": _BY_STATUS[400],
 }
 
 
@@ -417,8 +464,7 @@ def _describe_failure(result: ResultMessage, category) -> tuple[str, str]:
     """(code, user message) for a failed turn; never the raw provider text."""
     if result.subtype == "error_max_turns":
         rounds = get_settings().max_tool_rounds
-        return "tool_limit", (f"Answering needed more than {rounds} rounds of NetBox lookups. "
-                              "Ask a narrower question.")
+        return "tool_limit", (f"Answering needed more than {rounds} rounds of NetBox lookups. Ask a narrower question.")
     status = result.api_error_status
     if status in _BY_STATUS:
         return _BY_STATUS[status]
@@ -427,8 +473,9 @@ def _describe_failure(result: ResultMessage, category) -> tuple[str, str]:
     if status is None and "timed out" in (result.result or "").lower():
         return "timeout", f"Claude did not answer within {get_settings().anthropic_timeout} s. Try again."
     if status is None:
-        return "unavailable", ("Claude could not be reached. Try again in a moment; if it keeps happening, "
-                               "ask your NetBox administrator.")
+        return "unavailable", (
+            "Claude could not be reached. Try again in a moment; if it keeps happening, ask your NetBox administrator."
+        )
     return "unavailable", f"Claude is temporarily unavailable (HTTP {status}). Try again in a moment."
 
 

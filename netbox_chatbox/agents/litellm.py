@@ -6,6 +6,7 @@ model string (``ollama_chat/…`` calls ``ollama_base_url``). The tool loop runs
 ``max_tool_rounds`` rounds of tool calls per answer. Conversation memory is the message list.
 Importing this module imports litellm (4–6 s): the factory does that in a worker thread.
 """
+
 import asyncio
 import logging
 import os
@@ -35,16 +36,21 @@ _DONE = object()
 
 def function_schemas() -> list[dict]:
     """The NetBox tools as OpenAI-style function definitions."""
-    return [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                              "parameters": t.input_schema}} for t in enabled_tools().values()]
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}
+        for t in enabled_tools().values()
+    ]
 
 
 class LiteLLMAgent(BaseAgent):
     def __init__(self, model, user, fallback=None, history=()):
         super().__init__(model, user, fallback)
         self.messages = [{"role": "system", "content": system_prompt(user)}]
-        self.messages += [{"role": m["role"], "content": m["content"]} for m in history
-                          if m.get("role") in ("user", "assistant") and m.get("content")]
+        self.messages += [
+            {"role": m["role"], "content": m["content"]}
+            for m in history
+            if m.get("role") in ("user", "assistant") and m.get("content")
+        ]
         self._task = None  # the running turn
         self._closed = False
 
@@ -53,8 +59,12 @@ class LiteLLMAgent(BaseAgent):
         settings = get_settings()
         common = {"timeout": settings.litellm_timeout, "num_retries": 0}  # we retry: see _open_stream
         if settings.litellm_proxy_url:
-            return {"model": f"litellm_proxy/{self.model.litellm_model}", "api_base": settings.litellm_proxy_url,
-                    "api_key": settings.litellm_master_key, **common}
+            return {
+                "model": f"litellm_proxy/{self.model.litellm_model}",
+                "api_base": settings.litellm_proxy_url,
+                "api_key": settings.litellm_master_key,
+                **common,
+            }
         if self.model.provider == "anthropic":  # allow_anthropic_via_litellm, direct mode
             extra = {"api_base": settings.anthropic_base_url} if settings.anthropic_base_url else {}
             return {"model": self.model.litellm_model, "api_key": settings.anthropic_api_key, **extra, **common}
@@ -112,8 +122,11 @@ class LiteLLMAgent(BaseAgent):
             if code == "internal_error":
                 logger.exception("path B turn failed")
             elif code == "configuration":
-                logger.error("model %s is not configured correctly: %s", self.model.id,
-                             telemetry.redact(_configuration_problem(exc)))
+                logger.error(
+                    "model %s is not configured correctly: %s",
+                    self.model.id,
+                    telemetry.redact(_configuration_problem(exc)),
+                )
             telemetry.model_error(self.model.id, self.model.path, code, repr(exc), self.user, _ms_since(started))
             await queue.put(Error(code=code, message=text))
         finally:
@@ -130,9 +143,20 @@ class LiteLLMAgent(BaseAgent):
                 return self._complete(turn, started)
             if round_ == settings.max_tool_rounds:
                 break
-            self.messages.append({"role": "assistant", "content": text or None, "tool_calls": [
-                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-                for c in calls]})
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": text or None,
+                    "tool_calls": [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for c in calls
+                    ],
+                }
+            )
             for call in calls:
                 await queue.put(tool_start(call["id"], call["name"], call["parsed"]))
                 if isinstance(call["parsed"], dict):
@@ -143,8 +167,11 @@ class LiteLLMAgent(BaseAgent):
                 await queue.put(tool_end(call["id"], call["name"], result))
                 self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": result_text(result)})
         telemetry.model_error(self.model.id, self.model.path, "tool_limit", "", self.user, _ms_since(started))
-        return Error(code="tool_limit", message=f"Answering needed more than {settings.max_tool_rounds} rounds "
-                                                 "of NetBox lookups. Ask a narrower question.")
+        return Error(
+            code="tool_limit",
+            message=f"Answering needed more than {settings.max_tool_rounds} rounds "
+            "of NetBox lookups. Ask a narrower question.",
+        )
 
     async def _call_model(self, queue, turn, tools):
         """One streamed completion: text goes out as deltas; returns (text, tool calls)."""
@@ -192,24 +219,43 @@ class LiteLLMAgent(BaseAgent):
         retries = get_settings().litellm_max_retries
         for attempt in range(retries + 1):
             try:
-                return await litellm.acompletion(messages=self.messages, tools=tools, stream=True,
-                                                 stream_options={"include_usage": True},
-                                                 max_tokens=get_settings().max_output_tokens, **arguments)
+                return await litellm.acompletion(
+                    messages=self.messages,
+                    tools=tools,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    max_tokens=get_settings().max_output_tokens,
+                    **arguments,
+                )
             except openai.APIError as exc:
                 if attempt == retries or not _retryable(exc):
                     raise
                 logger.info("model call failed (%s), retry %d of %d", type(exc).__name__, attempt + 1, retries)
-                await asyncio.sleep(min(0.25 * 2 ** attempt, 4))
+                await asyncio.sleep(min(0.25 * 2**attempt, 4))
 
     def _complete(self, turn, started, interrupted=False):
-        event = Complete(model=turn.model or self.model.litellm_model, input_tokens=turn.input_tokens,
-                         output_tokens=turn.output_tokens, cost_usd=turn.cost, duration_ms=_ms_since(started),
-                         interrupted=interrupted, truncated=turn.truncated,
-                         usage_estimated=turn.usage_estimated)
-        telemetry.model_response(self.model.id, self.model.path, duration_ms=event.duration_ms,
-                                 input_tokens=event.input_tokens, output_tokens=event.output_tokens,
-                                 cost_usd=event.cost_usd, tool_calls=turn.tool_calls, interrupted=interrupted,
-                                 answered_by=event.model, user=self.user)
+        event = Complete(
+            model=turn.model or self.model.litellm_model,
+            input_tokens=turn.input_tokens,
+            output_tokens=turn.output_tokens,
+            cost_usd=turn.cost,
+            duration_ms=_ms_since(started),
+            interrupted=interrupted,
+            truncated=turn.truncated,
+            usage_estimated=turn.usage_estimated,
+        )
+        telemetry.model_response(
+            self.model.id,
+            self.model.path,
+            duration_ms=event.duration_ms,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cost_usd=event.cost_usd,
+            tool_calls=turn.tool_calls,
+            interrupted=interrupted,
+            answered_by=event.model,
+            user=self.user,
+        )
         return event
 
 
@@ -230,8 +276,15 @@ class _Usage:
         self.input_tokens = (self.input_tokens or 0) + prompt
         self.output_tokens = (self.output_tokens or 0) + completion
         try:
-            cost = 0.0 if entry.is_local else sum(litellm.cost_per_token(
-                model=entry.litellm_model, prompt_tokens=prompt, completion_tokens=completion))
+            cost = (
+                0.0
+                if entry.is_local
+                else sum(
+                    litellm.cost_per_token(
+                        model=entry.litellm_model, prompt_tokens=prompt, completion_tokens=completion
+                    )
+                )
+            )
         except Exception:  # not in LiteLLM's price list
             cost = None
         if cost is not None:
@@ -308,8 +361,9 @@ def _describe_failure(exc) -> tuple[str, str]:
     if isinstance(exc, litellm.Timeout):
         return "timeout", f"The model did not answer within {settings.litellm_timeout} s. Try again."
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)) or (
-            # a LiteLLM proxy without a database answers an unknown key with 400 "No connected db."
-            isinstance(exc, litellm.BadRequestError) and "no connected db" in str(exc).lower()):
+        # a LiteLLM proxy without a database answers an unknown key with 400 "No connected db."
+        isinstance(exc, litellm.BadRequestError) and "no connected db" in str(exc).lower()
+    ):
         return "auth", f"{server} rejected this NetBox's credentials. Ask your NetBox administrator to check them."
     if isinstance(exc, litellm.ContextWindowExceededError):
         return "bad_request", "The conversation is too long for this model; start a new conversation."

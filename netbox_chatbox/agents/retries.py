@@ -8,6 +8,7 @@ retry's text is matched against it, and only where the retry says something else
 withdrawn (a :class:`~netbox_chatbox.events.Retract` event) and the new text sent. A deterministic replay
 so costs nothing; a different one is corrected; either way the text is there once.
 """
+
 from ..events import Delta, Retract
 
 
@@ -30,7 +31,7 @@ class RetriedText:
     def text(self, piece: str):
         """Events for a piece of text: nothing while a retry repeats what was shown."""
         if self._replay is not None:
-            expected = self.shown[self._replay:self._replay + len(piece)]
+            expected = self.shown[self._replay : self._replay + len(piece)]
             same = 0
             while same < len(expected) and piece[same] == expected[same]:
                 same += 1
@@ -50,6 +51,6 @@ class RetriedText:
 
     def _retract_rest(self):
         extra = len(self.shown) - self._replay
-        self.shown, self._replay = self.shown[:self._replay], None
+        self.shown, self._replay = self.shown[: self._replay], None
         if extra:
             yield Retract(chars=extra)

@@ -6,6 +6,7 @@ per chunk (each is ``index`` 0); llama.cpp's servers repeat the full name in eve
 piece starts a new call when it carries another id or another name, or brings a new JSON object after
 complete arguments; a repeated name is the same call's.
 """
+
 import json
 
 

@@ -1,6 +1,6 @@
 """Running NetBox tools for an agent, and the ToolStart/ToolEnd events both paths emit."""
-import json
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -17,8 +17,7 @@ _tool_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="netbox-cha
 
 async def call_tool(name: str, arguments, user) -> dict:
     """Run a tool as ``user``, off the event loop (each call is its own read-only transaction)."""
-    return await database_sync_to_async(run_tool, thread_sensitive=False, executor=_tool_threads)(
-        name, arguments, user)
+    return await database_sync_to_async(run_tool, thread_sensitive=False, executor=_tool_threads)(name, arguments, user)
 
 
 def result_text(result: dict) -> str:
@@ -47,5 +46,6 @@ def tool_end(call_id: str, name: str, result) -> ToolEnd:
         summary = "found"
     else:
         summary = "done"
-    return ToolEnd(id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result),
-                   facts=grounding.facts(result))
+    return ToolEnd(
+        id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result), facts=grounding.facts(result)
+    )

@@ -5,7 +5,9 @@ CSRF and the token write flag are NetBox's (DRF); the turn itself is :class:`Cha
 events are exactly the WebSocket's. Each request is its own session: the agent lives for one turn
 and is closed at the end (or when the client disconnects mid-answer).
 """
+
 import asyncio
+import contextlib
 import json
 import queue
 import threading
@@ -78,10 +80,8 @@ def _sse_sync(session, text):
             chunks.put(None)
 
     def run():
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # the client left; pump's cleanup has run
             loop.run_until_complete(task)
-        except asyncio.CancelledError:  # the client left; pump's cleanup has run
-            pass
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(pump())
@@ -109,9 +109,15 @@ class ChatView(APIView):
 
     @extend_schema(
         request=ChatRequestSerializer,
-        responses={200: OpenApiResponse(ChatResponseSerializer, description=(
-            "JSON: the whole turn. With `Accept: text/event-stream`: one SSE event per chat event "
-            "(`event: <type>` + `data: <json>`), ending with `complete` or `error`."))},
+        responses={
+            200: OpenApiResponse(
+                ChatResponseSerializer,
+                description=(
+                    "JSON: the whole turn. With `Accept: text/event-stream`: one SSE event per chat event "
+                    "(`event: <type>` + `data: <json>`), ending with `complete` or `error`."
+                ),
+            )
+        },
         operation_id="plugins_chatbox_chat_create",
         description="One chat turn, in a new conversation or continuing one of yours.",
     )
@@ -135,10 +141,14 @@ class ChatView(APIView):
         events = async_to_sync(_collect)(session, text)
         last = events[-1] if events else {}
         status = HTTP_STATUS.get(last.get("code"), 502) if last.get("type") == "error" else 200
-        return Response({
-            "conversation": session.conversation.pk if session.conversation else None,
-            "model": session.model.id,
-            "answer": last["content"] if "content" in last else "".join(
-                e["text"] for e in events if e["type"] == "delta"),
-            "events": events,
-        }, status=status)
+        return Response(
+            {
+                "conversation": session.conversation.pk if session.conversation else None,
+                "model": session.model.id,
+                "answer": last["content"]
+                if "content" in last
+                else "".join(e["text"] for e in events if e["type"] == "delta"),
+                "events": events,
+            },
+            status=status,
+        )

@@ -4,6 +4,7 @@ Users see and change their own; NetBox ObjectPermissions on "Chatbox | conversat
 delete; constraints honoured) extend that to other users' conversations, e.g. for auditors. Anything
 else is a 404, exactly like a conversation that does not exist.
 """
+
 from django.db import transaction
 from django.db.models import Count, Q
 from drf_spectacular.types import OpenApiTypes
@@ -23,8 +24,7 @@ from ..sessions import turn_running
 from .export import MarkdownRenderer
 from .serializers import ConversationDetailSerializer, ConversationSerializer
 
-_ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "PATCH": "change", "POST": "change",
-            "DELETE": "delete"}
+_ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "PATCH": "change", "POST": "change", "DELETE": "delete"}
 
 
 class ConversationPermission(BasePermission):
@@ -37,8 +37,12 @@ class ConversationPermission(BasePermission):
         if isinstance(request.auth, Token) and request.method not in SAFE_METHODS and not request.auth.write_enabled:
             self.message = "This API token is read-only; enable 'write' on it to change conversations."
             return False
-        return bool(user and user.is_authenticated and user.is_active
-                    and (can_chat(user) or user.has_perm("netbox_chatbox.view_conversation")))
+        return bool(
+            user
+            and user.is_authenticated
+            and user.is_active
+            and (can_chat(user) or user.has_perm("netbox_chatbox.view_conversation"))
+        )
 
 
 class TurnInProgress(APIException):
@@ -47,8 +51,13 @@ class TurnInProgress(APIException):
     default_code = "in_progress"
 
 
-class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                          mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ConversationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Your chat conversations (newest first); one with its messages; rename (PATCH title); archive; delete."""
 
     queryset = Conversation.objects.all()  # for the schema; requests use get_queryset()
@@ -71,8 +80,15 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         return ConversationDetailSerializer if self.action in ("retrieve", "export") else ConversationSerializer
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["md", "json"], default="json",
-                                     description="md: a Markdown document; json: the conversation with its messages")],
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=["md", "json"],
+                default="json",
+                description="md: a Markdown document; json: the conversation with its messages",
+            )
+        ],
         responses={(200, "application/json"): ConversationDetailSerializer, (200, "text/markdown"): OpenApiTypes.STR},
     )
     @action(detail=True, methods=["get"], filter_backends=[], renderer_classes=[JSONRenderer, MarkdownRenderer])
@@ -80,12 +96,17 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         """Download the conversation with all its messages, as Markdown or JSON (a file: Content-Disposition)."""
         data = self.get_serializer(self.get_object()).data
         extension = request.accepted_renderer.format
-        return Response(data, headers={
-            "Content-Disposition": f'attachment; filename="conversation-{data["id"]}.{extension}"'})
+        return Response(
+            data, headers={"Content-Disposition": f'attachment; filename="conversation-{data["id"]}.{extension}"'}
+        )
 
-    @extend_schema(request=None, responses={
-        200: ConversationSerializer,
-        409: OpenApiResponse(description="A turn is still answering in this conversation")})
+    @extend_schema(
+        request=None,
+        responses={
+            200: ConversationSerializer,
+            409: OpenApiResponse(description="A turn is still answering in this conversation"),
+        },
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def archive(self, request, pk=None):
         """Archive the conversation (read-only from now on), as a model switch or reset does on the WebSocket.

@@ -1,4 +1,5 @@
 """Take-away: a conversation as Markdown (to read or paste) or JSON (to keep or process)."""
+
 from rest_framework.renderers import BaseRenderer
 
 from .. import catalog
@@ -13,9 +14,13 @@ def model_label(model_id: str) -> str:
 def to_markdown(conversation: dict) -> str:
     """The exported conversation (ConversationDetailSerializer's data) as a Markdown document."""
     title = conversation["title"] or f"Conversation {conversation['id']}"
-    lines = [f"# {title}", "",
-             f"Conversation {conversation['id']} with {model_label(conversation['model_id'])}, "
-             f"started {conversation['created']}{' (archived)' if conversation['archived'] else ''}.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Conversation {conversation['id']} with {model_label(conversation['model_id'])}, "
+        f"started {conversation['created']}{' (archived)' if conversation['archived'] else ''}.",
+        "",
+    ]
     for message in conversation["messages"]:
         if message["role"] == "user":
             lines += ["## You", "", message["content"], ""]

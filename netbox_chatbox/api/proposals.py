@@ -3,6 +3,7 @@
 Only the owner sees a proposal (anyone else gets 404, as for one that does not exist). Apply and
 discard are writes: a session with its CSRF token or a write-enabled API token (CanChat).
 """
+
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,6 +22,7 @@ from ..proposals.tools import describe
 
 class ProposalSerializer(serializers.Serializer):
     """A proposal as the card shows it: per object, the fields that change (secrets removed)."""
+
     proposal_id = serializers.IntegerField()
     summary = serializers.CharField()
     status = serializers.ChoiceField(choices=Proposal.STATUS_CHOICES)
@@ -72,9 +74,15 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             raise NotFound("No such proposal.")
         return proposal
 
-    @extend_schema(request=None, responses={200: ProposalSerializer, 400: ProposalSerializer,
-                                            409: OpenApiResponse(ProposalSerializer, "stale, expired or not pending")},
-                   operation_id="plugins_chatbox_proposals_apply")
+    @extend_schema(
+        request=None,
+        responses={
+            200: ProposalSerializer,
+            400: ProposalSerializer,
+            409: OpenApiResponse(ProposalSerializer, "stale, expired or not pending"),
+        },
+        operation_id="plugins_chatbox_proposals_apply",
+    )
     @action(detail=True, methods=["post"])
     def apply(self, request, pk=None):
         """Apply every operation as you, in one transaction, through NetBox's validation, permissions and
@@ -85,16 +93,22 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         with transaction.atomic():
             proposal = self._locked(pk)
             if proposal.status != "pending":
-                return Response(_body(proposal, error=f"This proposal is {proposal.status}; nothing was applied."),
-                                status=409)
+                return Response(
+                    _body(proposal, error=f"This proposal is {proposal.status}; nothing was applied."), status=409
+                )
             if proposal.expired:
                 proposal.status, proposal.error = "expired", "The proposal expired before it was applied."
                 proposal.save(update_fields=["status", "error"])
                 return Response(_body(proposal), status=409)
             try:
                 with transaction.atomic(), discard_events_on_rollback(self):
-                    outcomes = engine.perform(proposal.operations, request.user, message=_message(proposal),
-                                              request=request, fingerprints=proposal.fingerprints)
+                    outcomes = engine.perform(
+                        proposal.operations,
+                        request.user,
+                        message=_message(proposal),
+                        request=request,
+                        fingerprints=proposal.fingerprints,
+                    )
             except engine.StaleError as e:  # show what the user would now apply; the next apply applies it
                 proposal.before = [o["before"] for o in e.outcome]
                 proposal.after = [o["after"] for o in e.outcome]
@@ -110,8 +124,11 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             proposal.save(update_fields=["status", "applied", "error", "after"])
         return Response(_body(proposal, outcomes))
 
-    @extend_schema(request=None, responses={200: ProposalSerializer, 409: ProposalSerializer},
-                   operation_id="plugins_chatbox_proposals_discard")
+    @extend_schema(
+        request=None,
+        responses={200: ProposalSerializer, 409: ProposalSerializer},
+        operation_id="plugins_chatbox_proposals_discard",
+    )
     @action(detail=True, methods=["post"])
     def discard(self, request, pk=None):
         """Discard a pending proposal; NetBox is left untouched."""

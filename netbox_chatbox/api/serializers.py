@@ -11,8 +11,10 @@ from ..sessions import turn_running
 class ModelSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
-    provider_model_id = serializers.CharField(allow_blank=True, help_text=(
-        "The provider's id for it (answers name the model that way); empty for auto: the SDK's default"))
+    provider_model_id = serializers.CharField(
+        allow_blank=True,
+        help_text=("The provider's id for it (answers name the model that way); empty for auto: the SDK's default"),
+    )
     provider = serializers.CharField()
     description = serializers.CharField()
     context_length = serializers.IntegerField()
@@ -63,9 +65,14 @@ class ChatRequestSerializer(serializers.Serializer):
     message = serializers.CharField(trim_whitespace=False, help_text="What the user asks")
     conversation = serializers.IntegerField(required=False, help_text="Continue this conversation of yours")
     model = serializers.CharField(required=False, help_text="A model id from GET models/ (default: your preference)")
-    context = serializers.CharField(required=False, max_length=2000, help_text=(
-        "The NetBox page asked from (path and query, e.g. /dcim/devices/5/): the object or list you may view "
-        "there is described to the model; otherwise ignored"))
+    context = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text=(
+            "The NetBox page asked from (path and query, e.g. /dcim/devices/5/): the object or list you may view "
+            "there is described to the model; otherwise ignored"
+        ),
+    )
 
 
 class ChatResponseSerializer(serializers.Serializer):
@@ -84,7 +91,8 @@ def _model_name(model_id) -> str:
 class MessageSerializer(serializers.ModelSerializer):
     model_name = serializers.SerializerMethodField(help_text="The catalog name of the model that answered")
     grounding = serializers.SerializerMethodField(
-        help_text="{ungrounded: [{text, kind}], withheld}: what the answer names that the data it read lacks")
+        help_text="{ungrounded: [{text, kind}], withheld}: what the answer names that the data it read lacks"
+    )
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_grounding(self, message):
@@ -95,8 +103,23 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Message
-        fields = ("id", "role", "content", "model", "model_name", "tool_calls", "grounding", "interrupted", "truncated",
-                  "input_tokens", "output_tokens", "cost_usd", "usage_estimated", "duration_ms", "created")
+        fields = (
+            "id",
+            "role",
+            "content",
+            "model",
+            "model_name",
+            "tool_calls",
+            "grounding",
+            "interrupted",
+            "truncated",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "usage_estimated",
+            "duration_ms",
+            "created",
+        )
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -108,8 +131,24 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ("id", "url", "display", "title", "owner", "model_id", "model_name", "path", "archived", "created",
-                  "last_updated", "message_count", "input_tokens", "output_tokens", "cost_usd", "duration_ms")
+        fields = (
+            "id",
+            "url",
+            "display",
+            "title",
+            "owner",
+            "model_id",
+            "model_name",
+            "path",
+            "archived",
+            "created",
+            "last_updated",
+            "message_count",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "duration_ms",
+        )
         read_only_fields = tuple(f for f in fields if f != "title")
 
     def get_model_name(self, conversation) -> str:
@@ -118,7 +157,9 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 class ConversationDetailSerializer(ConversationSerializer):
     messages = MessageSerializer(many=True, read_only=True)
-    answering = serializers.SerializerMethodField(help_text="An answer is being written (e.g. from a page the user left)")
+    answering = serializers.SerializerMethodField(
+        help_text="An answer is being written (e.g. from a page the user left)"
+    )
 
     class Meta(ConversationSerializer.Meta):
         fields = ConversationSerializer.Meta.fields + ("messages", "answering")

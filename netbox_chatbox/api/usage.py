@@ -1,4 +1,5 @@
 """GET /api/plugins/chatbox/usage/: the usage page's figures as JSON (same filters, same query)."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -45,7 +46,7 @@ class UsageView(APIView):
     @extend_schema(
         operation_id="plugins_chatbox_usage_retrieve",
         description="Answers, errors, fallbacks, tool calls, tokens, cost and duration percentiles per period, "
-                    "user and model, aggregated from the stored messages; no conversation content.",
+        "user and model, aggregated from the stored messages; no conversation content.",
         parameters=[
             OpenApiParameter("period", OpenApiTypes.STR, enum=usage.PERIODS, description="day (default), week, month"),
             OpenApiParameter("since", OpenApiTypes.DATE, description="First day, inclusive (default: 29 days ago)"),
@@ -61,7 +62,15 @@ class UsageView(APIView):
         if not form.is_valid():
             return Response({k: [str(e) for e in v] for k, v in form.errors.items()}, status=400)
         filters = form.cleaned_data
-        return Response(UsageSerializer({
-            "period": filters["period"], "since": filters["since"], "until": filters["until"],
-            "tz": str(filters["tz"]), "totals": usage.usage_totals(filters), "results": usage.usage_rows(filters),
-        }).data)
+        return Response(
+            UsageSerializer(
+                {
+                    "period": filters["period"],
+                    "since": filters["since"],
+                    "until": filters["until"],
+                    "tz": str(filters["tz"]),
+                    "totals": usage.usage_totals(filters),
+                    "results": usage.usage_rows(filters),
+                }
+            ).data
+        )

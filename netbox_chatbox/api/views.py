@@ -24,8 +24,13 @@ def model_list(user) -> dict:
         "selection_enabled": get_settings().enable_model_selection,
         "budget": budgets.summary(user),
         "models": [
-            {**m.as_dict(), "provider_model_id": m.sdk_model or (m.litellm_model or "").partition("/")[2],
-             "available": status[m.id][0], "unavailable_reason": status[m.id][1]} for m in models
+            {
+                **m.as_dict(),
+                "provider_model_id": m.sdk_model or (m.litellm_model or "").partition("/")[2],
+                "available": status[m.id][0],
+                "unavailable_reason": status[m.id][1],
+            }
+            for m in models
         ],
     }
 
@@ -49,8 +54,9 @@ class PreferenceView(APIView):
     def get(self, request):
         return Response({"model": get_user_model(request.user)})
 
-    @extend_schema(request=PreferenceSerializer, responses=PreferenceSerializer,
-                   operation_id="plugins_chatbox_preference_update")
+    @extend_schema(
+        request=PreferenceSerializer, responses=PreferenceSerializer, operation_id="plugins_chatbox_preference_update"
+    )
     def put(self, request):
         serializer = PreferenceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

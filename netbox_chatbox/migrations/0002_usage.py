@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('netbox_chatbox', '0001_initial'),
+        ("netbox_chatbox", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='fallback',
+            model_name="message",
+            name="fallback",
             field=models.BooleanField(default=False),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['created'], name='netbox_chatbox_msg_created'),
+            model_name="message",
+            index=models.Index(fields=["created"], name="netbox_chatbox_msg_created"),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('netbox_chatbox', '0002_usage'),
+        ("netbox_chatbox", "0002_usage"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='usage_estimated',
+            model_name="message",
+            name="usage_estimated",
             field=models.BooleanField(default=False),
         ),
     ]

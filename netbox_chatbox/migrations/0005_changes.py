@@ -6,32 +6,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('netbox_chatbox', '0004_computed'),
+        ("netbox_chatbox", "0004_computed"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Proposal',
+            name="Proposal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
-                ('summary', models.CharField(max_length=300)),
-                ('operations', models.JSONField(default=list)),
-                ('before', models.JSONField(default=list)),
-                ('after', models.JSONField(default=list)),
-                ('fingerprints', models.JSONField(default=list)),
-                ('status', models.CharField(default='pending', max_length=20)),
-                ('error', models.TextField(blank=True)),
-                ('expires', models.DateTimeField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('applied', models.DateTimeField(blank=True, null=True)),
-                ('conversation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='proposals', to='netbox_chatbox.conversation')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chatbox_proposals', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
+                ("summary", models.CharField(max_length=300)),
+                ("operations", models.JSONField(default=list)),
+                ("before", models.JSONField(default=list)),
+                ("after", models.JSONField(default=list)),
+                ("fingerprints", models.JSONField(default=list)),
+                ("status", models.CharField(default="pending", max_length=20)),
+                ("error", models.TextField(blank=True)),
+                ("expires", models.DateTimeField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("applied", models.DateTimeField(blank=True, null=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="proposals",
+                        to="netbox_chatbox.conversation",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chatbox_proposals",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created', '-pk'),
+                "ordering": ("-created", "-pk"),
             },
         ),
     ]

@@ -7,6 +7,7 @@ and returns per-object before/after snapshots. Proposing calls it in a transacti
 back with change logging switched off; applying calls it in the transaction that commits, under
 NetBox's request context, so the change log records the user and the request id.
 """
+
 import hashlib
 import json
 import uuid
@@ -56,9 +57,13 @@ def _describe(number, op) -> str:
 def _errors(detail, prefix="") -> list[str]:
     """DRF's nested error detail as flat "field: message" lines."""
     if isinstance(detail, dict):
-        return [line for key, value in detail.items()
-                for line in _errors(value, f"{prefix}{'' if key == 'non_field_errors' else key}"
-                                           f"{'' if key == 'non_field_errors' else ': '}")]
+        return [
+            line
+            for key, value in detail.items()
+            for line in _errors(
+                value, f"{prefix}{'' if key == 'non_field_errors' else key}{'' if key == 'non_field_errors' else ': '}"
+            )
+        ]
     if isinstance(detail, (list, tuple)):
         return [line for value in detail for line in _errors(value, prefix)]
     return [f"{prefix}{detail}"]
@@ -110,28 +115,39 @@ def perform(operations: list[dict], user, *, message: str = "", request=None, fi
             else:
                 if message:
                     data["changelog_message"] = message
-                serializer = get_serializer_for_model(model)(instance, data=data, partial=instance is not None,
-                                                             context=context)
+                serializer = get_serializer_for_model(model)(
+                    instance, data=data, partial=instance is not None, context=context
+                )
                 if not serializer.is_valid():
                     raise ProposalError(f"{where}: " + "; ".join(_errors(serializer.errors))[:MAX_ERROR_CHARS])
                 instance = serializer.save()
                 # NetBox's API check: the saved object must still be within what the user may do.
                 if not model.objects.restrict(user, ACTIONS[action]).filter(pk=instance.pk).exists():
-                    raise ProposalError(f"{where}: the result would be outside what your permissions allow you to "
-                                        f"{action}")
+                    raise ProposalError(
+                        f"{where}: the result would be outside what your permissions allow you to {action}"
+                    )
                 after = snapshot(model.objects.get(pk=instance.pk))
         except (ProtectedError, RestrictedError) as e:
-            raise ProposalError(f"{where}: other objects depend on {instance}: "
-                                f"{', '.join(str(o) for o in list(e.args[1])[:5])}") from None
+            raise ProposalError(
+                f"{where}: other objects depend on {instance}: {', '.join(str(o) for o in list(e.args[1])[:5])}"
+            ) from None
         except ValidationError as e:
             raise ProposalError(f"{where}: " + "; ".join(e.messages)) from None
         except ObjectDoesNotExist as e:
             raise ProposalError(f"{where}: {e}") from None
-        outcomes.append({"before": before, "after": after, "fingerprint": fingerprint(before) if before else "",
-                         "id": instance.pk, "display": str(instance)})
+        outcomes.append(
+            {
+                "before": before,
+                "after": after,
+                "fingerprint": fingerprint(before) if before else "",
+                "id": instance.pk,
+                "display": str(instance),
+            }
+        )
     if stale:
-        raise StaleError(f"changed in NetBox since the proposal: {', '.join(stale)}; review the fresh diff "
-                         "and apply again", outcomes)
+        raise StaleError(
+            f"changed in NetBox since the proposal: {', '.join(stale)}; review the fresh diff and apply again", outcomes
+        )
     return outcomes
 
 
@@ -151,7 +167,7 @@ def dry_run(operations: list[dict], user) -> list[dict]:
 def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
     """Per object: the fields that change, before → after, secrets removed (what the model and the card show)."""
     result = []
-    for op, outcome in zip(operations, outcomes):
+    for op, outcome in zip(operations, outcomes, strict=True):
         before, after = scrub(outcome["before"] or {}), scrub(outcome["after"] or {})
         changes = {}
         if op["action"] != "delete":
@@ -161,8 +177,12 @@ def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
                 if op["action"] == "create" and after.get(key) in (None, "", [], {}):
                     continue
                 changes[key] = {"before": before.get(key), "after": after.get(key)}
-        entry = {"action": op["action"], "object_type": op["object_type"], "display": outcome["display"],
-                 "changes": changes}
+        entry = {
+            "action": op["action"],
+            "object_type": op["object_type"],
+            "display": outcome["display"],
+            "changes": changes,
+        }
         if op["action"] != "create":
             entry["id"] = outcome["id"]
         result.append(entry)

@@ -1,4 +1,5 @@
 """A stored proposal: what the model proposed, as validated, waiting for its owner's Apply or Discard."""
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -6,12 +7,18 @@ from django.utils import timezone
 
 
 class Proposal(models.Model):
-    STATUS_CHOICES = (("pending", "Pending"), ("applied", "Applied"), ("discarded", "Discarded"),
-                      ("expired", "Expired"), ("failed", "Failed"))
+    STATUS_CHOICES = (
+        ("pending", "Pending"),
+        ("applied", "Applied"),
+        ("discarded", "Discarded"),
+        ("expired", "Expired"),
+        ("failed", "Failed"),
+    )
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chatbox_proposals")
-    conversation = models.ForeignKey("netbox_chatbox.Conversation", on_delete=models.SET_NULL, null=True,
-                                     blank=True, related_name="proposals")
+    conversation = models.ForeignKey(
+        "netbox_chatbox.Conversation", on_delete=models.SET_NULL, null=True, blank=True, related_name="proposals"
+    )
     summary = models.CharField(max_length=300)
     # [{action: create|update|delete, object_type, id?, data}] as the model proposed them (validated)
     operations = models.JSONField(default=list)

@@ -3,6 +3,7 @@
 :func:`propose` runs inside run_tool's rolled-back transaction (with writes allowed, see Tool.writes_proposal);
 :func:`store` then saves the Proposal in a transaction of its own, so only the proposal row is written.
 """
+
 from datetime import timedelta
 
 from django.db import transaction
@@ -20,8 +21,11 @@ OPERATION_SCHEMA = {
         "action": {"type": "string", "enum": ["create", "update", "delete"]},
         "object_type": {"type": "string", "description": "'app_label.model', e.g. dcim.device"},
         "id": {"type": "integer", "minimum": 1, "description": "the object to update or delete"},
-        "data": {"type": "object", "description": "fields as NetBox's REST API writes them (related objects "
-                                                  "by id), e.g. {\"status\": \"offline\"}"},
+        "data": {
+            "type": "object",
+            "description": "fields as NetBox's REST API writes them (related objects "
+            'by id), e.g. {"status": "offline"}',
+        },
     },
     "required": ["action", "object_type"],
     "additionalProperties": False,
@@ -75,8 +79,12 @@ def store(user, result: dict, conversation=None) -> dict:
     operations, outcomes = draft["operations"], draft["outcomes"]
     with transaction.atomic():
         proposal = Proposal.objects.create(
-            owner=user, conversation=conversation, summary=draft["summary"], operations=operations,
-            before=[o["before"] for o in outcomes], after=[o["after"] for o in outcomes],
+            owner=user,
+            conversation=conversation,
+            summary=draft["summary"],
+            operations=operations,
+            before=[o["before"] for o in outcomes],
+            after=[o["after"] for o in outcomes],
             fingerprints=[o["fingerprint"] for o in outcomes],
             expires=timezone.now() + timedelta(seconds=get_settings().proposal_ttl),
         )
@@ -86,12 +94,16 @@ def store(user, result: dict, conversation=None) -> dict:
 def describe(proposal: Proposal, outcomes=None) -> dict:
     """A proposal as the model, the API and the card see it."""
     if outcomes is None:
-        outcomes = [{"before": b, "after": a, "id": op.get("id"), "display": _display(op, b, a)}
-                    for op, b, a in zip(proposal.operations, proposal.before, proposal.after)]
+        outcomes = [
+            {"before": b, "after": a, "id": op.get("id"), "display": _display(op, b, a)}
+            for op, b, a in zip(proposal.operations, proposal.before, proposal.after, strict=True)
+        ]
     return {
-        "proposal_id": proposal.pk, "summary": proposal.summary,
+        "proposal_id": proposal.pk,
+        "summary": proposal.summary,
         "status": "expired" if proposal.status == "pending" and proposal.expired else proposal.status,
-        "count": len(proposal.operations), "expires": proposal.expires.isoformat(),
+        "count": len(proposal.operations),
+        "expires": proposal.expires.isoformat(),
         "changes": engine.diff(proposal.operations, outcomes),
         "apply_url": reverse("plugins-api:netbox_chatbox-api:proposal-apply", args=[proposal.pk]),
         "note": "Nothing has changed yet: the user reviews this proposal and applies or discards it.",

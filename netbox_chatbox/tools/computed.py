@@ -8,12 +8,13 @@ as in use (nothing hidden is ever offered as free) but reported only as a number
 A cable trace stops at the first hop the user may not view and says only that the path continues.
 Ranges are summarised as first/last/size, never expanded.
 """
+
 from itertools import islice
 
 import netaddr
 from dcim.models import Device, Interface, Rack, RackReservation, Site
 from django.db.models import Q
-from ipam.models import VRF, ASNRange, Aggregate, IPRange, Prefix, VLANGroup
+from ipam.models import VRF, Aggregate, ASNRange, IPRange, Prefix, VLANGroup
 
 from ..conf import get_settings
 from .handlers import apply_filters, viewable, visible
@@ -70,8 +71,9 @@ def find(model, user, what: str, id=None, given=None, **lookups):
         raise ToolError(f"name the {what} (see the tool's example)")
     found = list(queryset[:6])
     if not found:
-        given = f"id {id}" if id is not None else given or ", ".join(
-            f"{k.split('__')[0]}={v}" for k, v in lookups.items())
+        given = (
+            f"id {id}" if id is not None else given or ", ".join(f"{k.split('__')[0]}={v}" for k, v in lookups.items())
+        )
         raise ToolError(f"no {what} matches {given}")
     if len(found) > 1:
         names = "; ".join(f"{o} (id {o.pk})" for o in found[:5])
@@ -127,7 +129,7 @@ def _find_prefix(user, prefix=None, prefix_id=None, vrf=None):
     if prefix_id is not None:
         return find(Prefix, user, "prefix", id=prefix_id)
     if not prefix:
-        raise ToolError("give the prefix (e.g. \"10.1.2.0/24\") or its prefix_id")
+        raise ToolError('give the prefix (e.g. "10.1.2.0/24") or its prefix_id')
     network = _network(prefix)
     lookups = {"prefix": str(network.cidr)}
     if vrf is not None:
@@ -144,8 +146,10 @@ def _in_use(child_ips, user, limit):
     visible_count = shown.count() if len(listed) == limit else len(listed)
     out = {
         "count": total,
-        "results": [{**link(ip), "address": str(ip.address), "status": ip.status,
-                     "dns_name": ip.dns_name or None} for ip in listed],
+        "results": [
+            {**link(ip), "address": str(ip.address), "status": ip.status, "dns_name": ip.dns_name or None}
+            for ip in listed
+        ],
     }
     if visible_count > len(listed):
         out["has_more"] = True
@@ -172,8 +176,10 @@ def available_ips(user, prefix=None, prefix_id=None, ip_range_id=None, vrf=None,
         details = {"status": parent.status, "is_pool": parent.is_pool, "mark_utilized": parent.mark_utilized}
     # The free intervals both get_available_ips() and the available-ips endpoint are built from, read
     # lazily: get_available_ips() turns every interval into CIDRs first (240 ms for a /16 holding 4,096 IPs).
-    ranges = ({"first": str(start), "last": str(end), "size": int(end) - int(start) + 1}
-              for start, end in parent._available_intervals())
+    ranges = (
+        {"first": str(start), "last": str(end), "size": int(end) - int(start) + 1}
+        for start, end in parent._available_intervals()
+    )
     first_free = parent.get_first_available_ip()
     result = {
         "object": {**link(parent), "type": kind, "vrf": related_name(parent.vrf, user), **details},
@@ -187,8 +193,10 @@ def available_ips(user, prefix=None, prefix_id=None, ip_range_id=None, vrf=None,
     if kind == "ipam.prefix":
         result["child_ranges"] = _child_ranges(parent, user, limit)
         if parent.mark_utilized:
-            result["note"] = ("the prefix is marked utilized: NetBox counts it as 100 % used although the "
-                              "addresses above hold no IP address object")
+            result["note"] = (
+                "the prefix is marked utilized: NetBox counts it as 100 % used although the "
+                "addresses above hold no IP address object"
+            )
     return result
 
 
@@ -196,17 +204,27 @@ def _child_ranges(prefix, user, limit):
     ranges = prefix.get_child_ranges()
     total = ranges.count()
     shown = list(ranges.restrict(user, "view").order_by("start_address")[:limit])
-    out = {"count": total, "results": [{**link(r), "start": str(r.start_address.ip), "end": str(r.end_address.ip),
-                                        "size": r.size, "mark_populated": r.mark_populated,
-                                        "mark_utilized": r.mark_utilized} for r in shown]}
+    out = {
+        "count": total,
+        "results": [
+            {
+                **link(r),
+                "start": str(r.start_address.ip),
+                "end": str(r.end_address.ip),
+                "size": r.size,
+                "mark_populated": r.mark_populated,
+                "mark_utilized": r.mark_utilized,
+            }
+            for r in shown
+        ],
+    }
     visible_count = len(shown) if len(shown) < limit else ranges.restrict(user, "view").count()
     if hidden := total - visible_count:
         out["hidden_in_use"] = hidden
     return out
 
 
-def available_prefixes(user, prefix=None, prefix_id=None, aggregate_id=None, vrf=None, prefix_length=None,
-                       limit=None):
+def available_prefixes(user, prefix=None, prefix_id=None, aggregate_id=None, vrf=None, prefix_length=None, limit=None):
     """Free space inside a prefix or aggregate (NetBox's available-prefixes), optionally as blocks of one size."""
     limit = _limit(limit)
     if aggregate_id is not None:
@@ -217,8 +235,12 @@ def available_prefixes(user, prefix=None, prefix_id=None, aggregate_id=None, vrf
         children = parent.get_child_prefixes()
     free = parent.get_available_prefixes()
     result = {
-        "object": {**link(parent), "type": kind, "prefix": str(parent.prefix),
-                   "utilization_percent": _percent(parent.get_utilization())},
+        "object": {
+            **link(parent),
+            "type": kind,
+            "prefix": str(parent.prefix),
+            "utilization_percent": _percent(parent.get_utilization()),
+        },
         "available_addresses": free.size,
         **_capped(({"prefix": str(c), "size": c.size} for c in free.iter_cidrs()), limit, "available_prefixes"),
     }
@@ -228,9 +250,11 @@ def available_prefixes(user, prefix=None, prefix_id=None, aggregate_id=None, vrf
             raise ToolError(f"prefix_length must be longer than /{parent.prefix.prefixlen} and at most /{longest}")
         blocks = [c for c in free.iter_cidrs() if c.prefixlen <= prefix_length]
         subnets = (str(s) for c in blocks for s in c.subnet(prefix_length))
-        result["blocks"] = {"prefix_length": prefix_length,
-                            "count": sum(2 ** (prefix_length - c.prefixlen) for c in blocks),
-                            **_capped(subnets, limit, "first")}
+        result["blocks"] = {
+            "prefix_length": prefix_length,
+            "count": sum(2 ** (prefix_length - c.prefixlen) for c in blocks),
+            **_capped(subnets, limit, "first"),
+        }
     total = children.count()
     shown = children.restrict(user, "view") if not user.is_superuser else children
     listed = list(shown.order_by("prefix")[:limit])
@@ -254,15 +278,23 @@ def prefix_utilization(user, filters=None, min_percent=None, max_percent=None, l
     queryset = apply_filters(info, visible(info, user), filters, user).select_related("vrf")
     total = queryset.count()
     if total > MAX_UTILIZATION_PREFIXES:
-        raise ToolError(f"{total} prefixes match; narrow the filters to at most {MAX_UTILIZATION_PREFIXES} "
-                        "(e.g. site, vrf, within, status, mask_length)")
+        raise ToolError(
+            f"{total} prefixes match; narrow the filters to at most {MAX_UTILIZATION_PREFIXES} "
+            "(e.g. site, vrf, within, status, mask_length)"
+        )
     rows, vrfs = [], visible_pks(VRF, user, queryset.exclude(vrf=None).values_list("vrf", flat=True))
     for prefix in queryset:
         percent = _percent(prefix.get_utilization())
         if (min_percent is None or percent >= min_percent) and (max_percent is None or percent <= max_percent):
-            rows.append({**link(prefix), "prefix": str(prefix.prefix), "status": prefix.status,
-                         "vrf": str(prefix.vrf) if prefix.vrf_id in vrfs else None,
-                         "utilization_percent": percent})
+            rows.append(
+                {
+                    **link(prefix),
+                    "prefix": str(prefix.prefix),
+                    "status": prefix.status,
+                    "vrf": str(prefix.vrf) if prefix.vrf_id in vrfs else None,
+                    "utilization_percent": percent,
+                }
+            )
     rows.sort(key=lambda row: (-row["utilization_percent"], row["prefix"]))
     result = {"evaluated": total, "count": len(rows), "results": rows[:limit]}
     if len(rows) > limit:
@@ -277,16 +309,23 @@ def prefix_utilization(user, filters=None, min_percent=None, max_percent=None, l
 def available_vlans(user, group=None, group_id=None, limit=None):
     """Free VLAN ids of a VLAN group (NetBox's available-vlans), as ranges."""
     limit = _limit(limit)
-    parent = find(VLANGroup, user, "VLAN group", id=group_id) if group_id is not None \
+    parent = (
+        find(VLANGroup, user, "VLAN group", id=group_id)
+        if group_id is not None
         else _by_name_or_slug(VLANGroup, user, "VLAN group", group)
+    )
     free = parent.get_available_vids()
     vlans = parent.get_child_vlans()
     total = vlans.count()
     shown = list((vlans.restrict(user, "view") if not user.is_superuser else vlans)[:limit])
     visible_count = len(shown) if len(shown) < limit else vlans.restrict(user, "view").count()
     result = {
-        "object": {**link(parent), "type": "ipam.vlangroup", "vid_ranges": parent.vid_ranges_items,
-                   "total_vlan_ids": parent.total_vlan_ids},
+        "object": {
+            **link(parent),
+            "type": "ipam.vlangroup",
+            "vid_ranges": parent.vid_ranges_items,
+            "total_vlan_ids": parent.total_vlan_ids,
+        },
         "available_count": len(free),
         "first_available": free[0] if free else None,
         **_capped(iter(runs(free)), limit, "available_ranges"),
@@ -319,8 +358,11 @@ def available_asns(user, range=None, range_id=None, limit=None):
     Computed from NetBox's own child query (``get_child_asns``) as gaps: ``get_available_asns`` builds a
     Python set of the whole range, 95 million numbers for the 4-byte private range."""
     limit = _limit(limit)
-    parent = find(ASNRange, user, "ASN range", id=range_id) if range_id is not None \
+    parent = (
+        find(ASNRange, user, "ASN range", id=range_id)
+        if range_id is not None
         else _by_name_or_slug(ASNRange, user, "ASN range", range)
+    )
     used = parent.get_child_asns().order_by("asn")
     numbers = list(used.values_list("asn", flat=True).distinct())
 
@@ -362,8 +404,7 @@ def _units(units) -> list[dict]:
             out[-1]["_last"] = u
         else:
             out.append({"_first": u, "_last": u})
-    return [{"first": _u(r["_first"]), "last": _u(r["_last"]), "size": _u(r["_last"] - r["_first"] + 1)}
-            for r in out]
+    return [{"first": _u(r["_first"]), "last": _u(r["_last"]), "size": _u(r["_last"] - r["_first"] + 1)} for r in out]
 
 
 def _u(value):
@@ -382,17 +423,27 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
     reserved = parent.get_reserved_units()  # {unit: RackReservation}
 
     def free(height, face):  # whole-U start positions (NetBox lists half units too), reservations left out
-        return [u for u in parent.get_available_units(u_height=height, rack_face=face)
-                if u == int(u) and not any(u <= r < u + max(height, 1) for r in reserved)]
+        return [
+            u
+            for u in parent.get_available_units(u_height=height, rack_face=face)
+            if u == int(u) and not any(u <= r < u + max(height, 1) for r in reserved)
+        ]
 
-    devices = list(parent.devices.filter(position__isnull=False, device_type__u_height__gt=0)
-                   .select_related("device_type").order_by("-position"))
+    devices = list(
+        parent.devices.filter(position__isnull=False, device_type__u_height__gt=0)
+        .select_related("device_type")
+        .order_by("-position")
+    )
     shown = visible_pks(Device, user, [d.pk for d in devices])
     occupants, hidden = [], []
     for device in devices:
         height = device.device_type.u_height
-        span = {"first": _u(device.position), "last": _u(device.position + max(height, 1) - 1),
-                "face": device.face or None, "full_depth": device.device_type.is_full_depth}
+        span = {
+            "first": _u(device.position),
+            "last": _u(device.position + max(height, 1) - 1),
+            "face": device.face or None,
+            "full_depth": device.device_type.is_full_depth,
+        }
         if device.pk in shown:
             occupants.append({**link(device), **span})
         else:
@@ -400,8 +451,14 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
     reservations = list({r.pk: r for r in reserved.values()}.values())
     visible_reservations = visible_pks(RackReservation, user, [r.pk for r in reservations])
     return {
-        "object": {**link(parent), "type": "dcim.rack", "site": related_name(parent.site, user), "u_height": parent.u_height,
-                   "starting_unit": parent.starting_unit, "desc_units": parent.desc_units},
+        "object": {
+            **link(parent),
+            "type": "dcim.rack",
+            "site": related_name(parent.site, user),
+            "u_height": parent.u_height,
+            "starting_unit": parent.starting_unit,
+            "desc_units": parent.desc_units,
+        },
         "utilization_percent": _percent(parent.get_utilization()),
         "power_utilization_percent": _percent(parent.get_power_utilization()),
         "free_units": {
@@ -409,17 +466,32 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
             "front_only": {"count": len(front := free(1, "front")), "ranges": _units(front)},
             "rear_only": {"count": len(rear := free(1, "rear")), "ranges": _units(rear)},
         },
-        **({"fits": {"u_height": u_height, "full_depth_positions": _units(free(u_height, None)),
-                     "front_positions": _units(free(u_height, "front"))}} if u_height != 1 else {}),
+        **(
+            {
+                "fits": {
+                    "u_height": u_height,
+                    "full_depth_positions": _units(free(u_height, None)),
+                    "front_positions": _units(free(u_height, "front")),
+                }
+            }
+            if u_height != 1
+            else {}
+        ),
         "reserved_units": [
-            {"units": _units(r.units), **({**link(r), "description": r.description} if r.pk in visible_reservations
-                                          else {"in_use": "reserved by a reservation you may not view"})}
+            {
+                "units": _units(r.units),
+                **(
+                    {**link(r), "description": r.description}
+                    if r.pk in visible_reservations
+                    else {"in_use": "reserved by a reservation you may not view"}
+                ),
+            }
             for r in reservations
         ],
         "results": occupants,
         "hidden_in_use": hidden,
         "note": "free units exclude reserved ones; front_only/rear_only count units free on that face, where "
-                "half-depth devices fit; fits.*_positions are the lowest units a device of u_height can start at",
+        "half-depth devices fit; fits.*_positions are the lowest units a device of u_height can start at",
     }
 
 
@@ -431,8 +503,14 @@ def _sites(user, site):
 # Devices: cable paths, connections, configuration
 
 
-ENDPOINT_TYPES = ("dcim.interface", "dcim.consoleport", "dcim.consoleserverport", "dcim.powerport",
-                  "dcim.poweroutlet", "dcim.powerfeed")
+ENDPOINT_TYPES = (
+    "dcim.interface",
+    "dcim.consoleport",
+    "dcim.consoleserverport",
+    "dcim.powerport",
+    "dcim.poweroutlet",
+    "dcim.powerfeed",
+)
 
 
 def _find_device(user, device=None, device_id=None):
@@ -451,8 +529,7 @@ def _find_endpoint(user, object_type, id, device, name):
         endpoint = find(info.model, user, info.verbose_name, id=id)
     else:
         if not name:
-            raise ToolError("give the port's id, or device and name (e.g. {\"device\": \"core-sw1\", "
-                            "\"name\": \"xe-0/0/1\"})")
+            raise ToolError('give the port\'s id, or device and name (e.g. {"device": "core-sw1", "name": "xe-0/0/1"})')
         parent = _find_device(user, device)
         endpoint = find(info.model, user, info.verbose_name, device=parent, name__iexact=name)
     parent = getattr(endpoint, "device", None)
@@ -503,12 +580,22 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
         if not near:
             result["split"] = True
             break
-        hops.append({
-            "near": [_describe(o) for o in near],
-            "cable": [{**link(c), "type": c._meta.label_lower, "status": getattr(c, "status", None),
-                       "label": getattr(c, "label", "") or None} for c in cable or []] or None,
-            "far": [_describe(o) for o in far],
-        })
+        hops.append(
+            {
+                "near": [_describe(o) for o in near],
+                "cable": [
+                    {
+                        **link(c),
+                        "type": c._meta.label_lower,
+                        "status": getattr(c, "status", None),
+                        "label": getattr(c, "label", "") or None,
+                    }
+                    for c in cable or []
+                ]
+                or None,
+                "far": [_describe(o) for o in far],
+            }
+        )
     path = origin.path
     if path is not None and "continues" not in result:
         result.update(complete=path.is_complete, active=path.is_active, split=path.is_split)
@@ -521,12 +608,19 @@ def device_connections(user, device=None, device_id=None, limit=None):
     """Each cabled or connected interface of a device and what is at the other end (peer and path end)."""
     limit = _limit(limit, default=get_settings().tool_max_results)
     parent = _find_device(user, device, device_id)
-    interfaces = Interface.objects.restrict(user, "view").filter(device=parent).filter(
-        Q(cable__isnull=False) | Q(_path__isnull=False) | Q(wireless_link__isnull=False) | Q(mark_connected=True)
-    ).select_related("cable", "_path").prefetch_related(
-        # what NetBox's interface API prefetches for these fields: the path's and the peers' objects
-        *get_object_type("dcim.interface").declared_prefetches(["connected_endpoints", "link_peers"])
-    ).order_by("_name")
+    interfaces = (
+        Interface.objects.restrict(user, "view")
+        .filter(device=parent)
+        .filter(
+            Q(cable__isnull=False) | Q(_path__isnull=False) | Q(wireless_link__isnull=False) | Q(mark_connected=True)
+        )
+        .select_related("cable", "_path")
+        .prefetch_related(
+            # what NetBox's interface API prefetches for these fields: the path's and the peers' objects
+            *get_object_type("dcim.interface").declared_prefetches(["connected_endpoints", "link_peers"])
+        )
+        .order_by("_name")
+    )
     total = interfaces.count()
     rows = list(interfaces[:limit])
     peers = {}
@@ -585,5 +679,3 @@ def device_config(user, device=None, device_id=None, render=False):
         raise ToolError(f"the config template failed to render: {template.format_render_error(e)}") from None
     result.update(template=link(template), rendered=text)
     return result
-
-

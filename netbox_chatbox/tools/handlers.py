@@ -5,6 +5,7 @@ with a message the model can act on. Every queryset starts from ``.restrict(user
 so an object the user may not view is absent everywhere: results, counts, groups, search, change log,
 and as a related object of one the user may view (an empty relation, as if it did not exist).
 """
+
 import difflib
 import json
 import re
@@ -13,33 +14,61 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 
 import django_filters
+from core.models import ObjectChange, ObjectType
 from django import forms
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, Subquery, TextField, Value, When, prefetch_related_objects
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    TextField,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-
-from core.models import ObjectChange, ObjectType
 from netbox.search.backends import search_backend
 from utilities.api import get_annotations_for_serializer, get_prefetches_for_serializer
 from utilities.fields import CounterCacheField
 from utilities.views import get_viewname
 
 from ..conf import get_settings
-from .types import ToolError, get_object_type, is_secret_name, object_type_for_model, scrub
-from .types import object_types as all_object_types
-from .visibility import (Visibility, check_reads, derived_columns, generic_relations, is_placeholder, mask,
-                         unusable_field, viewable, withheld_fields)
+from .types import (
+    ToolError,
+    get_object_type,
+    is_secret_name,
+    object_type_for_model,
+    object_types as all_object_types,
+    scrub,
+)
+from .visibility import (
+    Visibility,
+    check_reads,
+    derived_columns,
+    generic_relations,
+    is_placeholder,
+    mask,
+    unusable_field,
+    viewable,
+    withheld_fields,
+)
 
 MODEL_CHOICE_FILTERS = (django_filters.ModelChoiceFilter, django_filters.ModelMultipleChoiceFilter)
-LOOKUP_SUFFIXES = "__n (not), __ic (contains), __nic, __isw (starts with), __iew, __ie (iexact), " \
-                  "__gt/__gte/__lt/__lte (numbers, dates), __empty (true/false)"
+LOOKUP_SUFFIXES = (
+    "__n (not), __ic (contains), __nic, __isw (starts with), __iew, __ie (iexact), "
+    "__gt/__gte/__lt/__lte (numbers, dates), __empty (true/false)"
+)
 MAX_FILTER_VALUES = 50
 MAX_FILTERS = 20
 # Computed on demand and often large (the merged config context): returned only when asked for.
@@ -86,7 +115,7 @@ def _ui_url(api_url):
     """NetBox's UI path for a nested object's API URL (/api/dcim/sites/1/ → /dcim/sites/1/), if one exists."""
     if not isinstance(api_url, str) or not api_url.startswith("/api/"):
         return None
-    path = api_url[len("/api"):]
+    path = api_url[len("/api") :]
     return path if _is_ui_path(re.sub(r"\d+/$", "0/", path)) else None
 
 
@@ -103,9 +132,13 @@ def _api_model(list_path):
 
 def _nested_model(value):
     """The model of a nested object in serializer output (a dict with an id and an API url), or None."""
-    if isinstance(value, dict) and "id" in value and isinstance(value.get("url"), str):
-        if match := re.fullmatch(r"(/api/.+/)\d+/", value["url"]):
-            return _api_model(match[1])
+    if (
+        isinstance(value, dict)
+        and "id" in value
+        and isinstance(value.get("url"), str)
+        and (match := re.fullmatch(r"(/api/.+/)\d+/", value["url"]))
+    ):
+        return _api_model(match[1])
     return None
 
 
@@ -136,10 +169,13 @@ def _hidden_related(vis, items):
 def _without(value, hidden):
     """Serializer output with hidden related objects removed as if absent: a single relation becomes
     empty (with its generic ``<name>_type``/``<name>_id``), a many relation loses the entry."""
+
     def is_hidden(item):
         if isinstance(item, dict) and {"object_type", "object_id", "object"} <= item.keys():
             item = item["object"]  # a generic reference (e.g. a cable's terminations)
-        return is_placeholder(item) or (_nested_model(item), item.get("id") if isinstance(item, dict) else None) in hidden
+        return (
+            is_placeholder(item) or (_nested_model(item), item.get("id") if isinstance(item, dict) else None) in hidden
+        )
 
     if isinstance(value, list):
         return [_without(item, hidden) for item in value if not is_hidden(item)]
@@ -169,7 +205,9 @@ def _field_list(info, fields, default):
         return list(default)
     unknown = [f for f in fields if f not in info.fields]
     if unknown:
-        named = ", ".join(repr(f[:60]) for f in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        named = ", ".join(repr(f[:60]) for f in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
         raise ToolError(f"unknown field(s) {named} for {info.label}; describe_object_type lists its fields")
     return list(dict.fromkeys(fields))
 
@@ -193,8 +231,11 @@ def serialize(info, queryset, fields, user):
     if counts:
         queryset = queryset.annotate(**counts)
     if hasattr(queryset, "annotate_config_context_data"):
-        queryset = queryset.annotate_config_context_data(only_invalidated=True) if "config_context" in names \
+        queryset = (
+            queryset.annotate_config_context_data(only_invalidated=True)
+            if "config_context" in names
             else queryset.defer("_config_context_data")
+        )
     objects = list(queryset)
     for obj in objects:
         for name in stored:
@@ -208,7 +249,7 @@ def serialize(info, queryset, fields, user):
         data = [_without(item, hidden) for item in data]
     for name in names:
         if (relation := _counted_relation(info.model, name)) is not None:
-            for obj, item in zip(objects, data):
+            for obj, item in zip(objects, data, strict=True):
                 if name in item:
                     item[name] = _visible_count(getattr(obj, relation), vis)
     if withheld := withheld_fields(info, names, vis):
@@ -276,10 +317,12 @@ def _related_type(model, path):
 
 def usable_filters(filterset) -> dict:
     """The FilterSet's filters minus those on secret fields or on types that are not exposed."""
+
     def usable(name, filt):
         model = getattr(getattr(filt, "queryset", None), "model", None)
         return not is_secret_name(name) and (
-            model is None or issubclass(model, ContentType) or object_type_for_model(model) is not None)
+            model is None or issubclass(model, ContentType) or object_type_for_model(model) is not None
+        )
 
     return {name: filt for name, filt in filterset.filters.items() if usable(name, filt)}
 
@@ -311,7 +354,7 @@ def apply_filters(info, queryset, filters, user):
     if not filters:
         return queryset
     if not isinstance(filters, dict):
-        raise ToolError("filters must be an object like {\"site\": \"ams1\", \"status\": [\"active\", \"planned\"]}")
+        raise ToolError('filters must be an object like {"site": "ams1", "status": ["active", "planned"]}')
     if len(filters) > MAX_FILTERS:
         raise ToolError(f"give at most {MAX_FILTERS} filters")
     data = QueryDict(mutable=True)
@@ -341,11 +384,17 @@ def apply_filters(info, queryset, filters, user):
                 return filterset.qs.filter(_own_text_search(info, text, user))
             return filterset.qs
         errors = filterset.form.errors.as_data()
-        bad = {n: e for n, e in errors.items()
-               if not (isinstance(filterset.filters.get(n), MODEL_CHOICE_FILTERS) and e[0].code == "invalid_choice")}
+        bad = {
+            n: e
+            for n, e in errors.items()
+            if not (isinstance(filterset.filters.get(n), MODEL_CHOICE_FILTERS) and e[0].code == "invalid_choice")
+        }
         if bad:
-            raise ToolError("; ".join(f"filter '{n[:60]}': {' '.join(m for err in e for m in err.messages)[:200]}"
-                                      for n, e in bad.items()))
+            raise ToolError(
+                "; ".join(
+                    f"filter '{n[:60]}': {' '.join(m for err in e for m in err.messages)[:200]}" for n, e in bad.items()
+                )
+            )
         for name, errs in errors.items():
             missing = str((errs[0].params or {}).get("value"))
             remaining = [v for v in data.getlist(name) if v != missing]
@@ -402,8 +451,13 @@ def _own_text_search(info, text, user):
     derived = derived_columns(info.model, Visibility(user))
     condition = Q()
     for field in info.model._meta.concrete_fields:
-        if (isinstance(field, (CharField, TextField)) and not field.name.startswith("_")
-                and field.name not in derived and not info.is_hidden(field.name) and not field.choices):
+        if (
+            isinstance(field, (CharField, TextField))
+            and not field.name.startswith("_")
+            and field.name not in derived
+            and not info.is_hidden(field.name)
+            and not field.choices
+        ):
             condition |= Q(**{f"{field.name}__icontains": text})
     return condition if condition else Q(pk__in=[])
 
@@ -420,8 +474,15 @@ def _ordering(info, queryset, ordering, user):
             if isinstance(term, str):
                 terms += _order_terms(info.model, term.lstrip("-"), term.startswith("-"), vis, user)
             elif isinstance(term, OrderBy) and isinstance(term.expression, F):
-                terms += _order_terms(info.model, term.expression.name, term.descending, vis, user,
-                                      nulls_first=term.nulls_first, nulls_last=term.nulls_last)
+                terms += _order_terms(
+                    info.model,
+                    term.expression.name,
+                    term.descending,
+                    vis,
+                    user,
+                    nulls_first=term.nulls_first,
+                    nulls_last=term.nulls_last,
+                )
             else:
                 terms.append(term)  # an expression over the object's own columns (e.g. a collation)
         return queryset.order_by(*terms, "pk")
@@ -443,13 +504,18 @@ def _order_terms(model, path, descending, vis, user, depth=0, **nulls):
     if field.is_relation and depth < 3:
         related = field.related_model
         own = [o for o in related._meta.ordering if isinstance(o, str)] or ["pk"]
-        return [term for o in own for term in _order_terms(
-            model, f"{path}__{o.lstrip('-')}", descending != o.startswith("-"), vis, user, depth + 1, **nulls)]
+        return [
+            term
+            for o in own
+            for term in _order_terms(
+                model, f"{path}__{o.lstrip('-')}", descending != o.startswith("-"), vis, user, depth + 1, **nulls
+            )
+        ]
     owner = _path_owner(model, path)
     if field.name in derived_columns(owner, vis):
         if not any(f.name == "name" for f in owner._meta.concrete_fields):
             return []
-        path = path[:-len(field.name)] + "name"  # e.g. a tree's sort path: its own name instead
+        path = path[: -len(field.name)] + "name"  # e.g. a tree's sort path: its own name instead
     if (shown := _related_visible(model, path, user)) is None:
         return []  # all hidden: all sort alike (and SQL refuses to order by a constant)
     value = F(path) if not shown else Case(When(shown, then=F(path)), default=Value(None))
@@ -531,9 +597,11 @@ def query_objects(user, object_type, filters=None, fields=None, ordering=None, l
     info = get_object_type(object_type)
     limit = _limit(limit)
     names = _field_list(info, fields, info.brief_fields)
-    queryset = _ordering(info, apply_filters(info, visible(info, user, for_serializer=True), filters, user), ordering, user)
+    queryset = _ordering(
+        info, apply_filters(info, visible(info, user, for_serializer=True), filters, user), ordering, user
+    )
     total = queryset.count()
-    results = serialize(info, queryset[offset:offset + limit], names, user) if offset < total else []
+    results = serialize(info, queryset[offset : offset + limit], names, user) if offset < total else []
     return {
         "object_type": info.label,
         "count": total,
@@ -562,16 +630,24 @@ def search(user, query, object_types=None, limit=None):
     types = [get_object_type(t) for t in object_types] if object_types else list(all_object_types().values())
     allowed = ObjectType.objects.get_for_models(*(t.model for t in types)).values()
     # The backend drops objects the user may not view; matches on hidden fields are dropped here.
-    hits = [hit for hit in search_backend.search(query.strip(), user=user, object_types=list(allowed))
-            if not is_secret_name(hit.field)]
+    hits = [
+        hit
+        for hit in search_backend.search(query.strip(), user=user, object_types=list(allowed))
+        if not is_secret_name(hit.field)
+    ]
     if not user.is_superuser:  # the indexed name may name hidden relations: rendered again, masked
         _mask_for_display([hit.object for hit in hits[:limit]], user)
-    results = [{
-        "object_type": object_type_for_model(type(hit.object)).label, "id": hit.object.pk,
-        "display": hit.name if user.is_superuser else str(hit.object),
-        "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
-        "matched_field": hit.field, "value": str(hit.value)[:200],
-    } for hit in hits[:limit]]
+    results = [
+        {
+            "object_type": object_type_for_model(type(hit.object)).label,
+            "id": hit.object.pk,
+            "display": hit.name if user.is_superuser else str(hit.object),
+            "url": hit.object.get_absolute_url() if hasattr(hit.object, "get_absolute_url") else None,
+            "matched_field": hit.field,
+            "value": str(hit.value)[:200],
+        }
+        for hit in hits[:limit]
+    ]
     return {"query": query, "count": len(hits), "has_more": len(hits) > limit, "results": results}
 
 
@@ -592,8 +668,12 @@ def count_objects(user, object_type, filters=None, group_by=None, limit=None):
         value = Value(None, output_field=field)
     elif shown:
         value = Case(When(shown, then=value), default=Value(None))
-    rows = list(queryset.order_by().values(grouped_by=value).annotate(count=Count("pk", distinct=True))
-                .order_by("-count", "grouped_by")[:limit + 1])
+    rows = list(
+        queryset.order_by()
+        .values(grouped_by=value)
+        .annotate(count=Count("pk", distinct=True))
+        .order_by("-count", "grouped_by")[: limit + 1]
+    )
     related = {}
     if field.is_relation:
         ids = [r["grouped_by"] for r in rows if r["grouped_by"] is not None]
@@ -665,7 +745,9 @@ def _when(value, name, end=False):
     except ValueError:
         moment = None
     if moment is None:
-        raise ToolError(f"{name} must be an ISO date/time like 2026-01-31 or 2026-01-31T08:00:00Z, or relative like 24h, 7d")
+        raise ToolError(
+            f"{name} must be an ISO date/time like 2026-01-31 or 2026-01-31T08:00:00Z, or relative like 24h, 7d"
+        )
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
@@ -711,8 +793,13 @@ def _change(change, vis):
             continue
         changes[key] = {"before": _short(scrub(before)), "after": _short(scrub(after))}
     return {
-        "id": change.pk, "time": change.time.isoformat(), "action": change.action, "user": change.user_name,
-        "object": obj, "message": change.message, "changes": changes,
+        "id": change.pk,
+        "time": change.time.isoformat(),
+        "action": change.action,
+        "user": change.user_name,
+        "object": obj,
+        "message": change.message,
+        "changes": changes,
         "url": change.get_absolute_url(),
     }
 
@@ -758,8 +845,9 @@ def _short(value, size=200):
     return text[:size] + "…" if len(text) > size else value
 
 
-def get_changelog(user, object_type=None, object_id=None, since=None, until=None, action=None,
-                  user_name=None, limit=None, offset=0):
+def get_changelog(
+    user, object_type=None, object_id=None, since=None, until=None, action=None, user_name=None, limit=None, offset=0
+):
     """Changes (newest first) to one object, one type, or everything in a time window."""
     limit = _limit(limit)
     queryset = changelog_queryset(user)
@@ -785,11 +873,15 @@ def get_changelog(user, object_type=None, object_id=None, since=None, until=None
     if user_name:
         queryset = queryset.filter(user_name=user_name)
     total = queryset.count()
-    page = queryset.select_related("changed_object_type").order_by("-time", "-pk")[offset:offset + limit]
+    page = queryset.select_related("changed_object_type").order_by("-time", "-pk")[offset : offset + limit]
     vis = Visibility(user)
     changes = [_change(c, vis) for c in page]
     return {
-        "count": total, "offset": offset, "returned": len(changes), "has_more": offset + len(changes) < total,
-        "since": start.isoformat() if start else None, "until": end.isoformat() if end else None,
+        "count": total,
+        "offset": offset,
+        "returned": len(changes),
+        "has_more": offset + len(changes) < total,
+        "since": start.isoformat() if start else None,
+        "until": end.isoformat() if end else None,
         "changes": changes,
     }

@@ -6,6 +6,7 @@ ObjectPermissions). Secrets are decided here, once, for every tool: a field or J
 like a password/secret/token/key never leaves, nor do the admin's ``excluded_models`` /
 ``excluded_fields``. An excluded type is simply absent, so it reads like a type that does not exist.
 """
+
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -21,10 +22,23 @@ from utilities.api import get_serializer_for_model
 from ..conf import get_settings
 
 # Name segments that mark a secret ("preshared_key", "auth_psk", "password", "api_tokens").
-SECRET_WORDS = frozenset({
-    "password", "passwd", "passphrase", "secret", "secrets", "token", "tokens", "key", "keys", "psk",
-    "credential", "credentials", "community",  # SNMP community strings, often kept in config contexts
-})
+SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "key",
+        "keys",
+        "psk",
+        "credential",
+        "credentials",
+        "community",  # SNMP community strings, often kept in config contexts
+    }
+)
 # ... and words ending like one ("apikey", "authtoken", "rootpassword").
 SECRET_ENDINGS = ("password", "passwd", "secret", "token", "apikey")
 # Fields that hold secrets without saying so (webhook headers carry "Authorization: …").
@@ -32,10 +46,16 @@ SECRET_FIELDS = frozenset({"additional_headers"})
 # Never exposed, whatever the permissions: credentials, internal caches, change records (read only
 # through get_changelog, which also checks the changed object's visibility), and cable termination
 # records (read through dcim.cable; naming each one costs queries per row, through any object type).
-NEVER_EXPOSED = frozenset({
-    "users.token", "account.usertoken", "users.userconfig", "core.objectchange", "extras.cachedvalue",
-    "dcim.cabletermination",
-})
+NEVER_EXPOSED = frozenset(
+    {
+        "users.token",
+        "account.usertoken",
+        "users.userconfig",
+        "core.objectchange",
+        "extras.cachedvalue",
+        "dcim.cabletermination",
+    }
+)
 # Apps whose models are never exposed (the chat logs themselves are not NetBox data).
 NEVER_EXPOSED_APPS = frozenset({"netbox_chatbox", "sessions", "social_django", "auth", "contenttypes"})
 # Relations str() reads that NetBox's viewsets do not declare (Device.label falls back to its virtual chassis).
@@ -84,6 +104,7 @@ def scrub(value):
 @dataclass(frozen=True)
 class ObjectTypeInfo:
     """One readable object type: its model, FilterSet and serializer, and its visible fields."""
+
     label: str
     model: type
     filterset: type
@@ -170,10 +191,14 @@ def _narrowed(filterset, names: frozenset):
     added per instance). NetBox rebuilds and django-filters deep-copies all of a FilterSet's several
     hundred filters on every instantiation, which costs tens of milliseconds per filtered query."""
     chosen = {name: filt for name, filt in filterset.get_filters().items() if name in names}
-    return type(filterset.__name__, (filterset,), {
-        "__module__": filterset.__module__,
-        "get_filters": classmethod(lambda cls: chosen),
-    })
+    return type(
+        filterset.__name__,
+        (filterset,),
+        {
+            "__module__": filterset.__module__,
+            "get_filters": classmethod(lambda cls: chosen),
+        },
+    )
 
 
 def _filterset_for(model):
@@ -192,8 +217,13 @@ def _catalog(excluded: tuple, hidden_fields: frozenset) -> dict:
     catalog = {}
     for model in apps.get_models():
         label = model._meta.label_lower
-        if (label in excluded or label in NEVER_EXPOSED or model._meta.app_label in NEVER_EXPOSED_APPS
-                or model._meta.proxy or not hasattr(model._default_manager.all(), "restrict")):
+        if (
+            label in excluded
+            or label in NEVER_EXPOSED
+            or model._meta.app_label in NEVER_EXPOSED_APPS
+            or model._meta.proxy
+            or not hasattr(model._default_manager.all(), "restrict")
+        ):
             continue
         filterset = _filterset_for(model)
         try:

@@ -15,6 +15,7 @@ asked once per model and id) and
 - :func:`check_reads`: what a filter's SQL reads (tables it joins, columns it compares), refused when
   it would read through objects the user may not view all of, or values the tools withhold.
 """
+
 import re
 from collections import defaultdict
 from functools import lru_cache
@@ -24,7 +25,6 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import models
-
 from utilities.fields import CounterCacheField
 
 from .types import ToolError, is_secret_name, object_type_for_model, object_types
@@ -97,9 +97,12 @@ def _relations(model):
     """The model's forward single relations: concrete FKs/one-to-ones and generic foreign keys."""
     out = []
     for field in model._meta.get_fields():
-        if isinstance(field, GenericForeignKey):
-            out.append(field)
-        elif field.concrete and field.is_relation and (field.many_to_one or field.one_to_one):
+        if (
+            isinstance(field, GenericForeignKey)
+            or field.concrete
+            and field.is_relation
+            and (field.many_to_one or field.one_to_one)
+        ):
             out.append(field)
     return tuple(out)
 
@@ -181,9 +184,13 @@ def mask(objects, vis: Visibility):
                 field.set_cached_value(obj, _placeholder(model, placeholders))
     for cached in lists:
         cached._result_cache = [
-            item for item in cached._result_cache
-            if not (isinstance(item, models.Model) and (id(item) in dropped
-                                                        or item.pk in hidden.get(type(item)._meta.concrete_model, ())))]
+            item
+            for item in cached._result_cache
+            if not (
+                isinstance(item, models.Model)
+                and (id(item) in dropped or item.pk in hidden.get(type(item)._meta.concrete_model, ()))
+            )
+        ]
     for obj, field in paths:
         path = field.get_cached_value(obj, None)
         if path is not None and any(_node_hidden(node, hidden) for node in path._nodes or ()):
@@ -255,7 +262,9 @@ def withheld_fields(info, names, vis: Visibility) -> set:
     for name in names:
         source = getattr(declared.get(name), "source", None) or name
         prop = getattr(info.model, source, None)  # a property reading one (Prefix.children is _children)
-        reads = set(prop.fget.__code__.co_names) if isinstance(prop, property) and hasattr(prop.fget, "__code__") else set()
+        reads = (
+            set(prop.fget.__code__.co_names) if isinstance(prop, property) and hasattr(prop.fget, "__code__") else set()
+        )
         if name in derived or source in derived or reads & derived:
             out.add(name)
     return out
@@ -270,15 +279,19 @@ def unusable_field(info, path, vis: Visibility, use: str):
     except FieldDoesNotExist:
         return
     if isinstance(field, models.JSONField):
-        raise ToolError(f"cannot {use} '{path[:100]}': it is a JSON document; {use} by one of its fields "
-                        "is not supported")
+        raise ToolError(
+            f"cannot {use} '{path[:100]}': it is a JSON document; {use} by one of its fields is not supported"
+        )
     if first in derived_columns(info.model, vis):
-        raise ToolError(f"cannot {use} '{path[:100]}': {info.label} computes it from objects your permissions "
-                        "do not let you view")
+        raise ToolError(
+            f"cannot {use} '{path[:100]}': {info.label} computes it from objects your permissions do not let you view"
+        )
     if first in generic_columns(info.model) and vis.any_constrained():
-        raise ToolError(f"cannot {use} '{path[:100]}': it is part of a generic relation "
-                        f"('{generic_columns(info.model)[first]}'), which may point to objects your permissions "
-                        "do not let you view")
+        raise ToolError(
+            f"cannot {use} '{path[:100]}': it is part of a generic relation "
+            f"('{generic_columns(info.model)[first]}'), which may point to objects your permissions "
+            "do not let you view"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -306,11 +319,18 @@ def check_reads(info, name, queryset, vis: Visibility, choice_model=None):
         if (model := _tables().get(alias)) is not None:
             reached |= _column_reads(info, name, model, conditions, vis, choice_model)
     for model in reached:
-        if object_type_for_model(model) is None and vis.any_constrained() and (
-                generic_relations(model) or model._meta.label_lower == "dcim.cablepath"):
+        if (
+            object_type_for_model(model) is None
+            and vis.any_constrained()
+            and (generic_relations(model) or model._meta.label_lower == "dcim.cablepath")
+        ):
             # Link records and cable paths the tools never show: their other ends may be hidden objects.
-            _refuse(info, name, f"it reads {model._meta.verbose_name_plural}, which may lead to objects your "
-                                "permissions do not let you view")
+            _refuse(
+                info,
+                name,
+                f"it reads {model._meta.verbose_name_plural}, which may lead to objects your "
+                "permissions do not let you view",
+            )
         if model is not choice_model and vis.constrained(model):
             label = getattr(object_type_for_model(model), "label", model._meta.label_lower)
             _refuse(info, name, f"it reads {label} objects, and your permissions do not let you view all of them")
@@ -331,11 +351,18 @@ def _column_reads(info, name, model, sql, vis, choice_model) -> set:
         if is_secret_name(field.name):
             _refuse(info, name, "it reads values the assistant withholds")
         if field.name in derived:
-            _refuse(info, name, f"it compares '{field.name}', which NetBox computes from objects your permissions "
-                                "do not let you view")
+            _refuse(
+                info,
+                name,
+                f"it compares '{field.name}', which NetBox computes from objects your permissions do not let you view",
+            )
         if column in generic and vis.any_constrained():
-            _refuse(info, name, f"it reads the generic relation '{generic[column]}', which may point to objects "
-                                "your permissions do not let you view")
+            _refuse(
+                info,
+                name,
+                f"it reads the generic relation '{generic[column]}', which may point to objects "
+                "your permissions do not let you view",
+            )
         if field.is_relation and field.related_model is not None:
             target = field.related_model._meta.concrete_model
             if vis.constrained(target) and not (target is choice_model and _compares_values(sql, table, column)):

@@ -5,10 +5,14 @@
 - budgets: a daily limit for members of the group e2e-limited only.
 - fallback_order: Claude first, then the local model (when Claude itself is down).
 """
+
 from configuration import *  # noqa: F401,F403  (devconf/configuration.py)
 from configuration import PLUGINS_CONFIG
 
-PLUGINS_CONFIG["netbox_chatbox"].update(health_cache_ttl=0, rate_limit_per_minute=0,
-                                        fallback_order=["auto", "ollama-qwen2.5"])
-PLUGINS_CONFIG["netbox_chatbox"]["budgets"] = {"groups": {"e2e-limited": {"day_tokens": 1000}},
-                                               "exempt_local_models": False}
+PLUGINS_CONFIG["netbox_chatbox"].update(
+    health_cache_ttl=0, rate_limit_per_minute=0, fallback_order=["auto", "ollama-qwen2.5"]
+)
+PLUGINS_CONFIG["netbox_chatbox"]["budgets"] = {
+    "groups": {"e2e-limited": {"day_tokens": 1000}},
+    "exempt_local_models": False,
+}

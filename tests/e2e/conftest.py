@@ -5,6 +5,7 @@ on the test database, with the fake model providers of tests/fakes. It reads wha
 the users and NetBox objects below are created outside any test transaction, once per test module,
 and deleted again when the module ends (other test modules expect an empty database).
 """
+
 import os
 import socket
 import subprocess
@@ -23,8 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "e2e-Pass-123!"
 USERS = ("e2e-alice", "e2e-bob", "e2e-admin")
 CHAT_PATH = "/plugins/chatbox/"
@@ -40,6 +49,7 @@ def free_port() -> int:
 
 
 # --- committed data ----------------------------------------------------------------------------
+
 
 def _delete_e2e_data():
     from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
@@ -79,13 +89,20 @@ def e2e_data(django_db_setup, django_db_blocker):
             grant(user, Site, ["view"], name=f"e2e-{user.username}-site")
         site = Site.objects.create(name="e2e-DC1", slug="e2e-dc1")
         device_type = DeviceType.objects.create(
-            manufacturer=Manufacturer.objects.create(name="e2e-maker", slug="e2e-maker"), model="E2E", slug="e2e-model")
+            manufacturer=Manufacturer.objects.create(name="e2e-maker", slug="e2e-maker"), model="E2E", slug="e2e-model"
+        )
         role = DeviceRole.objects.create(name="e2e-role", slug="e2e-role")
-        devices = [Device.objects.create(name=name, site=site, device_type=device_type, role=role)
-                   for name in ("e2e-core-1", "e2e-core-2")]
+        devices = [
+            Device.objects.create(name=name, site=site, device_type=device_type, role=role)
+            for name in ("e2e-core-1", "e2e-core-2")
+        ]
         # NetBox data is untrusted input too: a device named like an XSS payload, at its own site.
-        evil = Device.objects.create(name=EVIL_NAME, site=Site.objects.create(name="e2e-Evil", slug="e2e-evil"),
-                                     device_type=device_type, role=role)
+        evil = Device.objects.create(
+            name=EVIL_NAME,
+            site=Site.objects.create(name="e2e-Evil", slug="e2e-evil"),
+            device_type=device_type,
+            role=role,
+        )
     yield {"alice": alice, "bob": bob, "admin": admin, "site": site, "devices": devices, "evil": evil}
     with django_db_blocker.unblock():
         _delete_e2e_data()
@@ -99,6 +116,7 @@ def db_access(django_db_blocker):
 
 
 # --- fake providers and the server -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def fake_anthropic():
@@ -135,9 +153,10 @@ def start_server(command: list, env: dict, name: str, port: int | None = None):
     """Start a NetBox server process and wait until it serves the login page."""
     port = port or free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"e2e-{name}.log", "w")
-    process = subprocess.Popen([arg.format(port=port) for arg in command], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    log = open(ARTIFACTS / f"e2e-{name}.log", "w")  # noqa: SIM115 - the server's log for its lifetime; stop_server closes it
+    process = subprocess.Popen(
+        [arg.format(port=port) for arg in command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -166,8 +185,18 @@ def stop_server(process, log):
 
 
 # The plugin's own ASGI application, static files included (collected by scripts/test.sh), as deployed.
-UVICORN = [sys.executable, "-m", "uvicorn", "netbox_chatbox.asgi:application", "--host", "127.0.0.1",
-           "--port", "{port}", "--log-level", "warning"]
+UVICORN = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "netbox_chatbox.asgi:application",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "{port}",
+    "--log-level",
+    "warning",
+]
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +231,23 @@ def restartable_server(e2e_data, fake_anthropic, fake_ollama):
 def wsgi_server(e2e_data, fake_anthropic, fake_ollama):
     """NetBox + the plugin under gunicorn, as NetBox ships it: no WebSocket anywhere."""
     process, url, log = start_server(
-        [sys.executable, "-m", "gunicorn", "tests.e2e.wsgi:application", "--bind", "127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--timeout", "120"],
-        _server_env(fake_anthropic, fake_ollama), "gunicorn")
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.e2e.wsgi:application",
+            "--bind",
+            "127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--timeout",
+            "120",
+        ],
+        _server_env(fake_anthropic, fake_ollama),
+        "gunicorn",
+    )
     yield url
     stop_server(process, log)
 
@@ -231,7 +274,7 @@ def fresh_chat_state(request, django_db_blocker):
     from netbox_chatbox.preferences import PREFERENCE_PATH
 
     with django_db_blocker.unblock():
-        for attempt in range(10):  # the server may still be storing the end of a closed page's turn
+        for _attempt in range(10):  # the server may still be storing the end of a closed page's turn
             try:
                 Conversation.objects.filter(owner__username__in=USERS).delete()
                 break
@@ -242,6 +285,7 @@ def fresh_chat_state(request, django_db_blocker):
 
 
 # --- the browser -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -263,8 +307,9 @@ class Browsing:
 
     def __init__(self, browser, base_url, **context_args):
         self.base_url = base_url
-        self.context = browser.new_context(**{"base_url": base_url, "viewport": {"width": 1400, "height": 900},
-                                              **context_args})
+        self.context = browser.new_context(
+            **{"base_url": base_url, "viewport": {"width": 1400, "height": 900}, **context_args}
+        )
         self.page = self.context.new_page()
         self.errors = []  # JavaScript errors on the page: none are expected
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
@@ -311,6 +356,7 @@ def browsing(browser, request):
 
 
 # --- the chat page -----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def alice_on_qwen(e2e_data, db_access):

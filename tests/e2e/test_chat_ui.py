@@ -2,6 +2,7 @@
 
 Screenshots of the main states go to artifacts/screenshots/ (not committed).
 """
+
 import re
 
 import pytest
@@ -29,7 +30,10 @@ def answers(page):
 
 # --- the main flow -----------------------------------------------------------------------------
 
-def test_navbar_stream_switch_archive_and_preference(server, browsing, fake_anthropic, fake_ollama, e2e_data, db_access):
+
+def test_navbar_stream_switch_archive_and_preference(
+    server, browsing, fake_anthropic, fake_ollama, e2e_data, db_access
+):
     b = browsing(server)
     page = b.page
     b.login("e2e-alice")
@@ -44,8 +48,14 @@ def test_navbar_stream_switch_archive_and_preference(server, browsing, fake_anth
     b.screenshot("01-chat-empty-light")
 
     # Send with Enter and watch the answer arrive token by token, rendered as Markdown.
-    fake_anthropic.reply("Two devices ", "are at **e2e-DC1**:\n\n", "| Device | Status |\n|---|---|\n",
-                         "| e2e-core-1 | active |\n", "| e2e-core-2 | active |\n", chunk_delay=0.5)
+    fake_anthropic.reply(
+        "Two devices ",
+        "are at **e2e-DC1**:\n\n",
+        "| Device | Status |\n|---|---|\n",
+        "| e2e-core-1 | active |\n",
+        "| e2e-core-2 | active |\n",
+        chunk_delay=0.5,
+    )
     send(page, "Which devices are at e2e-DC1?")
     answer = answers(page).last.locator(".chatbox-answer")
     expect(answer).to_contain_text("Two devices")
@@ -136,7 +146,9 @@ def test_navbar_stream_switch_archive_and_preference(server, browsing, fake_anth
     expect(other_device.page.locator("#chatbox-model-indicator")).to_have_text(QWEN)
 
 
-def test_cancel_in_the_switch_warning_changes_nothing(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
+def test_cancel_in_the_switch_warning_changes_nothing(
+    server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     page = alices_chat(browsing, server)
     fake_ollama.reply("Sure.")
     send(page, "Hi")
@@ -160,8 +172,9 @@ def test_preference_set_on_netboxs_preferences_page_is_used_by_the_chat(server, 
     b.login("e2e-alice", "/user/preferences/")
     page = b.page
     page.select_option('select[name="plugins.netbox_chatbox.model"]', "claude-haiku-4-5")
-    page.locator("form").filter(has=page.locator('select[name="plugins.netbox_chatbox.model"]')) \
-        .locator("button[type=submit]").last.click()
+    page.locator("form").filter(has=page.locator('select[name="plugins.netbox_chatbox.model"]')).locator(
+        "button[type=submit]"
+    ).last.click()
     b.open_chat()
     expect(page.locator("#chatbox-model-indicator")).to_have_text("Claude Haiku 4.5")
 
@@ -195,8 +208,11 @@ def assert_inert(page, base_url):
     answer.get_by_text("raw link").click()
     assert page.evaluate("window.xssHit") is None
     # Nothing else on the page carries event handlers or javascript: URLs from the answer.
-    assert page.evaluate("""() => [...document.querySelectorAll('#chatbox-messages *')].filter((el) =>
-        [...el.attributes].some((a) => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))).length""") == 0
+    assert (
+        page.evaluate("""() => [...document.querySelectorAll('#chatbox-messages *')].filter((el) =>
+        [...el.attributes].some((a) => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))).length""")
+        == 0
+    )
 
 
 def test_script_injection_in_an_answer_is_inert(server, browsing, fake_ollama, alice_on_qwen):
@@ -204,7 +220,7 @@ def test_script_injection_in_an_answer_is_inert(server, browsing, fake_ollama, a
     b.login("e2e-alice", CHAT_PATH)
     b.wait_connected()
     page = b.page
-    fake_ollama.reply(*[XSS_ANSWER[i:i + 40] for i in range(0, len(XSS_ANSWER), 40)], chunk_delay=0.05)
+    fake_ollama.reply(*[XSS_ANSWER[i : i + 40] for i in range(0, len(XSS_ANSWER), 40)], chunk_delay=0.05)
     send(page, "Show me something nasty")
     wait_answered(page)
     assert_inert(page, server)
@@ -231,7 +247,9 @@ def test_netbox_data_shown_in_the_chat_is_inert(server, browsing, fake_anthropic
     b.wait_connected()
     expect(page.locator("#chatbox-about")).to_contain_text(EVIL_NAME)
     expect(page.locator("#chatbox-input")).to_have_value(re.compile(re.escape(EVIL_NAME)))
-    fake_anthropic.tool_call("mcp__netbox__query_objects", {"object_type": "dcim.device", "filters": {"site": "e2e-evil"}})
+    fake_anthropic.tool_call(
+        "mcp__netbox__query_objects", {"object_type": "dcim.device", "filters": {"site": "e2e-evil"}}
+    )
     fake_anthropic.reply("Here it is.")
     page.press("#chatbox-input", "Enter")
     link = answers(page).last.locator(".chatbox-objects a")
@@ -255,14 +273,17 @@ def test_tool_activity_and_links_to_the_objects_found(server, browsing, fake_ant
             if (!bar.classList.contains('d-none')) window.activitySeen.push(bar.innerText);
         }).observe(bar, {attributes: true, childList: true, subtree: true, characterData: true});
     }""")
-    fake_anthropic.tool_call("mcp__netbox__query_objects", {"object_type": "dcim.device", "filters": {"site": "e2e-dc1"}})
+    fake_anthropic.tool_call(
+        "mcp__netbox__query_objects", {"object_type": "dcim.device", "filters": {"site": "e2e-dc1"}}
+    )
     fake_anthropic.reply("Found ", "**2** devices.", chunk_delay=0.3)
     send(page, "Which devices are at e2e-dc1?")
     wait_answered(page)
     answer = answers(page).last
     expect(answer.locator(".chatbox-answer")).to_have_text("Found 2 devices.")
-    assert any("Working: querying dcim.device" in text for text in page.evaluate("window.activitySeen")), \
-        page.evaluate("window.activitySeen")
+    assert any("Working: querying dcim.device" in text for text in page.evaluate("window.activitySeen")), page.evaluate(
+        "window.activitySeen"
+    )
     tool = answer.locator(".chatbox-tool")
     expect(tool).to_contain_text("querying dcim.device (site=e2e-dc1) — 2 found")
     expect(tool.locator(".mdi-check")).to_have_count(1)
@@ -355,12 +376,15 @@ def test_fallback_shows_which_model_answered_and_why(server, browsing, fake_anth
     expect(indicator).to_have_text("Claude (Automatic)")
     expect(indicator).to_have_class(re.compile("bg-yellow-lt"))
     expect(page.locator("#chatbox-fallback")).to_contain_text(f"Fallback: {QWEN} is unavailable")
-    expect(answers(page).last.locator(".chatbox-fallback-note")).to_contain_text(f"Claude (Automatic) answers instead of {QWEN}")
+    expect(answers(page).last.locator(".chatbox-fallback-note")).to_contain_text(
+        f"Claude (Automatic) answers instead of {QWEN}"
+    )
     b.screenshot("10-fallback")
 
 
-def test_reconnects_and_resumes_after_a_server_restart(restartable_server, browsing, fake_ollama, alice_on_qwen,
-                                                       e2e_data, db_access):
+def test_reconnects_and_resumes_after_a_server_restart(
+    restartable_server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     server = restartable_server
     b = browsing(server.url)
     b.login("e2e-alice", CHAT_PATH)
@@ -390,6 +414,7 @@ def test_reconnects_and_resumes_after_a_server_restart(restartable_server, brows
 
 
 # --- history -------------------------------------------------------------------------------------
+
 
 def test_history_continue_rename_and_delete(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
     b = browsing(server)
@@ -457,6 +482,7 @@ def test_history_continue_rename_and_delete(server, browsing, fake_ollama, alice
 
 
 # --- object pages, permissions, layout -----------------------------------------------------------
+
 
 def test_ask_about_this_device_on_the_chat_page(server, browsing, fake_ollama, alice_on_qwen, e2e_data):
     """?about= (the button's link, for the Chat page): a human question, the object sent as context, removable."""
@@ -532,7 +558,9 @@ def test_dark_theme(server, browsing, fake_ollama, alice_on_qwen):
     wait_answered(page)
     # Text is light on a dark bubble (NetBox's theme variables, not hard-coded colours).
     luminance = page.evaluate("""() => {
-        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number); return (0.2126*r + 0.7152*g + 0.0722*b) / 255; };
+        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number);
+            return (0.2126*r + 0.7152*g + 0.0722*b) / 255;
+        };
         const bubble = document.querySelector('.chatbox-msg-assistant .chatbox-bubble');
         return [lum(getComputedStyle(bubble).color), lum(getComputedStyle(bubble).backgroundColor)];
     }""")

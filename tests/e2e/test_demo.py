@@ -5,6 +5,7 @@ real ones; only CHATBOX_DEMO_DATA=sample swaps NetBox's demo data (minutes of mi
 snapshot and a small sample, in a database of its own. Stopped as a user does: Ctrl-C (SIGINT to the
 script's process group).
 """
+
 import os
 import signal
 import subprocess
@@ -20,8 +21,18 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 DEMO = ROOT / "scripts" / "demo.sh"
 # The test run's own settings and providers stay out: the demo configures itself.
-UNSET = ("DJANGO_SETTINGS_MODULE", "NETBOX_CONFIGURATION", "NETBOX_DEBUG", "PYTHONPATH", "ANTHROPIC_API_KEY",
-         "ANTHROPIC_BASE_URL", "LITELLM_ENABLED", "LITELLM_PROXY_URL", "LITELLM_MASTER_KEY", "OLLAMA_BASE_URL")
+UNSET = (
+    "DJANGO_SETTINGS_MODULE",
+    "NETBOX_CONFIGURATION",
+    "NETBOX_DEBUG",
+    "PYTHONPATH",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "LITELLM_ENABLED",
+    "LITELLM_PROXY_URL",
+    "LITELLM_MASTER_KEY",
+    "OLLAMA_BASE_URL",
+)
 
 
 def _psql(sql):
@@ -44,8 +55,9 @@ def demo_env():
 @pytest.fixture(scope="module")
 def first_run(demo_env):
     """`demo.sh --no-serve` on a machine that has never run it: restores, migrates, creates admin/admin."""
-    result = subprocess.run(["bash", str(DEMO), "--no-serve"], env=demo_env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", str(DEMO), "--no-serve"], env=demo_env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -59,9 +71,15 @@ def demo(demo_env, first_run):
         port = free_port()
         log = ARTIFACTS / f"e2e-demo-{port}.log"
         ARTIFACTS.mkdir(exist_ok=True)
-        out = open(log, "w")
-        process = subprocess.Popen(["bash", str(DEMO), "--port", str(port), *options], env=demo_env, cwd=ROOT,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out = open(log, "w")  # noqa: SIM115 - the demo's output for its lifetime; closed when it is stopped
+        process = subprocess.Popen(
+            ["bash", str(DEMO), "--port", str(port), *options],
+            env=demo_env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         running.append((process, out))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -100,7 +118,9 @@ class NetworkLog:
         assert not [url for _, url in self.responses if "/media-failure/" in url], self.responses
         assert not [(status, url) for status, url in self.responses if status == 404]
         statics = [url for status, url in self.responses if "/static/" in url and status in (200, 304)]
-        assert any("/static/setmode.js" in url for url in statics) and any("/netbox_chatbox/page.js" in url for url in statics)
+        assert any("/static/setmode.js" in url for url in statics) and any(
+            "/netbox_chatbox/page.js" in url for url in statics
+        )
 
 
 def open_chat_as_admin(browser, url):

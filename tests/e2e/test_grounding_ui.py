@@ -1,5 +1,6 @@
 """Grounding in the browser: an ungrounded name is marked quietly with its tooltip, the answer lists its
 sources as links, and both are still there when the conversation is reopened after a reload."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -18,7 +19,9 @@ def test_ungrounded_names_are_marked_and_sources_linked(server, browsing, fake_o
     b.login("e2e-alice", CHAT_PATH)
     b.wait_connected()
     page = b.page
-    expect(page.locator("#chatbox-empty")).to_contain_text("What is connected to the interfaces of")  # a computed tool's question
+    expect(page.locator("#chatbox-empty")).to_contain_text(
+        "What is connected to the interfaces of"
+    )  # a computed tool's question
     fake_ollama.tool_call("query_objects", {"object_type": "dcim.device", "filters": {"site": "e2e-dc1"}})
     fake_ollama.reply("The devices are e2e-core-1 and ", "ghost-rtr9.")
     send(page, "Which devices are at e2e-dc1?")

@@ -4,6 +4,7 @@ The page cannot open its socket, so it streams answers from POST /api/plugins/ch
 (Server-Sent Events read with fetch); Stop aborts that request; a model switch or "New chat" archives
 the conversation through POST …/conversations/<id>/archive/.
 """
+
 import time
 
 import pytest
@@ -25,7 +26,6 @@ def server(wsgi_server):
 
 def answer_text(page):
     return page.locator("#chatbox-messages .chatbox-msg-assistant .chatbox-answer").last
-
 
 
 def test_without_a_socket_answers_stream_over_http(server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
@@ -80,7 +80,8 @@ def switch_to(page, model_id):
 
 
 def test_model_switch_without_a_socket_archives_the_old_conversation(
-        server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     page = alices_chat(browsing, server, "http")
     fake_ollama.reply("Qwen answer.")
     send(page, "First")
@@ -113,7 +114,8 @@ def test_model_switch_without_a_socket_archives_the_old_conversation(
 
 
 def test_switch_while_answering_archives_once_the_partial_answer_is_stored(
-        server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    server, browsing, fake_anthropic, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     page = alices_chat(browsing, server, "http")
     fake_ollama.reply("Short.")
     send(page, "First")
@@ -134,7 +136,8 @@ def test_switch_while_answering_archives_once_the_partial_answer_is_stored(
 
 
 def test_new_chat_without_a_socket_archives_the_previous_conversation(
-        server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     page = alices_chat(browsing, server, "http")
     fake_ollama.reply("One.")
     send(page, "First")
@@ -158,8 +161,10 @@ def test_new_chat_without_a_socket_archives_the_previous_conversation(
     # A superuser's page asks the API for their own conversations only (owner_id): Alice's are not listed.
     admin = browsing(server)
     history_requests = []
-    admin.page.on("request", lambda request: "/api/plugins/chatbox/conversations/?" in request.url
-                  and history_requests.append(request.url))
+    admin.page.on(
+        "request",
+        lambda request: "/api/plugins/chatbox/conversations/?" in request.url and history_requests.append(request.url),
+    )
     admin.login("e2e-admin", CHAT_PATH)
     admin.wait_connected("http")
     expect(admin.page.locator("#chatbox-history")).to_contain_text("No conversations yet.")

@@ -1,14 +1,15 @@
 """Issue 11 in a real browser: the chat panel on every NetBox page, the conversation that follows the
 user, and the Chat page's details (focus, links, tables). NetBox + plugin under uvicorn, fake providers.
 """
+
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from netbox_chatbox.models import Conversation, Message
-
 from tests.fakes.server import HttpError
 
 from .conftest import CHAT_PATH, send, wait_answered
@@ -42,8 +43,9 @@ def last_question(fake_ollama):
     return fake_ollama.chat_requests()[-1]["messages"][-1]["content"]
 
 
-def test_panel_on_an_object_page_sends_the_object_and_the_chip_can_be_removed(server, browsing, fake_ollama,
-                                                                               alice_on_qwen, e2e_data):
+def test_panel_on_an_object_page_sends_the_object_and_the_chip_can_be_removed(
+    server, browsing, fake_ollama, alice_on_qwen, e2e_data
+):
     device = e2e_data["devices"][0]
     b = browsing(server)
     b.login("e2e-alice", device.get_absolute_url())
@@ -90,8 +92,9 @@ def test_panel_on_a_list_page_sends_the_type_and_known_filters(server, browsing,
     assert f"list of devices (dcim.device) filtered by site_id={site.pk}" in asked and "bogus" not in asked
 
 
-def test_ask_about_this_on_any_object_page_opens_the_panel_with_a_human_question(server, browsing, fake_ollama,
-                                                                                   alice_on_qwen, e2e_data, db_access):
+def test_ask_about_this_on_any_object_page_opens_the_panel_with_a_human_question(
+    server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     # A type that no list names (the old button knew six types): the manufacturer.
     from dcim.models import Manufacturer
 
@@ -141,7 +144,8 @@ def test_shortcut_opens_and_escape_closes(server, browsing, alice_on_qwen):
 
 
 def test_conversation_follows_across_pages_reload_and_links_and_survives_navigating_mid_answer(
-        server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access):
+    server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     site = e2e_data["site"]
     b = browsing(server)
     b.login("e2e-alice", "/dcim/devices/")
@@ -175,7 +179,9 @@ def test_conversation_follows_across_pages_reload_and_links_and_survives_navigat
     other = b.context.new_page()
     other.goto("/dcim/devices/")
     other.locator("header .chatbox-panel-toggle").click()
-    expect(other.locator(f"{PANEL} .chatbox-msg-user .chatbox-text")).to_have_text(["Where are they?", "Talk for a while"])
+    expect(other.locator(f"{PANEL} .chatbox-msg-user .chatbox-text")).to_have_text(
+        ["Where are they?", "Talk for a while"]
+    )
 
     # The Chat page continues it (writable), and its address names it.
     page.locator("#chatbox-panel-full").click()
@@ -196,8 +202,10 @@ def test_panel_dark_and_on_a_phone(server, browsing, fake_ollama, alice_on_qwen)
     panel = page.locator(PANEL)
     expect(panel).to_be_visible()
     expect(page.locator("#chatbox-panel-connection")).to_have_attribute("data-status", "live")
-    fake_ollama.reply("| Device | Site | Status | Role | Platform | Serial |\n|---|---|---|---|---|---|\n"
-                      "| e2e-core-1-with-a-long-name | e2e-DC1 | active | core-router | junos-evolved | ABCDEFGH12345 |\n")
+    fake_ollama.reply(
+        "| Device | Site | Status | Role | Platform | Serial |\n|---|---|---|---|---|---|\n"
+        "| e2e-core-1-with-a-long-name | e2e-DC1 | active | core-router | junos-evolved | ABCDEFGH12345 |\n"
+    )
     panel_send(page, "Table please")
     table = panel_answers(page).last.locator("table")
     expect(table).to_be_visible()
@@ -210,7 +218,9 @@ def test_panel_dark_and_on_a_phone(server, browsing, fake_ollama, alice_on_qwen)
     cell = table.locator("td").first
     assert cell.evaluate("(node) => node.getClientRects().length === 1 && node.offsetHeight < 40")
     colors = page.evaluate("""() => {
-        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number); return (0.2126*r + 0.7152*g + 0.0722*b) / 255; };
+        const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).map(Number);
+            return (0.2126*r + 0.7152*g + 0.0722*b) / 255;
+        };
         const panel = document.getElementById('chatbox-panel');
         return [lum(getComputedStyle(panel).color), lum(getComputedStyle(panel).backgroundColor)];
     }""")
@@ -218,8 +228,9 @@ def test_panel_dark_and_on_a_phone(server, browsing, fake_ollama, alice_on_qwen)
     b.screenshot("21-panel-phone-dark")
 
 
-def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(server, browsing, fake_ollama, alice_on_qwen,
-                                                                        e2e_data, db_access):
+def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(
+    server, browsing, fake_ollama, alice_on_qwen, e2e_data, db_access
+):
     b = browsing(server)
     b.login("e2e-alice", CHAT_PATH)
     b.wait_connected()
@@ -238,7 +249,9 @@ def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(server, 
     expect(links).to_have_count(2)
     assert links.nth(0).get_attribute("href") == "https://en.wikipedia.org/wiki/Foo_(bar)"
     assert links.nth(1).get_attribute("href").endswith("/dcim/sites/?q=(e2e)")
-    expect(page.locator("#chatbox-messages .chatbox-msg-assistant .chatbox-md p")).to_have_text("See Foo (bar) and sites.")
+    expect(page.locator("#chatbox-messages .chatbox-msg-assistant .chatbox-md p")).to_have_text(
+        "See Foo (bar) and sites."
+    )
 
     # After Stop, the message box has the focus again.
     fake_ollama.reply(*[f"word{i} " for i in range(40)], chunk_delay=0.25)
@@ -264,13 +277,13 @@ def test_chat_page_focus_links_with_parentheses_rename_focus_and_export(server, 
     page.click("#chatbox-export button")
     with page.expect_download() as download:
         page.click("#chatbox-export-json")
-    exported = json.loads(open(download.value.path()).read())
+    exported = json.loads(Path(download.value.path()).read_text())
     assert download.value.suggested_filename == f"conversation-{conversation.pk}.json"
     assert [(m["role"], m["content"]) for m in exported["messages"]] == stored and exported["title"] == "Typed title"
     page.click("#chatbox-export button")
     with page.expect_download() as download:
         page.click("#chatbox-export-md")
-    markdown = open(download.value.path()).read()
+    markdown = Path(download.value.path()).read_text()
     assert markdown.startswith("# Typed title\n") and "## You\n\nLinks?\n" in markdown
     assert stored[1][1] in markdown and "(stopped)" in markdown
 
@@ -296,7 +309,8 @@ def test_claude_down_is_shown_unavailable_and_the_fallback_order_answers(server,
     answer = page.locator("#chatbox-messages .chatbox-msg-assistant").last
     expect(answer.locator(".chatbox-fallback-note")).to_contain_text(
         "Qwen 2.5 14B Instruct answers instead of Claude (Automatic). Claude (Automatic) is unavailable: "
-        "The Anthropic API answered with an error (HTTP 500).")
+        "The Anthropic API answered with an error (HTTP 500)."
+    )
     expect(answer.locator(".chatbox-meta")).to_contain_text("Answered by Qwen 2.5 14B Instruct")
     expect(answer.locator(".chatbox-meta span[title]")).to_have_attribute("title", "qwen2.5:14b-instruct-8k")
     assert fake_anthropic.conversation_requests() == []

@@ -2,10 +2,12 @@
 
 Screenshots: artifacts/screenshots/usage-*.png.
 """
+
 import datetime
 import random
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -34,14 +36,21 @@ def usage_history(e2e_data, db_access):
             for day in range(30):
                 for _ in range(rng.randrange(0, 4)):
                     message = Message.objects.create(
-                        conversation=conversation, role="assistant", content="private answer", model=model_id,
-                        input_tokens=rng.randrange(500, 4000), output_tokens=rng.randrange(50, 600),
+                        conversation=conversation,
+                        role="assistant",
+                        content="private answer",
+                        model=model_id,
+                        input_tokens=rng.randrange(500, 4000),
+                        output_tokens=rng.randrange(50, 600),
                         cost_usd=None if path == "litellm" else Decimal(rng.randrange(100, 9000)) / 10**5,
-                        duration_ms=rng.randrange(800, 20000), tool_calls=[{"tool": "query_objects", "ok": True}])
+                        duration_ms=rng.randrange(800, 20000),
+                        tool_calls=[{"tool": "query_objects", "ok": True}],
+                    )
                     Message.objects.filter(pk=message.pk).update(created=now - datetime.timedelta(days=day))
                     total_answers += 1
     yield total_answers
     from users.models import ObjectPermission
+
     ObjectPermission.objects.filter(name="e2e-bob-usage").delete()
 
 
@@ -77,7 +86,7 @@ def test_usage_page_draws_the_chart_and_exports(asgi_server, browsing, usage_his
 
     with page.expect_download() as download:
         page.locator("#chatbox-usage-export").click()
-    content = open(download.value.path(), encoding="utf-8").read()
+    content = Path(download.value.path()).read_text(encoding="utf-8")
     assert content.splitlines()[0].startswith("Period,User,Model,Answers")
     assert "e2e-alice" in content and "private" not in content
 
@@ -89,10 +98,18 @@ def alice_limited(e2e_data, db_access, alice_on_qwen):
 
     group = Group.objects.create(name="e2e-limited")
     e2e_data["alice"].groups.add(group)
-    conversation = Conversation.objects.create(owner=e2e_data["alice"], model_id="ollama-qwen2.5", path="litellm",
-                                               archived=True, title="earlier")
-    Message.objects.create(conversation=conversation, role="assistant", content="…", model="ollama-qwen2.5",
-                           input_tokens=800, output_tokens=100, duration_ms=10)
+    conversation = Conversation.objects.create(
+        owner=e2e_data["alice"], model_id="ollama-qwen2.5", path="litellm", archived=True, title="earlier"
+    )
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content="…",
+        model="ollama-qwen2.5",
+        input_tokens=800,
+        output_tokens=100,
+        duration_ms=10,
+    )
     yield
     group.delete()
 

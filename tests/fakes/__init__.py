@@ -3,6 +3,7 @@
 Plain classes (no pytest needed): FakeAnthropic, FakeOllama, FakeOpenAICompatible, LiteLLMProxy (a real proxy process in
 front of a fake), OutsideTrafficTrap. pytest fixtures are in tests/fakes/fixtures.py.
 """
+
 from .anthropic import FakeAnthropic
 from .litellm_proxy import LiteLLMProxy
 from .ollama import FakeOllama

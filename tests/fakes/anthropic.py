@@ -15,6 +15,7 @@ says ``"stream": true``, a JSON message otherwise), so the real claude-agent-sdk
 
 The response's ``model`` echoes the request's (as Anthropic does) unless a reply sets it.
 """
+
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class Text:
     Faults: ``drop_after`` pieces the connection is cut; ``error_after`` pieces an ``event: error`` ends the
     stream (HTTP 200 already sent); ``stop_reason`` "max_tokens" is an answer cut by the output limit.
     """
+
     chunks: list
     chunk_delay: float = 0.0
     model: str | None = None
@@ -44,6 +46,7 @@ class Text:
 @dataclass
 class ToolUse:
     """The model calls ``name`` with ``input`` (after optional ``text``)."""
+
     name: str
     input: dict
     id: str = field(default_factory=lambda: f"toolu_fake{next(_ids):04d}")
@@ -80,8 +83,11 @@ class FakeAnthropic(FakeServer):
 
     def error(self, status, type="api_error", message="Internal server error", headers=None, always=False):
         """An API error; ``always=True``: every later request fails so (the CLI retries some errors)."""
-        error = HttpError(status, {"type": "error", "error": {"type": type, "message": message}},
-                          {"request-id": f"req_fake{next(_ids)}", **(headers or {})})
+        error = HttpError(
+            status,
+            {"type": "error", "error": {"type": type, "message": message}},
+            {"request-id": f"req_fake{next(_ids)}", **(headers or {})},
+        )
         return self.always(error) if always else self.enqueue(error)
 
     def hang(self, seconds=300):
@@ -115,8 +121,15 @@ class FakeAnthropic(FakeServer):
         if request.method == "GET" and request.path == "/v1/models":
             return self._models(request, respond)
         if request.method != "POST" or request.path != "/v1/messages":
-            return respond.error(HttpError(404, {"type": "error", "error": {
-                "type": "not_found_error", "message": f"{request.method} {request.path} not found"}}))
+            return respond.error(
+                HttpError(
+                    404,
+                    {
+                        "type": "error",
+                        "error": {"type": "not_found_error", "message": f"{request.method} {request.path} not found"},
+                    },
+                )
+            )
         reply = self.next_reply(request)
         if isinstance(reply, HttpError):
             return respond.error(reply)
@@ -125,8 +138,7 @@ class FakeAnthropic(FakeServer):
         body = request.json
         model = reply.model or body.get("model") or "claude-fake"
         if body.get("stream"):
-            return respond.stream("text/event-stream", self._events(reply, model),
-                                  getattr(reply, "chunk_delay", 0.0))
+            return respond.stream("text/event-stream", self._events(reply, model), getattr(reply, "chunk_delay", 0.0))
         return respond.json(self._message(reply, model))
 
     def _models(self, request, respond):
@@ -135,11 +147,19 @@ class FakeAnthropic(FakeServer):
             self.requests.remove(request)
             self.model_list_requests.append(request)
         if not request.headers.get("x-api-key") or request.headers.get("anthropic-version") is None:
-            return respond.error(HttpError(401, {"type": "error", "error": {
-                "type": "authentication_error", "message": "invalid x-api-key"}}))
-        return respond.json({"data": [{"type": "model", "id": "claude-sonnet-4-5-20250929",
-                                       "display_name": "Claude Sonnet 4.5"}], "has_more": False,
-                             "first_id": "claude-sonnet-4-5-20250929", "last_id": "claude-sonnet-4-5-20250929"})
+            return respond.error(
+                HttpError(
+                    401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
+                )
+            )
+        return respond.json(
+            {
+                "data": [{"type": "model", "id": "claude-sonnet-4-5-20250929", "display_name": "Claude Sonnet 4.5"}],
+                "has_more": False,
+                "first_id": "claude-sonnet-4-5-20250929",
+                "last_id": "claude-sonnet-4-5-20250929",
+            }
+        )
 
     def _blocks(self, reply):
         if isinstance(reply, Text):
@@ -150,12 +170,19 @@ class FakeAnthropic(FakeServer):
     def _message(self, reply, model):
         tool = isinstance(reply, ToolUse)
         return {
-            "id": f"msg_fake{next(_ids):04d}", "type": "message", "role": "assistant", "model": model,
-            "content": self._blocks(reply), "stop_reason": "tool_use" if tool else reply.stop_reason,
+            "id": f"msg_fake{next(_ids):04d}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": self._blocks(reply),
+            "stop_reason": "tool_use" if tool else reply.stop_reason,
             "stop_sequence": None,
-            "usage": {"input_tokens": reply.input_tokens, "output_tokens": self._output_tokens(reply),
-                      "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": getattr(reply, "cache_read_input_tokens", 0)},
+            "usage": {
+                "input_tokens": reply.input_tokens,
+                "output_tokens": self._output_tokens(reply),
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": getattr(reply, "cache_read_input_tokens", 0),
+            },
         }
 
     @staticmethod
@@ -170,27 +197,49 @@ class FakeAnthropic(FakeServer):
         index = 0
         if isinstance(reply, Text) or reply.text:
             chunks = reply.chunks if isinstance(reply, Text) else [reply.text]
-            yield _sse("content_block_start", {"type": "content_block_start", "index": index,
-                                               "content_block": {"type": "text", "text": ""}})
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+            )
             for i, chunk in enumerate(chunks):
                 if i == getattr(reply, "drop_after", None):
                     yield DROP
                     return
                 if i == getattr(reply, "error_after", None):
-                    yield _sse("error", {"type": "error", "error": {"type": "overloaded_error",
-                                                                     "message": "Overloaded"}})
+                    yield _sse(
+                        "error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                    )
                     return
-                yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                   "delta": {"type": "text_delta", "text": chunk}})
+                yield _sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": chunk}},
+                )
             yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
             index += 1
         if isinstance(reply, ToolUse):
-            yield _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": {
-                "type": "tool_use", "id": reply.id, "name": reply.name, "input": {}}})
-            yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {
-                "type": "input_json_delta", "partial_json": json.dumps(reply.input)}})
+            yield _sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "tool_use", "id": reply.id, "name": reply.name, "input": {}},
+                },
+            )
+            yield _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(reply.input)},
+                },
+            )
             yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
-        yield _sse("message_delta", {"type": "message_delta",
-                                     "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                     "usage": {"output_tokens": message["usage"]["output_tokens"]}})
+        yield _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": message["usage"]["output_tokens"]},
+            },
+        )
         yield _sse("message_stop", {"type": "message_stop"})

@@ -12,6 +12,7 @@
 - ``use_fake_openai``: path B direct with a catalog entry (``OPENAI_MODEL``) for the fake OpenAI-compatible
   server, its key in an environment variable.
 """
+
 import os
 
 import pytest
@@ -94,10 +95,15 @@ def fake_openai(fake_openai_server, outside_traffic_trap):
 
 @pytest.fixture(scope="session")
 def litellm_proxy(fake_ollama_server, fake_openai_server):
-    openai_models = {OPENAI_LITELLM_MODEL: {"model": OPENAI_LITELLM_MODEL, "api_base": f"{fake_openai_server.url}/v1",
-                                            "api_key": FAKE_OPENAI_KEY},
-                     # a proxy-side mistake: no key for the openai provider (and none in the proxy's environment)
-                     PROXY_KEYLESS_MODEL: {"model": PROXY_KEYLESS_MODEL, "api_base": f"{fake_openai_server.url}/v1"}}
+    openai_models = {
+        OPENAI_LITELLM_MODEL: {
+            "model": OPENAI_LITELLM_MODEL,
+            "api_base": f"{fake_openai_server.url}/v1",
+            "api_key": FAKE_OPENAI_KEY,
+        },
+        # a proxy-side mistake: no key for the openai provider (and none in the proxy's environment)
+        PROXY_KEYLESS_MODEL: {"model": PROXY_KEYLESS_MODEL, "api_base": f"{fake_openai_server.url}/v1"},
+    }
     env_key = os.environ.pop("OPENAI_API_KEY", None)  # the proxy process must not see one
     proxy = LiteLLMProxy(ollama_url=fake_ollama_server.url, openai_models=openai_models)
     try:
@@ -139,8 +145,16 @@ def use_fake_ollama(chatbox_config, fake_ollama):
 
 def openai_entry(fake, **changes) -> dict:
     """The catalog entry (PLUGINS_CONFIG ``models``) for the fake OpenAI-compatible server's model."""
-    return {OPENAI_MODEL: {"name": "Llama 3.2 3B (vLLM)", "provider": "vllm", "litellm_model": OPENAI_LITELLM_MODEL,
-                           "api_base": f"{fake.url}/v1", "api_key_env": OPENAI_KEY_ENV, **changes}}
+    return {
+        OPENAI_MODEL: {
+            "name": "Llama 3.2 3B (vLLM)",
+            "provider": "vllm",
+            "litellm_model": OPENAI_LITELLM_MODEL,
+            "api_base": f"{fake.url}/v1",
+            "api_key_env": OPENAI_KEY_ENV,
+            **changes,
+        }
+    }
 
 
 @pytest.fixture
@@ -152,6 +166,10 @@ def use_fake_openai(chatbox_config, fake_openai, monkeypatch):
 
 @pytest.fixture
 def use_litellm_proxy(chatbox_config, fake_ollama, litellm_proxy):
-    chatbox_config(litellm_enabled=True, litellm_proxy_url=litellm_proxy.url,
-                   litellm_master_key=litellm_proxy.master_key, ollama_base_url=fake_ollama.url)
+    chatbox_config(
+        litellm_enabled=True,
+        litellm_proxy_url=litellm_proxy.url,
+        litellm_master_key=litellm_proxy.master_key,
+        ollama_base_url=fake_ollama.url,
+    )
     return litellm_proxy

@@ -3,6 +3,7 @@
 Agent tests are sync tests that run their coroutine with ``async_to_sync``: the tools' ORM calls
 (``sync_to_async``) then come back to the test's thread and see the test's database transaction.
 """
+
 from asgiref.sync import async_to_sync
 
 from netbox_chatbox.events import Complete, Delta, Error, ToolEnd, ToolStart
@@ -63,5 +64,17 @@ async def abandon_then_ask(model_id, user, first, second):
         await agent.close()
 
 
-__all__ = ("Complete", "Delta", "Error", "ToolEnd", "ToolStart", "abandon_then_ask", "assert_one_terminal", "chat",
-           "collect", "of_type", "run", "text_of")
+__all__ = (
+    "Complete",
+    "Delta",
+    "Error",
+    "ToolEnd",
+    "ToolStart",
+    "abandon_then_ask",
+    "assert_one_terminal",
+    "chat",
+    "collect",
+    "of_type",
+    "run",
+    "text_of",
+)

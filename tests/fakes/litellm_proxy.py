@@ -8,6 +8,7 @@ The proxy runs from its own virtualenv (``.venv-litellm``; ``LITELLM_PROXY_BIN``
 the repository's config file, copied with only ``api_base`` pointed at the fake Ollama. With
 ``openai_models`` ({model_name: litellm_params}) it also serves models of an OpenAI-compatible server.
 """
+
 import os
 import secrets
 import shutil
@@ -31,8 +32,9 @@ def free_port() -> int:
 
 
 class LiteLLMProxy:
-    def __init__(self, ollama_url: str, master_key: str | None = None, port: int | None = None,
-                 openai_models: dict | None = None):
+    def __init__(
+        self, ollama_url: str, master_key: str | None = None, port: int | None = None, openai_models: dict | None = None
+    ):
         self.ollama_url = ollama_url
         self.master_key = master_key or f"sk-test-{secrets.token_hex(16)}"
         self.port = port or free_port()
@@ -42,8 +44,9 @@ class LiteLLMProxy:
         self.model_name = config["model_list"][0]["model_name"]
         for model in config["model_list"]:
             model["litellm_params"]["api_base"] = ollama_url
-        config["model_list"] += [{"model_name": name, "litellm_params": params}
-                                 for name, params in (openai_models or {}).items()]
+        config["model_list"] += [
+            {"model_name": name, "litellm_params": params} for name, params in (openai_models or {}).items()
+        ]
         self._config = config
 
     @property
@@ -62,7 +65,10 @@ class LiteLLMProxy:
             command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         self.process = subprocess.Popen(
             command,
-            env=env, stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT, cwd=self._dir.name,
+            env=env,
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=self._dir.name,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

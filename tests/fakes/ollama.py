@@ -22,6 +22,7 @@ llama.cpp's servers do, with its arguments split over several chunks.
     fake.models = []            # /api/tags no longer lists the configured model
     fake.chat_requests()        # what the model was sent
 """
+
 import json
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ _CREATED = "2026-11-23T12:00:00.000000000Z"
 @dataclass
 class Text:
     """A text answer; the fault fields (see the module docstring) default to an answer that ends well."""
+
     chunks: list
     chunk_delay: float = 0.0
     prompt_eval_count: int = 20
@@ -48,6 +50,7 @@ class Text:
 @dataclass
 class ToolCalls:
     """The model calls tools: ``calls`` is a list of (name, arguments); ``separate``: one chunk each."""
+
     calls: list
     text: str = ""
     prompt_eval_count: int = 20
@@ -75,8 +78,9 @@ class FakeOllama(FakeServer):
         return self.enqueue(ToolCalls(calls=[(name, arguments)], text=text, **faults))
 
     def tool_calls(self, *calls, text="", separate=False, repeat_names=False, **faults):
-        return self.enqueue(ToolCalls(calls=list(calls), text=text, separate=separate, repeat_names=repeat_names,
-                                      **faults))
+        return self.enqueue(
+            ToolCalls(calls=list(calls), text=text, separate=separate, repeat_names=repeat_names, **faults)
+        )
 
     def error(self, status, message="model runner has unexpectedly stopped", always=False):
         error = HttpError(status, {"error": message})
@@ -102,12 +106,16 @@ class FakeOllama(FakeServer):
             name = (request.json or {}).get("model") or (request.json or {}).get("name")
             if name not in self.models:
                 return respond.error(HttpError(404, {"error": f"model '{name}' not found"}))
-            return respond.json({
-                "modelfile": f"FROM {name}", "parameters": "num_ctx 8192", "template": "{{ .Prompt }}",
-                "details": self._model_info(name)["details"],
-                "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 8192},
-                "capabilities": ["completion", "tools"],
-            })
+            return respond.json(
+                {
+                    "modelfile": f"FROM {name}",
+                    "parameters": "num_ctx 8192",
+                    "template": "{{ .Prompt }}",
+                    "details": self._model_info(name)["details"],
+                    "model_info": {"general.architecture": "qwen2", "qwen2.context_length": 8192},
+                    "capabilities": ["completion", "tools"],
+                }
+            )
         if request.path == "/api/chat" and request.method == "POST":
             return self._chat(request, respond)
         if request.path == "/v1/chat/completions" and request.method == "POST":
@@ -126,8 +134,9 @@ class FakeOllama(FakeServer):
             return respond.hang(reply)
         chunks = self._chunks(reply, model)
         if body.get("stream", True):
-            return respond.stream("application/x-ndjson", self._lines(reply, chunks),
-                                  getattr(reply, "chunk_delay", 0.0))
+            return respond.stream(
+                "application/x-ndjson", self._lines(reply, chunks), getattr(reply, "chunk_delay", 0.0)
+            )
         final = dict(chunks[-1])
         final["message"] = {"role": "assistant", "content": "".join(c["message"]["content"] for c in chunks)}
         calls = [call for c in chunks for call in c["message"].get("tool_calls", ())]
@@ -157,15 +166,22 @@ class FakeOllama(FakeServer):
         body = request.json
         reply = self.next_reply(request)
         if isinstance(reply, HttpError):
-            return respond.error(HttpError(reply.status, {"error": {"message": reply.body.get("error"),
-                                                                    "type": "api_error"}}))
+            return respond.error(
+                HttpError(reply.status, {"error": {"message": reply.body.get("error"), "type": "api_error"}})
+            )
         if isinstance(reply, Hang):
             return respond.hang(reply)
         model = body.get("model")
 
         def chunk(delta, finish_reason=None, **extra):
-            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1764417600, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 1764417600,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                **extra,
+            }
 
         chunks = [chunk({"role": "assistant", "content": ""})]
         if isinstance(reply, Text):
@@ -176,7 +192,7 @@ class FakeOllama(FakeServer):
                 chunks.append(chunk({"content": reply.text}))
             for index, (name, arguments) in enumerate(reply.calls):
                 text = json.dumps(arguments)
-                pieces = [text[:len(text) // 2], text[len(text) // 2:]]
+                pieces = [text[: len(text) // 2], text[len(text) // 2 :]]
                 for i, piece in enumerate(pieces):
                     call = {"index": index, "function": {"arguments": piece}}
                     if i == 0 or reply.repeat_names:
@@ -184,19 +200,33 @@ class FakeOllama(FakeServer):
                         call["function"]["name"] = name
                     chunks.append(chunk({"tool_calls": [call]}))
             output = 5
-        finish = "tool_calls" if isinstance(reply, ToolCalls) else ("length" if reply.done_reason == "length"
-                                                                      else "stop")
+        finish = (
+            "tool_calls" if isinstance(reply, ToolCalls) else ("length" if reply.done_reason == "length" else "stop")
+        )
         chunks.append(chunk({}, finish))
-        chunks.append({**chunk({}), "choices": [], "usage": {
-            "prompt_tokens": reply.prompt_eval_count, "completion_tokens": output,
-            "total_tokens": reply.prompt_eval_count + output}})
+        chunks.append(
+            {
+                **chunk({}),
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": reply.prompt_eval_count,
+                    "completion_tokens": output,
+                    "total_tokens": reply.prompt_eval_count + output,
+                },
+            }
+        )
         lines = [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
         return respond.stream("text/event-stream", lines, getattr(reply, "chunk_delay", 0.0))
 
     def _chunks(self, reply, model):
         def chunk(message, done=False, **extra):
-            return {"model": model, "created_at": _CREATED, "message": {"role": "assistant", **message},
-                    "done": done, **extra}
+            return {
+                "model": model,
+                "created_at": _CREATED,
+                "message": {"role": "assistant", **message},
+                "done": done,
+                **extra,
+            }
 
         if isinstance(reply, Text):
             parts = [chunk({"content": text}) for text in reply.chunks]
@@ -204,19 +234,46 @@ class FakeOllama(FakeServer):
         else:
             parts = [chunk({"content": reply.text})] if reply.text else []
             calls = [{"function": {"name": name, "arguments": arguments}} for name, arguments in reply.calls]
-            for group in ([[call] for call in calls] if reply.separate else [calls]):
+            for group in [[call] for call in calls] if reply.separate else [calls]:
                 parts.append(chunk({"content": "", "tool_calls": group}))
             eval_count = 5
-        counts = dict(prompt_eval_count=reply.prompt_eval_count, prompt_eval_duration=200_000, eval_count=eval_count,
-                      eval_duration=500_000) if reply.usage else {}
-        parts.append(chunk({"content": ""}, done=True, done_reason=reply.done_reason, total_duration=1_000_000,
-                           load_duration=100_000, **counts))
+        counts = (
+            dict(
+                prompt_eval_count=reply.prompt_eval_count,
+                prompt_eval_duration=200_000,
+                eval_count=eval_count,
+                eval_duration=500_000,
+            )
+            if reply.usage
+            else {}
+        )
+        parts.append(
+            chunk(
+                {"content": ""},
+                done=True,
+                done_reason=reply.done_reason,
+                total_duration=1_000_000,
+                load_duration=100_000,
+                **counts,
+            )
+        )
         return parts
 
     def _model_info(self, name):
-        return {"name": name, "model": name, "modified_at": _CREATED, "size": 9_000_000_000,
-                "digest": "0" * 64, "details": {"format": "gguf", "family": "qwen2", "families": ["qwen2"],
-                                                "parameter_size": "14.8B", "quantization_level": "Q4_K_M"}}
+        return {
+            "name": name,
+            "model": name,
+            "modified_at": _CREATED,
+            "size": 9_000_000_000,
+            "digest": "0" * 64,
+            "details": {
+                "format": "gguf",
+                "family": "qwen2",
+                "families": ["qwen2"],
+                "parameter_size": "14.8B",
+                "quantization_level": "Q4_K_M",
+            },
+        }
 
 
 def _line(data) -> bytes:

@@ -12,6 +12,7 @@ choices; ``send_usage = False`` omits it, as servers without ``stream_options`` 
     fake.error(503, "server overloaded")
     fake.chat_requests()      # what the model was sent
 """
+
 import json
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Text:
 @dataclass
 class ToolCalls:
     """The model calls tools: ``calls`` is a list of (name, arguments)."""
+
     calls: list
     text: str = ""
     prompt_tokens: int = 30
@@ -70,11 +72,28 @@ class FakeOpenAICompatible(FakeServer):
     # protocol
     def handle(self, request, respond):
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return respond.error(HttpError(401, {"error": {
-                "message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}}))
+            return respond.error(
+                HttpError(
+                    401,
+                    {
+                        "error": {
+                            "message": "Invalid API Key",
+                            "type": "invalid_request_error",
+                            "code": "invalid_api_key",
+                        }
+                    },
+                )
+            )
         if request.path == "/v1/models" and request.method == "GET":
-            return respond.json({"object": "list", "data": [
-                {"id": name, "object": "model", "created": 1764000000, "owned_by": "local"} for name in self.models]})
+            return respond.json(
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": name, "object": "model", "created": 1764000000, "owned_by": "local"}
+                        for name in self.models
+                    ],
+                }
+            )
         if request.path == "/v1/chat/completions" and request.method == "POST":
             return self._chat(request, respond)
         return respond.error(HttpError(404, {"error": {"message": "Not Found", "type": "not_found_error"}}))
@@ -85,8 +104,18 @@ class FakeOpenAICompatible(FakeServer):
         if not body.get("stream"):  # the plugin always streams
             return respond.error(HttpError(400, {"error": {"message": "this fake only streams"}}))
         if model not in self.models:
-            return respond.error(HttpError(404, {"error": {
-                "message": f"The model `{model}` does not exist.", "type": "NotFoundError", "code": 404}}))
+            return respond.error(
+                HttpError(
+                    404,
+                    {
+                        "error": {
+                            "message": f"The model `{model}` does not exist.",
+                            "type": "NotFoundError",
+                            "code": 404,
+                        }
+                    },
+                )
+            )
         reply = self.next_reply(request)
         if isinstance(reply, HttpError):
             return respond.error(reply)
@@ -103,8 +132,13 @@ class FakeOpenAICompatible(FakeServer):
         created = int(time.time())
 
         def chunk(delta, finish_reason=None):
-            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            }
 
         parts = [chunk({"role": "assistant", "content": ""})]
         if isinstance(reply, Text):
@@ -116,18 +150,33 @@ class FakeOpenAICompatible(FakeServer):
                 parts.append(chunk({"content": reply.text}))
             for index, (name, arguments) in enumerate(reply.calls):
                 call_id, text = f"call_{index}_fake", json.dumps(arguments)
-                pieces = [text[i:i + 12] for i in range(0, len(text), 12)] or [""]
+                pieces = [text[i : i + 12] for i in range(0, len(text), 12)] or [""]
                 first = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
                 parts.append(chunk({"tool_calls": [first]}))
                 for piece in pieces:
                     call = {"index": index, "function": {"arguments": piece}}
                     if self.repeat_tool_names:
-                        call = {"index": index, "id": call_id, "type": "function",
-                                "function": {"name": name, "arguments": piece}}
+                        call = {
+                            "index": index,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": piece},
+                        }
                     parts.append(chunk({"tool_calls": [call]}))
             parts.append(chunk({}, "tool_calls"))
             completion = 7
-        parts.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
-                      "choices": [], "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": completion,
-                                               "total_tokens": reply.prompt_tokens + completion}})
+        parts.append(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": completion,
+                    "total_tokens": reply.prompt_tokens + completion,
+                },
+            }
+        )
         return parts

@@ -16,6 +16,8 @@ Failure modes: ``with fake.offline():`` (connection refused, same port after), `
 (every answer late), ``fake.override("/api/tags", HttpError(500, {...}))`` (one path broken),
 ``Hang()`` replies (no answer). :meth:`FakeServer.reset` clears all of it.
 """
+
+import contextlib
 import json
 import socket
 import threading
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 @dataclass
 class Request:
     """One request the fake received."""
+
     method: str
     path: str
     query: dict
@@ -44,6 +47,7 @@ class Request:
 @dataclass
 class Hang:
     """Accept the request and never answer (until the fake is reset or stopped, or ``seconds`` pass)."""
+
     seconds: float = 300
 
 
@@ -53,6 +57,7 @@ DROP = object()  # a chunk that cuts the connection mid-body (no terminating chu
 @dataclass
 class HttpError:
     """Answer with an HTTP error status and a JSON body."""
+
     status: int
     body: dict
     headers: dict = field(default_factory=dict)
@@ -81,8 +86,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         url = urlsplit(self.path)
         request = Request(
-            method=self.command, path=url.path, query={k: v[-1] for k, v in parse_qs(url.query).items()},
-            headers={k.lower(): v for k, v in self.headers.items()}, body=self.rfile.read(length),
+            method=self.command,
+            path=url.path,
+            query={k: v[-1] for k, v in parse_qs(url.query).items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self.rfile.read(length),
         )
         with fake._lock:
             fake.requests.append(request)
@@ -136,10 +144,9 @@ class _Responder:
         self.handler.end_headers()
         wfile = self.handler.wfile
         for i, chunk in enumerate(chunks):
-            if i and chunk_delay:
-                if self.fake._release.wait(chunk_delay):
-                    self.handler.close_connection = True
-                    return
+            if i and chunk_delay and self.fake._release.wait(chunk_delay):
+                self.handler.close_connection = True
+                return
             if chunk is DROP:
                 self.handler.close_connection = True
                 wfile.flush()
@@ -185,10 +192,8 @@ class FakeServer:
         with self._lock:
             connections, self._connections = self._connections, set()
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def offline(self):
         """Context manager: the server is down (connection refused) inside, back up on the same port after."""

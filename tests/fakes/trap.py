@@ -6,6 +6,8 @@ of this process (and so of every child: the Claude CLI, the LiteLLM proxy) at it
 ``NO_PROXY`` for 127.0.0.1/localhost where the fakes live. Proxy-aware clients (httpx, aiohttp with
 trust_env, the CLI) then cannot reach the internet, and each attempt is in :attr:`attempts`.
 """
+
+import contextlib
 import os
 import socket
 import threading
@@ -42,10 +44,8 @@ class OutsideTrafficTrap:
                 except OSError:
                     first_line = "(no request line)"
                 self.attempts.append(first_line)
-                try:
+                with contextlib.suppress(OSError):
                     client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                except OSError:
-                    pass
 
     def install(self, environ=os.environ):
         """Route ``environ``'s outside traffic here (local addresses excepted)."""

@@ -6,6 +6,7 @@ deletes the rows of the tables that have any, in one transaction (NetBox's forei
 deferred), and keeps the rows that migrating put there, so nothing needs re-creating: ~40 ms.
 The database ends as it started: freshly migrated and empty.
 """
+
 from django.core.management.commands import flush
 from django.db import connections, transaction
 
@@ -21,7 +22,10 @@ class Command(flush.Command):
         quote = connection.ops.quote_name
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             tables = [t for t in connection.introspection.table_names(cursor) if t not in MIGRATION_TABLES]
-            cursor.execute(" UNION ALL ".join(
-                f"SELECT {i} FROM (SELECT 1 FROM {quote(table)} LIMIT 1) AS t{i}" for i, table in enumerate(tables)))
+            cursor.execute(
+                " UNION ALL ".join(
+                    f"SELECT {i} FROM (SELECT 1 FROM {quote(table)} LIMIT 1) AS t{i}" for i, table in enumerate(tables)
+                )
+            )
             for (index,) in cursor.fetchall():
                 cursor.execute(f"DELETE FROM {quote(tables[index])}")
