@@ -8,11 +8,12 @@ from .events import Delta, Retract, ToolEnd, ToolStart
 class Answer:
     """What the assistant produced in one turn, as it will be stored."""
 
-    def __init__(self):
+    def __init__(self, asked_at=None):
         self.parts = []
         self.tools = {}  # tool-call id → {id, tool, summary, ok, objects}, in call order
         self.facts = {}  # tool-call id → what the answer may cite from its result (grounding.py)
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # the model is asked (metrics: time to first token)
+        self.asked_at = asked_at or self.started  # the question arrived (the duration users see)
         self.first_text = None  # when the first text arrived (metrics: time to first token)
 
     def add(self, event):
@@ -35,7 +36,7 @@ class Answer:
 
     @property
     def elapsed_ms(self):
-        return int((time.monotonic() - self.started) * 1000)
+        return int((time.monotonic() - self.asked_at) * 1000)
 
 
 def stored_history(conversation) -> list[dict]:

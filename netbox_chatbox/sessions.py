@@ -236,6 +236,7 @@ class ChatSession:
         self._cancel_idle_timer()
         answer = events = None
         finished = False
+        asked_at = time.monotonic()  # the answer's duration is the user's whole wait, the agent's start included
         try:
             try:
                 fallback = await self._ensure_agent()
@@ -245,7 +246,7 @@ class ChatSession:
                 return
             if fallback:
                 yield fallback.as_dict()
-            answer = Answer()
+            answer = Answer(asked_at)
             continuing = self.conversation is not None
             # A new conversation's question is stored while the model starts answering (the first token
             # never waits for the database). A continued one may have been archived or deleted meanwhile
@@ -302,6 +303,7 @@ class ChatSession:
         if isinstance(end, Complete):
             return {
                 **end.as_dict(),
+                "duration_ms": stored.duration_ms,  # the whole wait, as stored
                 "conversation": self.conversation.pk,
                 "message": stored.pk,
                 **grounding.event_fields(stored),
@@ -530,7 +532,7 @@ class ChatSession:
         """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""
         cost = Decimal(str(end.cost_usd)) if isinstance(end, Complete) and end.cost_usd is not None else None
         complete = end if isinstance(end, Complete) else None
-        duration = complete.duration_ms if complete and complete.duration_ms is not None else answer.elapsed_ms
+        duration = answer.elapsed_ms  # from the question's arrival: a first answer counts the agent's start
         with transaction.atomic():
             message = None
             if complete or answer.text or answer.tools:

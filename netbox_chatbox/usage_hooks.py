@@ -27,7 +27,9 @@ def turn_stored(session, answer, end, message):
         input_tokens=complete and complete.input_tokens,
         output_tokens=complete and complete.output_tokens,
         cost_usd=complete and complete.cost_usd,
-        duration_ms=complete.duration_ms if complete and complete.duration_ms is not None else answer.elapsed_ms,
+        duration_ms=message.duration_ms
+        if message is not None and message.duration_ms is not None
+        else answer.elapsed_ms,
         first_token_s=answer.first_text - answer.started if answer.first_text else None,
         tools=[{"tool": _tool_name(t.get("tool")), "ok": t.get("ok", False)} for t in answer.tools.values()],
     )

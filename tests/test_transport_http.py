@@ -218,3 +218,31 @@ def test_claude_turn_streams_cleanly_under_wsgi(api, chat_user, use_fake_anthrop
     assert "".join(e["text"] for e in events if e["type"] == "delta") == "Claude over SSE."
     assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
     assert cli_processes() <= before
+
+
+def test_the_answers_duration_is_the_whole_wait_agent_start_included(api, chat_user, on_ollama, monkeypatch, caplog):
+    """The footer's time counts from the question's arrival: a first answer waits for its agent to start
+    (the Claude CLI, litellm's import), and that wait is the user's too."""
+    import asyncio
+
+    from netbox_chatbox import agents
+
+    real = agents.create_agent
+
+    async def slow_start(*args, **kwargs):
+        await asyncio.sleep(0.6)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(agents, "create_agent", slow_start)
+    caplog.set_level("INFO", logger="netbox_chatbox.telemetry")
+    on_ollama.reply("Three sites.")
+    response = api(chat_user, token=True).post(CHAT_URL, {"message": "How many sites?"}, format="json", **SSE)
+    complete = sse_events(response)[-1]
+    (agent_ms,) = [
+        r.chatbox["duration_ms"] for r in caplog.records if getattr(r, "chatbox", {}).get("event") == "model_response"
+    ]
+    assert (
+        complete["type"] == "complete" and complete["duration_ms"] >= agent_ms + 600
+    )  # the agent's own time, and more
+    answer = Message.objects.get(conversation_id=complete["conversation"], role="assistant")
+    assert answer.duration_ms == complete["duration_ms"]
