@@ -9,16 +9,19 @@ A cable trace stops at the first hop the user may not view and says only that th
 Ranges are summarised as first/last/size, never expanded.
 """
 
+import copy
 from itertools import islice
 
 import netaddr
 from dcim.models import Device, Interface, Rack, RackReservation, Site
 from django.db.models import Q
+from extras.models import ConfigContext
 from ipam.models import VRF, Aggregate, ASNRange, IPRange, Prefix, VLANGroup
 
 from ..conf import get_settings
 from .handlers import apply_filters, viewable, visible
 from .types import ToolError, get_object_type, scrub
+from .visibility import Visibility, mask
 
 MAX_UTILIZATION_PREFIXES = 500  # prefixes prefix_utilization computes in one call (narrow with filters)
 
@@ -36,9 +39,16 @@ def _limit(limit, default=20):
     return limit
 
 
-def link(obj) -> dict:
-    """An object as {id, display, url}: the url is its NetBox page (the chat turns it into a link)."""
-    return {"id": obj.pk, "display": str(obj), "url": obj.get_absolute_url()}
+def link(obj, vis: Visibility | None = None) -> dict:
+    """An object as {id, display, url}: the url is its NetBox page (the chat turns it into a link).
+
+    With ``vis`` (a constrained user's), the display is built from a masked copy, so a name made from
+    relations (an unnamed device's type) reads only objects the user may view."""
+    shown = obj
+    if vis is not None and not vis.user.is_superuser:
+        shown = copy.deepcopy(obj)
+        mask([shown], vis)
+    return {"id": obj.pk, "display": str(shown), "url": obj.get_absolute_url()}
 
 
 def visible_pks(model, user, pks) -> set:
@@ -413,6 +423,7 @@ def _u(value):
 
 def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
     """Free and used units of a rack (NetBox's Rack.get_available_units, reservations, utilisation)."""
+    vis = Visibility(user)  # for displays built from relations
     if rack_id is not None:
         parent = find(Rack, user, "rack", id=rack_id)
     else:
@@ -445,7 +456,7 @@ def rack_space(user, rack=None, site=None, rack_id=None, u_height=1):
             "full_depth": device.device_type.is_full_depth,
         }
         if device.pk in shown:
-            occupants.append({**link(device), **span})
+            occupants.append({**link(device, vis), **span})
         else:
             hidden.append({**span, "in_use": "by a device you may not view"})
     reservations = list({r.pk: r for r in reserved.values()}.values())
@@ -538,15 +549,15 @@ def _find_endpoint(user, object_type, id, device, name):
     return endpoint
 
 
-def _describe(obj) -> dict:
+def _describe(obj, vis: Visibility) -> dict:
     """A hop of a path: the object's link, with its parent (device, circuit, panel) when it has one."""
-    out = {**link(obj), "type": obj._meta.label_lower}
+    out = {**link(obj, vis), "type": obj._meta.label_lower}
     try:
         parent = obj.parent_object
     except (AttributeError, NotImplementedError):
         parent = None
     if parent is not None:
-        out["parent"] = link(parent)
+        out["parent"] = link(parent, vis)
     return out
 
 
@@ -564,6 +575,7 @@ def _hop_objects(segment):
 
 def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=None):
     """The cable path from a port, hop by hop, as NetBox traces it (the trace endpoint, Interface.trace())."""
+    vis = Visibility(user)  # for displays built from relations
     origin = _find_endpoint(user, object_type, id, device, name)
     segments = origin.trace()
     allowed = {}
@@ -572,7 +584,7 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
             allowed.setdefault(type(obj), set()).add(obj.pk)
     allowed = {model: visible_pks(model, user, pks) for model, pks in allowed.items()}
     hops = []
-    result = {"object": _describe(origin), "results": hops}
+    result = {"object": _describe(origin, vis), "results": hops}
     for near, cable, far in segments:
         if not all(obj.pk in allowed[type(obj)] for obj in _hop_objects((near, cable, far))):
             result["continues"] = "the path continues through objects you may not view"
@@ -582,7 +594,7 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
             break
         hops.append(
             {
-                "near": [_describe(o) for o in near],
+                "near": [_describe(o, vis) for o in near],
                 "cable": [
                     {
                         **link(c),
@@ -593,7 +605,7 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
                     for c in cable or []
                 ]
                 or None,
-                "far": [_describe(o) for o in far],
+                "far": [_describe(o, vis) for o in far],
             }
         )
     path = origin.path
@@ -606,6 +618,7 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
 
 def device_connections(user, device=None, device_id=None, limit=None):
     """Each cabled or connected interface of a device and what is at the other end (peer and path end)."""
+    vis = Visibility(user)  # for displays built from relations
     limit = _limit(limit, default=get_settings().tool_max_results)
     parent = _find_device(user, device, device_id)
     interfaces = (
@@ -646,9 +659,9 @@ def device_connections(user, device=None, device_id=None, limit=None):
             row["mark_connected"] = True
         for key, objs in (("link_peers", interface._peers), ("connected_endpoints", interface._ends)):
             if objs:
-                row[key] = [_describe(o) if shown(o) else "an object you may not view" for o in objs]
+                row[key] = [_describe(o, vis) if shown(o) else "an object you may not view" for o in objs]
         results.append(row)
-    result = {"object": link(parent), "count": total, "results": results}
+    result = {"object": link(parent, vis), "count": total, "results": results}
     if total > len(rows):
         result["has_more"] = True
     return result
@@ -661,7 +674,16 @@ def device_config(user, device=None, device_id=None, render=False):
     sees the config context without secret-like keys, like everything else the model reads."""
     parent = _find_device(user, device, device_id)
     context = scrub(parent.get_config_context())
-    result = {"object": link(parent), "config_context": context}
+    vis = Visibility(user)
+    if vis.constrained(ConfigContext):
+        # NetBox merges every context assigned, whatever the permissions: withheld as in get_object.
+        result = {
+            "object": link(parent, vis),
+            "config_context": None,
+            "note": "the merged config context is withheld: it may include contexts you may not view",
+        }
+    else:
+        result = {"object": link(parent, vis), "config_context": context}
     if not render:
         return result
     if not Device.objects.restrict(user, "render_config").filter(pk=parent.pk).exists():
