@@ -13,13 +13,15 @@ Target (issue 12): p50 < 50 ms per computed tool on the demo data.
 import argparse
 import sys
 
-from dcim.models import Device, Interface, Rack, Site  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from ipam.models import IPAddress, IPRange, Prefix, VLANGroup  # noqa: E402
-from tools_bench import TARGET_MS, measure  # noqa: E402  (sets up Django)
+from tools_bench import TARGET_MS, measure  # sets up Django: first
 
-from tests.conftest import grant  # noqa: E402
+# isort: split
+from dcim.models import Device, Interface, Rack, Site
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from ipam.models import IPAddress, IPRange, Prefix, VLANGroup
+
+from tests.conftest import grant
 
 
 def cases():
