@@ -29,6 +29,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
+from .servers import free_port, uvicorn_command
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("deployment")]
 
@@ -38,14 +39,6 @@ SNIPPET = ROOT / "config" / "nginx-chatbox.conf"
 SNIPPET_UPSTREAM = "proxy_pass http://127.0.0.1:8002;"  # where the shipped snippet expects the ASGI server
 CHAT_API = "/api/plugins/chatbox/chat/"
 HASHED_FONT = re.compile(r"^Inter-Regular-[0-9A-Z]{8}\.woff2$")  # NetBox's esbuild output names
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,18 +101,7 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
 
 
 def uvicorn(port, workers=1):
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "netbox_chatbox.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    return uvicorn_command(port, "--workers", str(workers))
 
 
 @pytest.fixture(scope="module")

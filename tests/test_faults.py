@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 from .chat_clients import only_answer, open_socket
 from .fakes.helpers import Complete, Error, assert_one_terminal, chat, run, text_of
 from .fakes.server import Hang
+from .servers import free_port, uvicorn_command
 from .test_agents_litellm import path_b  # noqa: F401  (the fixture: path B direct and through the proxy)
 from .test_sessions import asked, cli_processes, wait_until_gone
 from .test_transport_http import CHAT_URL, SSE, parse_sse
@@ -192,11 +192,11 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
 
     from .chat_clients import WS_PATH, child_pids, process_alive, session_cookie
     from .fakes.fixtures import FAKE_ANTHROPIC_KEY
-    from .test_transport_server import ROOT, _free_port
+    from .test_transport_server import ROOT
 
     await sync_to_async(chat_user.config.set)(PREFERENCE_PATH, "claude-haiku-4-5", commit=True)
     fake_anthropic.reply(*[f"w{i} " for i in range(300)], chunk_delay=0.1)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "netbox.settings",
@@ -209,18 +209,7 @@ async def test_cli_dies_with_a_worker_killed_mid_answer(chat_user, fake_anthropi
     }
     with open(tmp_path / "server.log", "wb") as log:
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "netbox_chatbox.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-            ],
+            uvicorn_command(port, "--lifespan", "off"),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -8,7 +8,6 @@ see exactly the chat's view.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,17 +32,12 @@ from netbox_chatbox.models import Conversation
 from netbox_chatbox.tools import TOOLS, enabled_tools, run_tool
 
 from .conftest import grant, token_for
+from .servers import free_port, uvicorn_command
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("mcp-server")]
 
 ROOT = Path(__file__).resolve().parent.parent
 MCP_PATH = "/api/plugins/chatbox/mcp/"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _server_env() -> dict:
@@ -87,18 +81,7 @@ def _stop(process, log):
 
 SERVERS = {
     # the plugin's ASGI application: asgi.py routes the path to MCPApplication
-    "uvicorn": [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "netbox_chatbox.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--lifespan",
-        "off",
-    ],
+    "uvicorn": uvicorn_command("{port}", "--lifespan", "off"),
     # NetBox as it ships (WSGI only): the plugin's Django view answers
     "gunicorn": [
         sys.executable,

@@ -9,9 +9,7 @@ answers it, must show counters that add up to the turns made and the tokens stor
 import asyncio
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,16 +27,11 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
 from .fakes.fixtures import FAKE_ANTHROPIC_KEY
+from .servers import free_port, uvicorn_command
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("metrics-server")]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, fake_anthropi
     """Two uvicorn workers sharing one PROMETHEUS_MULTIPROC_DIR (as NetBox documents for several workers)."""
     from django.conf import settings
 
-    port = _free_port()
+    port = free_port()
     base = tmp_path_factory.mktemp("metrics")
     multiproc = base / "prometheus"
     multiproc.mkdir()
@@ -67,20 +60,7 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, fake_anthropi
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "netbox_chatbox.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--lifespan",
-                "off",
-            ],
+            uvicorn_command(port, "--workers", "2", "--lifespan", "off"),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -7,9 +7,7 @@ One uvicorn process for this module, on the test database; clients are real netw
 import asyncio
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
+from .servers import free_port, uvicorn_command
 
 # One worker (pytest-xdist) runs this module: its tests share one server process.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("transport-server")]
@@ -31,18 +30,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, fake_ollama_server, tmp_path_factory):
     """``uvicorn netbox_chatbox.asgi:application`` on the test database, path B pointed at the fake Ollama."""
     from django.conf import settings
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("uvicorn") / "server.log"
     env = {
         **os.environ,
@@ -56,18 +49,7 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, tmp_path_fact
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "netbox_chatbox.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-            ],
+            uvicorn_command(port, "--lifespan", "off"),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -7,7 +7,6 @@ and deleted again when the module ends (other test modules expect an empty datab
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.ollama import FakeOllama
+from tests.servers import free_port, uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -40,12 +40,6 @@ CHAT_PATH = "/plugins/chatbox/"
 EVIL_NAME = 'e2e-<img src=x onerror="window.xssHit=9">'
 
 expect.set_options(timeout=30_000)  # generous: the 2-core machine is shared with other test runs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- committed data ----------------------------------------------------------------------------
@@ -185,18 +179,7 @@ def stop_server(process, log):
 
 
 # The plugin's own ASGI application, static files included (collected by scripts/test.sh), as deployed.
-UVICORN = [
-    sys.executable,
-    "-m",
-    "uvicorn",
-    "netbox_chatbox.asgi:application",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "{port}",
-    "--log-level",
-    "warning",
-]
+UVICORN = uvicorn_command("{port}", "--log-level", "warning")
 
 
 @pytest.fixture(scope="module")
