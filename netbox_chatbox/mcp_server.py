@@ -21,7 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
 from . import __version__, metrics, telemetry
-from .agents.tooling import call_tool, result_text
+from .agents.tooling import _tool_threads as tool_threads, call_tool, result_text
 from .conf import get_settings
 from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY, WRITE_KEY
 from .sessions import Refused, check_rate
@@ -73,7 +73,8 @@ async def _record(tool: str, user, outcome: str, duration_ms=None, result_chars=
             duration_ms=duration_ms,
         )
         metrics.mcp_tool_call(tool, outcome)
-        await database_sync_to_async(MCPToolCall.objects.create, thread_sensitive=False)(
+        # On the tools' threads: their connections persist, also under WSGI (where the loop lives for one request).
+        await database_sync_to_async(MCPToolCall.objects.create, thread_sensitive=False, executor=tool_threads)(
             user=user, tool=tool, outcome=outcome, duration_ms=duration_ms, result_chars=result_chars
         )
     except Exception as failed:
