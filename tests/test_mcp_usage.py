@@ -214,3 +214,56 @@ async def test_a_recording_failure_does_not_fail_the_call(people, chatbox_config
         assert not await sync_to_async(MCPToolCall.objects.exists)()
         assert not (await carol.call_tool("query_objects", arguments)).is_error  # recorded again
     assert await sync_to_async(MCPToolCall.objects.count)() == 1
+
+
+async def test_more_bad_input_gets_4xx_protocol_errors_and_nothing_recorded(people, chatbox_config):
+    """Beyond tests/test_mcp.py's cases: a batch, arguments that are not an object, a huge tool name, a missing
+    Accept or a wrong Content-Type are the protocol's 4xx errors (never a 500), and are not counted as calls."""
+    from netbox_chatbox.mcp_endpoint import MCPApplication
+
+    chatbox_config(rate_limit_per_minute=0)
+    token = await sync_to_async(token_for)(people["carol"])
+    headers = {"Authorization": token, "Accept": "application/json, text/event-stream"}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+    transport = httpx2.ASGITransport(app=MCPApplication(), client=("127.0.0.1", 40000))
+    async with httpx2.AsyncClient(transport=transport, headers=headers, timeout=30) as http:
+        answers = {
+            "batch": await http.post(MCP_URL, json=[{**call, "params": {"name": "search", "arguments": {"q": 1}}}]),
+            "string arguments": await http.post(MCP_URL, json={**call, "params": {"name": "search", "arguments": "x"}}),
+            "huge name": await http.post(MCP_URL, json={**call, "params": {"name": "x" * 100_000, "arguments": {}}}),
+            "no params": await http.post(MCP_URL, json=call),
+            "no accept": await http.post(MCP_URL, json=call, headers={"Accept": "text/html"}),
+            "batch of a huge call": await http.post(
+                MCP_URL, json=[{**call, "params": {"name": "search", "arguments": {"query": "x" * 200_000}}}]
+            ),
+        }
+        wrong_type = await http.post(MCP_URL, content=b"a=1", headers={"Content-Type": "text/plain"})
+        assert (wrong_type.status_code, wrong_type.text) == (400, "Invalid Content-Type header")  # the SDK's answer
+        for case, answer in answers.items():
+            assert answer.status_code < 500, (case, answer.text)
+            error = answer.json().get("error") or answer.json().get("result", {})
+            assert error, (case, answer.text)
+            assert len(answer.text) < 2000, case  # bounded: the huge name is not echoed back
+    assert not await sync_to_async(MCPToolCall.objects.exists)()
+
+
+def test_calls_through_the_django_view_are_recorded_too(client, people, chatbox_config):
+    """A gunicorn-only NetBox answers MCP with the plugin's Django view: its calls count the same."""
+    chatbox_config(rate_limit_per_minute=0)
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "search", "arguments": {"query": NEEDLE}},
+    }
+    answer = client.post(
+        "/api/plugins/chatbox/mcp/",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_ACCEPT="application/json, text/event-stream",
+        HTTP_AUTHORIZATION=token_for(people["dave"]),
+    )
+    assert answer.status_code == 200 and "result" in answer.json()
+    client.force_login(people["dora"])
+    rows = client.get(API).json()["tool_calls"]
+    assert [(r["username"], r["source"], r["tool"], r["calls"]) for r in rows] == [("dave", "mcp", "search", 1)]
