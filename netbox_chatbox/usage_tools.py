@@ -24,55 +24,65 @@ def _wants(filters, source) -> bool:
 
 
 def _chat_sql(filters):
-    """One query over the answers in range, their tool calls unnested (tool names without the Claude CLI's
-    ``mcp__<server>__`` prefix); ``ok`` missing counts as an error, as in the metrics."""
+    """One query over the answers in range, their tool calls unnested (only the two fields read), grouped by
+    the stored tool name; ``ok`` missing counts as an error, as in the metrics."""
     start, end = bounds(filters)
-    where, params = ["m.role = 'assistant'", "m.created >= %s", "m.created < %s"], [start, end]
+    where = ["m.role = 'assistant'", "m.tool_calls <> '[]'::jsonb", "m.created >= %s", "m.created < %s"]
+    params = [start, end]
     if filters.get("user"):
         where.append("c.owner_id = ANY(%s)")
         params.append([user.pk for user in filters["user"]])
     if filters.get("model"):
         where.append("c.model_id = ANY(%s)")
         params.append(list(filters["model"]))
-    tool = "regexp_replace(call->>'tool', '^.*__', '')"
     if filters.get("tool"):
-        where.append(f"{tool} = ANY(%s)")
+        where.append("(call.tool = ANY(%s) OR left(call.tool, 5) = 'mcp__')")  # prefixed: narrowed in Python
         params.append(list(filters["tool"]))
     sql = f"""
-        SELECT (date_trunc(%s, m.created AT TIME ZONE %s))::date, c.owner_id, u.username, {tool},
-               count(*), count(*) FILTER (WHERE (call->>'ok')::boolean IS NOT TRUE)
+        SELECT (date_trunc(%s, m.created AT TIME ZONE %s))::date, c.owner_id, call.tool,
+               count(*), count(*) FILTER (WHERE call.ok IS NOT TRUE)
         FROM {Message._meta.db_table} m
         JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id
-        JOIN {get_user_model()._meta.db_table} u ON u.id = c.owner_id
-        CROSS JOIN LATERAL jsonb_array_elements(m.tool_calls) AS call
+        CROSS JOIN LATERAL jsonb_to_recordset(m.tool_calls) AS call(tool text, ok boolean)
         WHERE {" AND ".join(where)}
-        GROUP BY 1, 2, 3, 4
+        GROUP BY 1, 2, 3
     """
     return sql, [filters["period"], str(filters["tz"]), *params]
 
 
 def _chat_rows(filters) -> list[dict]:
+    """The chat's rows; the Claude CLI's ``mcp__<server>__`` prefix is dropped here (cheaper than in SQL)."""
     if not _wants(filters, "chat"):
         return []
     with connection.cursor() as cursor:
         cursor.execute(*_chat_sql(filters))
         found = cursor.fetchall()
-    return [
-        {
-            "period_start": period_start,
-            "user_id": user_id,
-            "username": username,
-            "source": "chat",
-            "tool": tool,
-            "calls": calls,
-            "errors": errors,
-            "refused": 0,
-            "duration_p50_ms": None,  # the chat stores no per-call durations (the answer's is stored)
-            "duration_p95_ms": None,
-            "result_chars": None,
-        }
-        for period_start, user_id, username, tool, calls, errors in found
-    ]
+    names = dict(get_user_model().objects.filter(pk__in={row[1] for row in found}).values_list("pk", "username"))
+    wanted = set(filters.get("tool") or ())
+    rows = {}
+    for period_start, user_id, tool, calls, errors in found:
+        tool = str(tool or "unknown").rsplit("__", 1)[-1]
+        if wanted and tool not in wanted:
+            continue
+        row = rows.setdefault(
+            (period_start, user_id, tool),
+            {
+                "period_start": period_start,
+                "user_id": user_id,
+                "username": names.get(user_id, ""),
+                "source": "chat",
+                "tool": tool,
+                "calls": 0,
+                "errors": 0,
+                "refused": 0,
+                "duration_p50_ms": None,  # the chat stores no per-call durations (the answer's is stored)
+                "duration_p95_ms": None,
+                "result_chars": None,
+            },
+        )
+        row["calls"] += calls
+        row["errors"] += errors
+    return list(rows.values())
 
 
 def _mcp_calls(filters):
