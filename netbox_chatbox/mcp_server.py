@@ -10,20 +10,25 @@ Importing ``mcp`` takes 1–2 s, so :mod:`~netbox_chatbox.mcp_endpoint` imports 
 """
 
 import asyncio
+import logging
 import time
 
 import mcp_types as types
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
 from . import __version__, metrics, telemetry
-from .agents.tooling import call_tool, result_text
+from .agents.tooling import _tool_threads as tool_threads, call_tool, result_text
 from .conf import get_settings
 from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY, WRITE_KEY
 from .sessions import Refused, check_rate
 from .tools import enabled_tools
+from .usage_models import MCPToolCall
+
+logger = logging.getLogger("netbox_chatbox.mcp")
 
 INSTRUCTIONS = (
     "NetBox, the source of truth for this network, read-only and limited to what your NetBox user may view "
@@ -55,6 +60,31 @@ async def _list_tools(ctx, params) -> types.ListToolsResult:
     return types.ListToolsResult(tools=tool_definitions())
 
 
+async def _record(tool: str, user, outcome: str, duration_ms=None, result_chars=None):
+    """Telemetry, metrics and the usage view's row (one INSERT) for one call; arguments and results are never
+    kept. Recording never fails the call: a failure is logged and the client still gets its result."""
+    try:
+        telemetry.tool_call(
+            tool,
+            user,
+            via="mcp",
+            ok=outcome == "ok",
+            error=outcome if outcome not in ("ok", "error") else None,
+            duration_ms=duration_ms,
+        )
+        metrics.mcp_tool_call(tool, outcome)
+        # On the tools' threads: their connections persist, also under WSGI (where the loop lives for one request).
+        await database_sync_to_async(MCPToolCall.objects.create, thread_sensitive=False, executor=tool_threads)(
+            user=user, tool=tool, outcome=outcome, duration_ms=duration_ms, result_chars=result_chars
+        )
+    except Exception as failed:
+        logger.warning("MCP tool call of %s not recorded for the usage view: %s", tool, str(failed)[:300])
+
+
+def _refusal(text: str) -> types.CallToolResult:
+    return types.CallToolResult(is_error=True, content=[types.TextContent(text=text)])
+
+
 async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
     """Run one tool as the request's user, on the chat's path (its threads, read-only transaction, timeout,
     caps) and under the chat's per-user rate limit. Tool errors are results the model reads and acts on."""
@@ -64,36 +94,20 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
     if tool.writes_proposal and not ctx.request.scope.get(WRITE_KEY):
         # Storing a proposal is a write, as chatting is: like NetBox's API, a read-only token may not.
-        telemetry.tool_call(params.name, user, via="mcp", ok=False, error="read_only_token")
-        metrics.mcp_tool_call(params.name, "read_only_token")
-        return types.CallToolResult(
-            is_error=True,
-            content=[
-                types.TextContent(
-                    text="Proposing a change needs a write-enabled NetBox API token; this token is read-only."
-                )
-            ],
-        )
+        await _record(tool.name, user, "read_only_token")
+        return _refusal("Proposing a change needs a write-enabled NetBox API token; this token is read-only.")
     started = time.monotonic()
     try:
         await sync_to_async(check_rate, thread_sensitive=False)(user)
     except Refused:  # check_rate refuses only for the rate limit
-        telemetry.tool_call(params.name, user, via="mcp", ok=False, error="rate_limited")
-        metrics.mcp_tool_call(params.name, "rate_limited")
+        await _record(tool.name, user, "rate_limited")
         limit = get_settings().rate_limit_per_minute
-        return types.CallToolResult(
-            is_error=True,
-            content=[
-                types.TextContent(
-                    text=f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment."
-                )
-            ],
-        )
-    result = await call_tool(params.name, params.arguments, user)
-    ok = "error" not in result
-    telemetry.tool_call(params.name, user, via="mcp", ok=ok, duration_ms=int((time.monotonic() - started) * 1000))
-    metrics.mcp_tool_call(params.name, "ok" if ok else "error")
-    return types.CallToolResult(content=[types.TextContent(text=result_text(result))], is_error=not ok)
+        return _refusal(f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment.")
+    result = await call_tool(tool.name, params.arguments, user)
+    text, ok = result_text(result), "error" not in result
+    duration_ms = int((time.monotonic() - started) * 1000)
+    await _record(tool.name, user, "ok" if ok else "error", duration_ms, len(text))
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=not ok)
 
 
 server = Server(

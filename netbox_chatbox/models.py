@@ -76,3 +76,4 @@ class Message(models.Model):
 
 
 from .proposals.models import Proposal  # noqa: E402,F401  (a model of this app, kept in its own module)
+from .usage_models import MCPToolCall  # noqa: E402,F401  (MCP tool calls, for the usage view)

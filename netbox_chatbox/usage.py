@@ -5,6 +5,7 @@ and with the messages themselves: an answer is an assistant message, an error an
 counted for the conversation's owner and model (the model the user chose; ``fallbacks`` counts answers
 another model gave instead). Periods are calendar days, ISO weeks (from Monday) or months in a time zone
 (NetBox's ``TIME_ZONE`` unless the request names another); ``since``/``until`` are whole days there.
+Tool calls per tool, the chat's next to those of users' own AI clients (MCP), are in :mod:`.usage_tools`.
 """
 
 import datetime
@@ -19,8 +20,10 @@ from django.utils import timezone
 
 from . import catalog
 from .models import Conversation, Message
+from .tools import TOOLS
 
 PERIODS = ("day", "week", "month")
+SOURCES = {"chat": "Chat", "mcp": "MCP"}  # where a tool call came from
 MAX_DAYS = 3 * 366  # the longest range one request may cover
 DEFAULT_DAYS = 30
 FIGURES = (
@@ -62,7 +65,13 @@ class UsageFilterForm(forms.Form):
     user = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.order_by("username"), to_field_name="username", required=False
     )
-    model = forms.MultipleChoiceField(required=False)
+    model = forms.MultipleChoiceField(required=False, help_text="Chat only: MCP tool calls have no model")
+    source = forms.ChoiceField(
+        choices=[("", "Chat and MCP"), *SOURCES.items()],
+        required=False,
+        help_text="chat: the assistant in NetBox; mcp: users' own AI clients",
+    )
+    tool = forms.MultipleChoiceField(required=False, help_text="Tool calls only")
     tz = forms.CharField(required=False, label="Time zone", help_text="An IANA name, e.g. Europe/Berlin")
 
     def __init__(self, *args, **kwargs):
@@ -70,6 +79,7 @@ class UsageFilterForm(forms.Form):
         stored = Conversation.objects.order_by().values_list("model_id", flat=True).distinct()
         ids = sorted({*catalog.get_catalog(), *stored})  # models removed from the catalog keep their usage
         self.fields["model"].choices = [(i, i) for i in ids]
+        self.fields["tool"].choices = [(name, name) for name in sorted(TOOLS)]
 
     def clean_tz(self):
         name = self.cleaned_data.get("tz") or ""
@@ -98,12 +108,19 @@ class UsageFilterForm(forms.Form):
         return data
 
 
-def _messages(filters):
-    """The assistant and error messages in the filtered range (one query's FROM/WHERE)."""
+def bounds(filters) -> tuple[datetime.datetime, datetime.datetime]:
+    """The filtered range as [start, end) instants: whole days in the requested time zone."""
     tz = filters["tz"]
     start = datetime.datetime.combine(filters["since"], datetime.time.min, tzinfo=tz)
-    end = datetime.datetime.combine(filters["until"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+    return start, datetime.datetime.combine(filters["until"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
+
+
+def _messages(filters):
+    """The assistant and error messages in the filtered range (one query's FROM/WHERE)."""
+    start, end = bounds(filters)
     messages = Message.objects.order_by().filter(role__in=("assistant", "error"), created__gte=start, created__lt=end)
+    if filters.get("source") == "mcp":  # answers are the chat's
+        messages = messages.none()
     if filters.get("user"):
         messages = messages.filter(conversation__owner__in=filters["user"])
     if filters.get("model"):

@@ -1,4 +1,5 @@
-"""The usage page (/plugins/chatbox/usage/): figures per period, user and model, a chart, CSV export.
+"""The usage page (/plugins/chatbox/usage/): figures per period, user and model, a chart, and tool calls per
+period, user, source (chat, MCP) and tool; each table sorts, pages and exports CSV like NetBox's lists.
 
 Who may see it: superusers, and users granted the custom action ``view_usage`` on "Chatbox |
 conversation". It shows figures and usernames only, never a conversation's title or content.
@@ -11,7 +12,7 @@ from django.shortcuts import render
 from django.views import View
 from django_tables2.export import TableExport
 
-from . import usage, usage_chart
+from . import usage, usage_chart, usage_tools
 from .permissions import can_view_usage
 
 CHART_FIGURES = {
@@ -53,10 +54,46 @@ class UsageTable(tables.Table):
         empty_text = "No usage in this range."
 
 
-def _chart(rows, figure):
+class ToolCallTable(tables.Table):
+    """Tool calls per period, user, source and tool; its own sort and page parameters (``tools-sort``)."""
+
+    period_start = tables.DateColumn(verbose_name="Period", format="Y-m-d")
+    username = tables.Column(verbose_name="User")
+    source = tables.Column(verbose_name="Source")
+    tool = tables.Column(verbose_name="Tool")
+    calls = _Number()
+    errors = _Number()
+    refused = _Number(verbose_name="Refused")
+    duration_p50_ms = _Number(verbose_name="Median duration (ms)", default="—")
+    duration_p95_ms = _Number(verbose_name="p95 duration (ms)", default="—")
+    result_chars = _Number(verbose_name="Result size (chars)", default="—")
+
+    class Meta:
+        attrs = {"class": "table table-hover object-list"}
+        template_name = "django_tables2/bootstrap5.html"
+        empty_text = "No tool calls in this range."
+        prefix = "tools-"
+
+    def render_source(self, value):
+        return usage.SOURCES.get(value, value)
+
+    def value_source(self, value):
+        return value
+
+
+MCP_SERIES = "MCP (own AI clients)"
+
+
+def _chart(rows, figure, tool_rows):
     if figure == "tokens":
         for row in rows:
             row["tokens"] = row["input_tokens"] + row["output_tokens"]
+    if figure == "tool_calls":  # the chat's per model, and MCP's as a series of its own
+        rows = rows + [
+            {"period_start": r["period_start"], "model": MCP_SERIES, "tool_calls": r["calls"]}
+            for r in tool_rows
+            if r["source"] == "mcp"
+        ]
     periods, series = usage.chart_series(rows, figure)
     return usage_chart.render(periods, series, CHART_FIGURES[figure], money=figure == "cost_usd")
 
@@ -68,14 +105,18 @@ class UsageView(LoginRequiredMixin, View):
         form = usage.UsageFilterForm(request.GET or {"period": "day"})
         filters = form.cleaned_data if form.is_valid() else None
         rows = usage.usage_rows(filters) if filters else []
-        table = UsageTable(rows)
-        export = request.GET.get("export") in ("csv", "table")
-        tables.RequestConfig(request, paginate=False if export else {"per_page": 50}).configure(table)
-        if export:  # the filtered, sorted rows, all pages
+        tool_rows = usage_tools.tool_call_rows(filters) if filters else []
+        table, tool_table = UsageTable(rows), ToolCallTable(tool_rows)
+        export = request.GET.get("export")
+        for each in (table, tool_table):
+            tables.RequestConfig(request, paginate=False if export else {"per_page": 50}).configure(each)
+        if export in ("csv", "table"):  # the filtered, sorted rows, all pages
             return TableExport(TableExport.CSV, table).response(filename="netbox_chatbox_usage.csv")
+        if export == "tool_calls":
+            return TableExport(TableExport.CSV, tool_table).response(filename="netbox_chatbox_tool_calls.csv")
         figure = request.GET.get("chart") if request.GET.get("chart") in CHART_FIGURES else "tokens"
         query = request.GET.copy()
-        for key in ("export", "page", "chart"):
+        for key in ("export", "page", "tools-page", "chart"):
             query.pop(key, None)
         return render(
             request,
@@ -84,11 +125,14 @@ class UsageView(LoginRequiredMixin, View):
                 "form": form,
                 "filters": filters,
                 "table": table,
+                "tool_table": tool_table,
                 "totals": usage.usage_totals(filters) if filters else None,
-                "chart": _chart(rows, figure) if filters else "",
+                "tool_totals": usage_tools.tool_call_totals(filters, tool_rows) if filters else None,
+                "chart": _chart(rows, figure, tool_rows) if filters else "",
                 "chart_figure": figure,
                 "chart_title": CHART_FIGURES[figure],
                 "chart_figures": CHART_FIGURES,
                 "query": query.urlencode(),
+                "tools_sort": request.GET.get("tools-sort"),
             },
         )

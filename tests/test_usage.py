@@ -309,3 +309,20 @@ def test_menu_shows_usage_only_with_the_permission(client, auditor, chat_user):
     assert PAGE in client.get("/").content.decode()
     client.force_login(chat_user)
     assert PAGE not in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("period, tz_name", [("day", "Pacific/Auckland"), ("week", "America/Los_Angeles")])
+def test_chat_tool_calls_per_tool_equal_the_stored_answers(api, auditor, history, period, tz_name):
+    """The tool-call table's chat rows (unnested in PostgreSQL) bucket like the answers do."""
+    tz = zoneinfo.ZoneInfo(tz_name)
+    until = NOW.astimezone(tz).date()
+    since = until - datetime.timedelta(days=45)
+    body = api(auditor).get(API, {"period": period, "tz": tz_name, "since": since, "until": until}).json()
+    want = defaultdict(int)
+    for m in Message.objects.filter(role="assistant").select_related("conversation__owner"):
+        for call in m.tool_calls:
+            want[_bucket(m.created, period, tz).isoformat(), m.conversation.owner.username, call["tool"]] += 1
+    got = {(r["period_start"], r["username"], r["tool"]): r["calls"] for r in body["tool_calls"]}
+    assert got == dict(want) and want
+    assert {r["source"] for r in body["tool_calls"]} == {"chat"}
+    assert body["tool_call_totals"]["chat"]["calls"] == body["totals"]["tool_calls"] == sum(want.values())
