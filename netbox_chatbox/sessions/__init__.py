@@ -14,30 +14,8 @@ The parts, each readable and testable on its own: ``session`` (the session's sta
 its Claude CLI slot and idle timer), ``refusals`` (what is refused before anything runs, and its HTTP status).
 """
 
-from .refusals import (
-    HTTP_STATUS,
-    IN_PROGRESS,
-    Refused,
-    check_message,
-    check_rate,
-    own_conversation,
-    pick_model,
-    selected_model,
-)
+from .refusals import HTTP_STATUS, Refused, check_rate
 from .session import ChatSession
 from .storage import db, turn_key, turn_running
 
-__all__ = (
-    "HTTP_STATUS",
-    "IN_PROGRESS",
-    "ChatSession",
-    "Refused",
-    "check_message",
-    "check_rate",
-    "db",
-    "own_conversation",
-    "pick_model",
-    "selected_model",
-    "turn_key",
-    "turn_running",
-)
+__all__ = ("HTTP_STATUS", "ChatSession", "Refused", "check_rate", "db", "turn_key", "turn_running")
