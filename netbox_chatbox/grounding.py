@@ -250,7 +250,7 @@ def review(text: str, fact_lists, user_texts) -> dict:
 def apply(conversation, text: str, tool_calls: list, facts_by_call: dict) -> tuple[str, dict | None]:
     """Check an answer about to be stored: (the text to store, the grounding record for Message.grounding).
 
-    Called once, where sessions.py stores the answer (sync, inside its transaction). The facts of this
+    Called once, where sessions/storage.py stores the answer (sync, inside its transaction). The facts of this
     turn's calls come in ``facts_by_call``; earlier turns' are read from their stored messages."""
     mode = get_settings().grounding_mode
     if mode == "off":

@@ -1,5 +1,5 @@
 """What a chat session reports about usage: metrics when a turn is stored and when an agent starts or
-stops, and the release of the user's budget reservation when a turn ends (one call each in sessions.py)."""
+stops, and the release of the user's budget reservation when a turn ends (one call each in sessions/)."""
 
 from asgiref.sync import sync_to_async
 

@@ -535,7 +535,7 @@ def test_the_turn_mark_refuses_a_racing_turn_that_passed_the_first_check(chat_us
     from asgiref.sync import async_to_sync
     from django.core.cache import cache
 
-    from netbox_chatbox.sessions import ChatSession, _turn_key
+    from netbox_chatbox.sessions import ChatSession, turn_key
 
     async def turn(session, text):
         try:
@@ -548,11 +548,11 @@ def test_the_turn_mark_refuses_a_racing_turn_that_passed_the_first_check(chat_us
     async_to_sync(turn)(first, "one")
     second = ChatSession.for_request(chat_user, conversation_id=first.conversation.pk)
     second.check("two")
-    cache.set(_turn_key(first.conversation.pk), True, 60)  # another worker's turn started meanwhile
+    cache.set(turn_key(first.conversation.pk), True, 60)  # another worker's turn started meanwhile
     try:
         events = async_to_sync(turn)(second, "two")
     finally:
-        cache.delete(_turn_key(first.conversation.pk))
+        cache.delete(turn_key(first.conversation.pk))
     assert [(e["type"], e["code"]) for e in events] == [("error", "in_progress")]
     assert not Message.objects.filter(content="two").exists()
 

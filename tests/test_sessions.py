@@ -14,6 +14,7 @@ from netbox_chatbox.models import Conversation, Message
 from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import child_pids, only_answer, open_socket
+from .fakes.fixtures import FAKE_ANTHROPIC_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -205,3 +206,20 @@ async def test_no_cli_starts_beyond_the_limit_when_a_path_b_model_is_down(
     assert len(cli_processes() - before) == 1, "no CLI process may start only to be refused"
     for socket in [holder, *sockets]:
         await socket.close()
+
+
+async def test_an_agent_that_cannot_start_gives_its_cli_slot_back(chat_user, on_claude, chatbox_config):
+    from netbox_chatbox import resources
+
+    chatbox_config(max_active_sessions=1)
+    socket, _ = await open_socket(chat_user)
+    await socket.event()
+    chatbox_config(anthropic_api_key="")  # the admin removed the key: Claude cannot start
+    for _ in range(2):  # the second question is refused for the same reason, not as "busy"
+        events = await socket.chat("hello?")
+        assert [e["type"] for e in events] == ["error"] and events[0]["code"] == "unavailable", events
+    assert resources.sdk_slots.in_use == 0
+    chatbox_config(anthropic_api_key=FAKE_ANTHROPIC_KEY)
+    on_claude.reply("Back.")
+    assert (await socket.chat("hello again?"))[-1]["type"] == "complete"
+    await socket.close()

@@ -190,6 +190,7 @@ const handlers = {
     updateControls();
   },
   delta: (ev) => view.delta(ev),
+  retract: (ev) => view.retract(ev),
   tool_start: (ev) => view.toolStart(ev),
   tool_end: (ev) => view.toolEnd(ev),
   fallback: (ev) => view.fallbackNote(ev),
