@@ -31,6 +31,7 @@ from .events import Complete, Error
 from .models import Conversation, Message
 from .page_context import question_of
 from .preferences import get_user_model, set_user_model
+from .proposals.tools import adopt as adopt_proposals
 from .resources import sdk_slots
 
 logger = logging.getLogger("netbox_chatbox.sessions")
@@ -555,6 +556,7 @@ class ChatSession:
                     duration_ms=duration,
                     usage_estimated=bool(complete and complete.usage_estimated),
                 )
+                adopt_proposals(self.user, answer.proposals, self.conversation)
             if isinstance(end, Error):
                 message = Message.objects.create(conversation=self.conversation, role="error", content=end.message)
             usage = {

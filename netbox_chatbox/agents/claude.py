@@ -43,7 +43,7 @@ from ..prompts import system_prompt
 from ..tools import enabled_tools
 from .base import BaseAgent
 from .retries import RetriedText
-from .tooling import call_tool, result_text, tool_end, tool_start
+from .tooling import call_tool, result_text, tool_events, tool_start
 
 logger = logging.getLogger("netbox_chatbox.agents")
 
@@ -402,7 +402,7 @@ class _Turn:
             for block in message.content:
                 if isinstance(block, ToolResultBlock) and block.tool_use_id in self._tools:
                     self.tools_running = max(self.tools_running - 1, 0)
-                    yield tool_end(block.tool_use_id, self._tools[block.tool_use_id], _parse_result(block))
+                    yield from tool_events(block.tool_use_id, self._tools[block.tool_use_id], _parse_result(block))
         elif isinstance(message, SystemMessage) and message.subtype == "init":
             self.agent._cli_model = message.data.get("model")
 

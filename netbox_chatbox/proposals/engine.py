@@ -21,6 +21,7 @@ from netbox.context import current_request, events_queue
 from utilities.api import get_serializer_for_model
 
 from ..tools.types import ToolError, get_object_type, is_secret_name, scrub
+from .display import Namer
 
 # Operation → NetBox permission action (for has_perm and restrict)
 ACTIONS = {"create": "add", "update": "change", "delete": "delete"}
@@ -164,11 +165,15 @@ def dry_run(operations: list[dict], user) -> list[dict]:
     return outcomes
 
 
-def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
-    """Per object: the fields that change, before → after, secrets removed (what the model and the card show)."""
-    result = []
+def diff(operations: list[dict], outcomes: list[dict], user=None) -> list[dict]:
+    """Per object: the fields that change, before → after, secrets removed (what the model and the card show).
+
+    With ``user``, related objects are named and the object itself linked, as far as that user may view them
+    (display.py). A created object is linked only once it exists (its snapshot then carries its id)."""
+    namer, result = Namer(user), []
     for op, outcome in zip(operations, outcomes, strict=True):
         before, after = scrub(outcome["before"] or {}), scrub(outcome["after"] or {})
+        model = get_object_type(op["object_type"]).model
         changes = {}
         if op["action"] != "delete":
             for key in sorted(set(before) | set(after)):
@@ -176,7 +181,10 @@ def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
                     continue
                 if op["action"] == "create" and after.get(key) in (None, "", [], {}):
                     continue
-                changes[key] = {"before": before.get(key), "after": after.get(key)}
+                changes[key] = {
+                    "before": namer.value(model, key, before.get(key)),
+                    "after": namer.value(model, key, after.get(key)),
+                }
         entry = {
             "action": op["action"],
             "object_type": op["object_type"],
@@ -185,5 +193,8 @@ def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
         }
         if op["action"] != "create":
             entry["id"] = outcome["id"]
+        pk = after.get("id") if op["action"] == "create" else outcome["id"]
+        if link := namer.object(op["object_type"], pk):  # gone once a delete is applied
+            entry["url"] = link.get("url")
         result.append(entry)
     return result
