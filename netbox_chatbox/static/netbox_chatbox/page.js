@@ -6,6 +6,7 @@
 import {byId, formatDate} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
 import {MessageView, alertBox, catalogName} from './messages.js';
+import {dispatcher, endHttpTurn, sendOnEnter, showConnection, startQuestion, turnHandlers} from './stream.js';
 import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
 import {HistoryList} from './history.js';
 import {showBudget} from './budget.js';
@@ -42,10 +43,10 @@ const ui = {
 const modelName = (id) => catalogName(state.models, id);
 
 const view = new MessageView(
-  {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName);
+  {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName, api);
 
 const client = new ChatClient(config, {
-  onEvent: handleEvent,
+  onEvent: (ev) => handleEvent(ev),
   onStatus(status) {
     setConnection(status);
     // Without a socket no session event says which conversation is on: show the active one now.
@@ -113,17 +114,7 @@ function showModel(model, fallback) {
 }
 
 function setConnection(status) {
-  const states = {
-    connecting: ['status-yellow status-dot-animated', 'Connecting…'],
-    live: ['status-green', 'Live'],
-    reconnecting: ['status-red status-dot-animated', 'Connection lost, reconnecting…'],
-    http: ['status-green', 'Live (HTTP streaming)'],
-    closed: ['status-red', 'Unavailable'],
-  };
-  const [cls, label] = states[status];
-  ui.connection.dataset.status = status;
-  ui.connection.querySelector('.status-dot').className = `status-dot ${cls}`;
-  ui.connection.querySelector('.chatbox-connection-label').textContent = label;
+  showConnection(ui.connection, status);
   updateControls();
 }
 
@@ -160,6 +151,31 @@ function keepInUrl() {
 // -------------------------------------------------------------------------------------------------
 
 const handlers = {
+  ...turnHandlers(view, {
+    endTurn,
+    delta() {
+      // A new conversation is stored as its answer starts: show it in History now, not only at the end.
+      if (!state.conversation && view.turn && !view.turn.text) window.setTimeout(refreshHistory, 300);
+    },
+    fallback: (ev) => showModel(state.activeModel, ev),
+    complete(ev) {
+      if (ev.conversation) {
+        state.conversation = ev.conversation;
+        state.shown = ev.conversation;
+        keepInUrl();
+      }
+      state.messageCount += 2;
+    },
+    completed() {
+      refreshHistory();
+      if (state.budget) loadModels().catch(() => {});  // what is left now
+    },
+    error(ev) {
+      refreshHistory();
+      if (ev.code === 'budget_exceeded') loadModels().catch(() => {});
+    },
+  }),
+
   session(ev) {
     state.selectionEnabled = ev.selection_enabled;
     showModel(ev.model);
@@ -169,40 +185,6 @@ const handlers = {
     if (!state.viewing && ev.conversation !== state.shown) showActive();
     if (changed) refreshHistory();
     updateControls();
-  },
-
-  delta(ev) {
-    // A new conversation is stored as its answer starts: show it in History now, not only at the end.
-    if (!state.conversation && view.turn && !view.turn.text) window.setTimeout(refreshHistory, 300);
-    view.delta(ev);
-  },
-  retract: (ev) => view.retract(ev),
-  tool_start: (ev) => view.toolStart(ev),
-  tool_end: (ev) => view.toolEnd(ev),
-
-  fallback(ev) {
-    showModel(state.activeModel, ev);
-    view.fallbackNote(ev);
-  },
-
-  complete(ev) {
-    if (ev.conversation) {
-      state.conversation = ev.conversation;
-      state.shown = ev.conversation;
-      keepInUrl();
-    }
-    state.messageCount += 2;
-    view.ground(ev);
-    endTurn(view.metaLine(ev, view.turn && view.turn.text));
-    refreshHistory();
-    if (state.budget) loadModels().catch(() => {});  // what is left now
-  },
-
-  error(ev) {
-    if (view.turn) endTurn(alertBox(ev.code, ev.message));
-    else view.alert(ev.code, ev.message);
-    refreshHistory();
-    if (ev.code === 'budget_exceeded') loadModels().catch(() => {});
   },
 
   model_changed(ev) {
@@ -223,25 +205,16 @@ const handlers = {
   },
 };
 
-function handleEvent(ev) {
-  const handler = ev && handlers[ev.type];
-  if (handler) handler(ev);
-}
+const handleEvent = dispatcher(handlers);
 
 // -------------------------------------------------------------------------------------------------
 // Sending, stopping, starting over
 // -------------------------------------------------------------------------------------------------
 
 function submit() {
-  const text = ui.input.value;
-  if (!text.trim() || view.turn || state.viewing || !client.transport) return;
-  if (text.length > config.maxMessageChars) {
-    view.alert('message_too_long', `Your message has ${text.length} characters; the limit is ${config.maxMessageChars}.`);
-    return;
-  }
-  ui.input.value = '';
-  view.userMessage(text);
-  view.startTurn();
+  if (!ui.input.value.trim() || view.turn || state.viewing || !client.transport) return;
+  const text = startQuestion(ui.input, view, config.maxMessageChars);
+  if (text === null) return;
   updateControls();
   const context = state.about ? state.about.url : undefined;  // resolved again by the server, as the user
   if (client.transport === 'ws') client.send({type: 'chat', message: text, context, finish_if_closed: true});  // a page change keeps the answer
@@ -253,13 +226,8 @@ async function httpChat(message, context) {
   // A continued conversation keeps its own model; a new one uses the model shown on the page.
   const body = state.conversation ? {message, context, conversation: state.conversation} : {message, context, model: state.activeModel.id};
   const outcome = await client.postChat(body);
-  if (outcome === 'ended') {
-    if (view.turn) endTurn(alertBox('connection', 'The answer ended unexpectedly.'));
-    return;
-  }
-  if (outcome === 'aborted') endTurn(view.metaLine({interrupted: true}));
-  else if (view.turn) endTurn(alertBox('connection', 'The connection was lost while answering.'));
-  refreshHistory();
+  endHttpTurn(outcome, view, endTurn);
+  if (outcome !== 'ended') refreshHistory();
 }
 
 function stop() {
@@ -439,16 +407,7 @@ async function switchModel() {
 // Wiring
 // -------------------------------------------------------------------------------------------------
 
-ui.form.addEventListener('submit', (event) => {
-  event.preventDefault();
-  submit();
-});
-ui.input.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    submit();
-  }
-});
+sendOnEnter(ui.form, ui.input, submit);
 ui.stop.addEventListener('click', stop);
 for (const example of document.querySelectorAll('.chatbox-example')) {
   example.addEventListener('click', () => {  // the user's own data: a question that works, ready to send
