@@ -51,7 +51,7 @@ def tool_end(call_id: str, name: str, result) -> ToolEnd:
     )
 
 
-PROPOSAL_KEYS = ("proposal_id", "summary", "status", "count", "expires", "changes", "apply_url")
+PROPOSAL_KEYS = ("proposal_id", "summary", "status", "count", "expires", "changes", "apply_url", "branch")
 
 
 def tool_events(call_id: str, name: str, result) -> list:
@@ -59,4 +59,4 @@ def tool_events(call_id: str, name: str, result) -> list:
     end = tool_end(call_id, name, result)
     if not (end.ok and "proposal_id" in result):
         return [end]
-    return [end, Proposed(id=call_id, proposal={key: result.get(key) for key in PROPOSAL_KEYS})]
+    return [end, Proposed(id=call_id, proposal={key: result[key] for key in PROPOSAL_KEYS if key in result})]

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from ..conf import get_settings
 from ..permissions import CanChat
-from ..proposals import engine
+from ..proposals import branching, engine
 from ..proposals.jobs import EXPIRED
 from ..proposals.models import Proposal
 from ..proposals.tools import describe
@@ -36,6 +36,7 @@ class ProposalSerializer(serializers.Serializer):
     changes = serializers.ListField(child=serializers.DictField())
     apply_url = serializers.CharField()
     conversation_url = serializers.CharField(required=False)
+    branch = serializers.CharField(required=False, help_text="the active netbox-branching branch, if any")
     changelog_url = serializers.CharField(required=False, help_text="the change-log entries of an applied proposal")
     error = serializers.CharField(required=False)
 
@@ -122,7 +123,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 proposal.save(update_fields=["status", "error"])
                 return Response(_body(proposal, request.user), status=409)
             try:
-                with transaction.atomic(), discard_events_on_rollback(self):
+                with branching.atomic(proposal.operations), discard_events_on_rollback(self):
                     outcomes = engine.perform(
                         proposal.operations,
                         request.user,

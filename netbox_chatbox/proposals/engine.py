@@ -14,13 +14,13 @@ import uuid
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.test import RequestFactory
 from netbox.context import current_request, events_queue
 from utilities.api import get_serializer_for_model
 
 from ..tools.types import ToolError, get_object_type, is_secret_name, scrub
+from . import branching
 from .display import Namer
 
 # Operation → NetBox permission action (for has_perm and restrict)
@@ -156,9 +156,8 @@ def dry_run(operations: list[dict], user) -> list[dict]:
     """Validate by writing and rolling back, with no change log, events or webhooks (no request context)."""
     request_token, queue_token = current_request.set(None), events_queue.set({})
     try:
-        with transaction.atomic():
+        with branching.atomic(operations, rollback=True):  # every connection written, a branch's too
             outcomes = perform(operations, user)
-            transaction.set_rollback(True)
     finally:
         current_request.reset(request_token)
         events_queue.reset(queue_token)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ..conf import get_settings
 from ..tools.types import ToolError
-from . import engine
+from . import branching, engine
 from .models import Proposal
 
 OPERATION_SCHEMA = {
@@ -115,6 +115,7 @@ def describe(proposal: Proposal, user, outcomes=None) -> dict:
         "expires": proposal.expires.isoformat(),
         "changes": engine.diff(proposal.operations, outcomes, user),
         "apply_url": reverse("plugins-api:netbox_chatbox-api:proposal-apply", args=[proposal.pk]),
+        **({"branch": branch} if (branch := branching.active_branch_name()) else {}),
         "note": "Nothing has changed yet: the user reviews this proposal and applies or discards it.",
     }
 

@@ -7,7 +7,8 @@ import {byId, formatDate} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
 import {MessageView, alertBox, catalogName} from './messages.js';
 import {dispatcher, endHttpTurn, sendOnEnter, showConnection, startQuestion, turnHandlers} from './stream.js';
-import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
+import {DeleteDialog, RenameDialog} from './modals.js';
+import {ModelSelector} from './selector.js';
 import {HistoryList} from './history.js';
 import {showBudget} from './budget.js';
 
@@ -71,7 +72,9 @@ const history = new HistoryList(byId('chatbox-history'), {api, userId: config.us
   onDelete: (conversation) => deleteDialog.open(conversation),
 });
 
-const modelDialogs = new ModelDialogs({onChoose: chooseModel, onConfirm: switchModel});
+const selector = new ModelSelector({api, state, client, modelName, apiFailed, stop, archiveActive,
+  onSwitched: (ev) => handlers.model_changed(ev)});
+const loadModels = () => selector.load();
 
 const renameDialog = new RenameDialog(async (conversation, title) => {
   try {
@@ -342,68 +345,6 @@ async function refreshHistory() {
 }
 
 // -------------------------------------------------------------------------------------------------
-// Model selector and switch warning
-// -------------------------------------------------------------------------------------------------
-
-async function loadModels() {
-  const data = await api('GET', 'models/');
-  state.models = Object.fromEntries(data.models.map((model) => [model.id, model]));
-  state.modelList = data.models;
-  state.selectionEnabled = data.selection_enabled;
-  state.budget = data.budget;
-  showBudget(byId('chatbox-budget'), state.budget, state.activeModel.id);
-  return data;
-}
-
-async function openSelector() {
-  if (!state.selectionEnabled) return;
-  try {
-    await loadModels();
-  } catch (error) {
-    apiFailed(error);
-    return;
-  }
-  modelDialogs.open(state.modelList, state.activeModel.id);
-}
-
-function chooseModel(model) {
-  state.pendingModel = model;
-  if (!state.messageCount) {
-    modelDialogs.close();
-    switchModel();
-    return;
-  }
-  modelDialogs.confirmSwitch(modelName(state.activeModel.id), modelName(model), state.messageCount);
-}
-
-async function switchModel() {
-  const model = state.pendingModel;
-  state.pendingModel = null;
-  if (!model) return;
-  if (client.transport === 'ws') {  // the server stops a running answer first, then switches
-    client.send({type: 'model_change', model});
-    return;
-  }
-  stop();
-  try {
-    await api('PUT', 'preference/', {model});  // validates the model first, as the socket's switch does
-  } catch (error) {
-    apiFailed(error);
-    return;
-  }
-  let archived = 0;
-  let failure = null;
-  try {
-    archived = await archiveActive();
-  } catch (error) {
-    failure = error;  // switched all the same (the preference is stored); say the old one was not archived
-  }
-  handlers.model_changed({old_model: state.activeModel.id, new_model: model, conversation: null,
-    archived_message_count: archived});
-  if (failure) apiFailed(failure);
-}
-
-// -------------------------------------------------------------------------------------------------
 // Wiring
 // -------------------------------------------------------------------------------------------------
 
@@ -416,7 +357,7 @@ for (const example of document.querySelectorAll('.chatbox-example')) {
   });
 }
 byId('chatbox-new').addEventListener('click', newChat);
-if (ui.settings) ui.settings.addEventListener('click', openSelector);
+if (ui.settings) ui.settings.addEventListener('click', () => selector.open());
 byId('chatbox-back').addEventListener('click', showActive);
 byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing));
 

@@ -74,7 +74,8 @@ function draw(card, proposal, api, error) {
     el('div', {class: 'd-flex flex-wrap align-items-center gap-2'},
       el('h4', {class: 'card-title mb-0'}, icon('file-document-edit-outline'), ' Proposed change: ', String(proposal.summary)),
       el('span', {class: `badge ${statusCls} chatbox-proposal-status`}, statusLabel),
-      el('span', {class: 'text-secondary small chatbox-proposal-count'}, `${count} change${count === 1 ? '' : 's'}`)),
+      el('span', {class: 'text-secondary small chatbox-proposal-count'}, `${count} change${count === 1 ? '' : 's'}`),
+      proposal.branch ? el('span', {class: 'badge bg-purple-lt chatbox-proposal-branch'}, icon('source-branch'), ` Branch ${proposal.branch}`) : null),
     el('ul', {class: 'list-group list-group-flush small'}, (proposal.changes || []).map(objectRow)),
     problem ? el('div', {class: 'alert alert-danger small py-2 mt-2 mb-0 chatbox-proposal-error', role: 'alert'}, String(problem)) : null,
     footer(card, proposal, api, pending));
