@@ -7,7 +7,7 @@ a dry run would commit into the branch and an apply would not be all or nothing.
 every connection the operations write to. Without netbox-branching this is one ordinary transaction.
 """
 
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 
 from django.db import DEFAULT_DB_ALIAS, router, transaction
 
@@ -27,10 +27,8 @@ def active_branch_name() -> str | None:
 def _aliases(operations) -> list[str]:
     aliases = {DEFAULT_DB_ALIAS}
     for op in operations:
-        try:
+        with suppress(ToolError):  # an unknown type: perform() refuses it with its message
             aliases.add(router.db_for_write(get_object_type(op["object_type"]).model))
-        except ToolError:  # an unknown type: perform() refuses it with its message
-            pass
     return sorted(aliases)
 
 
