@@ -23,6 +23,7 @@ class ChatboxConfig(PluginConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .models import Conversation
+        from .proposals import jobs  # noqa: F401  (registers the proposals' housekeeping system job)
 
         # Shown as a checkbox on NetBox's ObjectPermission form for "Chatbox | conversation".
         register_model_actions(

@@ -2,7 +2,7 @@
 
 import time
 
-from .events import Delta, Retract, ToolEnd, ToolStart
+from .events import Delta, Proposed, Retract, ToolEnd, ToolStart
 
 
 class Answer:
@@ -29,6 +29,12 @@ class Answer:
                 summary=event.summary, ok=event.ok, objects=event.objects
             )
             self.facts[event.id] = event.facts
+        elif isinstance(event, Proposed):  # stored with the call: History and reloads draw its card
+            self.tools.setdefault(event.id, {"id": event.id}).update(proposal=event.proposal["proposal_id"])
+
+    @property
+    def proposals(self) -> list[int]:
+        return [tool["proposal"] for tool in self.tools.values() if "proposal" in tool]
 
     @property
     def text(self):

@@ -61,6 +61,18 @@ class ToolEnd(Event):
 
 
 @dataclass(frozen=True)
+class Proposed(Event):
+    """A proposal tool stored a change proposal for the user's review (docs/changes.md): the card's content.
+
+    ``id`` is the tool call's; ``proposal`` is what GET /api/plugins/chatbox/proposals/<id>/ answers
+    (proposal_id, summary, status, count, expires, changes, apply_url). Nothing is applied yet."""
+
+    id: str
+    proposal: dict
+    type = "proposal"
+
+
+@dataclass(frozen=True)
 class Complete(Event):
     """The answer is finished. ``model`` is the model that actually answered; a ``truncated`` one was cut
     by the output limit (max_output_tokens).

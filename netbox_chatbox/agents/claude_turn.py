@@ -19,7 +19,7 @@ from claude_agent_sdk import (
 from ..conf import get_settings
 from .claude_cli import TOOL_PREFIX
 from .retries import RetriedText
-from .tooling import tool_end, tool_start
+from .tooling import tool_events, tool_start
 
 
 class Turn:
@@ -65,7 +65,7 @@ class Turn:
             for block in message.content:
                 if isinstance(block, ToolResultBlock) and block.tool_use_id in self._tools:
                     self.tools_running = max(self.tools_running - 1, 0)
-                    yield tool_end(block.tool_use_id, self._tools[block.tool_use_id], _parse_result(block))
+                    yield from tool_events(block.tool_use_id, self._tools[block.tool_use_id], _parse_result(block))
         elif isinstance(message, SystemMessage) and message.subtype == "init":
             self.agent.cli_model = message.data.get("model")
 

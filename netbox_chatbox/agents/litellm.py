@@ -24,7 +24,7 @@ from ..prompts import system_prompt  # noqa: E402
 from ..tools import enabled_tools  # noqa: E402
 from .base import BaseAgent  # noqa: E402
 from .streamed_calls import StreamedCalls  # noqa: E402
-from .tooling import call_tool, result_text, tool_end, tool_start  # noqa: E402
+from .tooling import call_tool, result_text, tool_events, tool_start  # noqa: E402
 
 litellm.suppress_debug_info = True
 # Else counting a "llama…" model's tokens downloads a tokenizer from huggingface.co (tens of seconds offline).
@@ -164,7 +164,8 @@ class LiteLLMAgent(BaseAgent):
                 else:
                     result = {"error": "the tool arguments were not a JSON object"}
                 turn.tool_calls += 1
-                await queue.put(tool_end(call["id"], call["name"], result))
+                for event in tool_events(call["id"], call["name"], result):  # ToolEnd (and Proposed)
+                    await queue.put(event)
                 self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": result_text(result)})
         telemetry.model_error(self.model.id, self.model.path, "tool_limit", "", self.user, _ms_since(started))
         return Error(

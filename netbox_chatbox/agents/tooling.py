@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.db import database_sync_to_async
 
 from .. import grounding
-from ..events import ToolEnd, ToolStart
+from ..events import Proposed, ToolEnd, ToolStart
 from ..tools import TOOLS, result_objects, run_tool
 
 # Tool calls have threads of their own, not the one thread that thread-sensitive sync_to_async
@@ -49,3 +49,14 @@ def tool_end(call_id: str, name: str, result) -> ToolEnd:
     return ToolEnd(
         id=call_id, tool=name, ok=True, summary=summary, objects=result_objects(result), facts=grounding.facts(result)
     )
+
+
+PROPOSAL_KEYS = ("proposal_id", "summary", "status", "count", "expires", "changes", "apply_url", "branch")
+
+
+def tool_events(call_id: str, name: str, result) -> list:
+    """The tool's ToolEnd and, when it stored a change proposal, the Proposed event its card is drawn from."""
+    end = tool_end(call_id, name, result)
+    if not (end.ok and "proposal_id" in result):
+        return [end]
+    return [end, Proposed(id=call_id, proposal={key: result[key] for key in PROPOSAL_KEYS if key in result})]

@@ -4,7 +4,9 @@ Only the owner sees a proposal (anyone else gets 404, as for one that does not e
 discard are writes: a session with its CSRF token or a write-enabled API token (CanChat).
 """
 
+from core.models import ObjectChange
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from netbox.api.viewsets.mixins import discard_events_on_rollback
@@ -15,9 +17,12 @@ from rest_framework.response import Response
 
 from ..conf import get_settings
 from ..permissions import CanChat
-from ..proposals import engine
+from ..proposals import branching, engine
+from ..proposals.jobs import EXPIRED
 from ..proposals.models import Proposal
 from ..proposals.tools import describe
+
+MESSAGE_PREFIX = "Applied from the chat assistant: "
 
 
 class ProposalSerializer(serializers.Serializer):
@@ -30,12 +35,28 @@ class ProposalSerializer(serializers.Serializer):
     expires = serializers.DateTimeField()
     changes = serializers.ListField(child=serializers.DictField())
     apply_url = serializers.CharField()
+    conversation_url = serializers.CharField(required=False)
+    branch = serializers.CharField(required=False, help_text="the active netbox-branching branch, if any")
+    changelog_url = serializers.CharField(required=False, help_text="the change-log entries of an applied proposal")
     error = serializers.CharField(required=False)
 
 
-def _body(proposal, outcomes=None, error=""):
-    body = describe(proposal, outcomes)
+def _body(proposal, user, outcomes=None, error=""):
+    body = describe(proposal, user, outcomes)
     body.pop("note")
+    if proposal.conversation_id:
+        body["conversation_url"] = proposal.conversation.get_absolute_url()
+    if proposal.status == "applied" and user.has_perm("core.view_objectchange"):
+        request_id = (
+            ObjectChange.objects.restrict(user, "view")
+            .filter(
+                user=proposal.owner, message__startswith=MESSAGE_PREFIX, message__contains=f"(proposal {proposal.pk}"
+            )
+            .values_list("request_id", flat=True)
+            .first()
+        )
+        if request_id:
+            body["changelog_url"] = f"{reverse('core:objectchange_list')}?request_id={request_id}"
     if error or proposal.error:
         body["error"] = error or proposal.error
     return body
@@ -43,7 +64,7 @@ def _body(proposal, outcomes=None, error=""):
 
 def _message(proposal) -> str:
     """The change log message: what was applied, and from which conversation."""
-    text = f"Applied from the chat assistant: {proposal.summary} (proposal {proposal.pk}"
+    text = f"{MESSAGE_PREFIX}{proposal.summary} (proposal {proposal.pk}"
     if proposal.conversation_id:
         text += f", {proposal.conversation.get_absolute_url()}"
     return text + ")"
@@ -62,10 +83,10 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([_body(p) for p in page])
+        return self.get_paginated_response([_body(p, request.user) for p in page])
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(_body(self.get_object()))
+        return Response(_body(self.get_object(), request.user))
 
     def _locked(self, pk) -> Proposal:
         """The owner's proposal, row-locked until the transaction ends: concurrent applies take turns."""
@@ -94,14 +115,15 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             proposal = self._locked(pk)
             if proposal.status != "pending":
                 return Response(
-                    _body(proposal, error=f"This proposal is {proposal.status}; nothing was applied."), status=409
+                    _body(proposal, request.user, error=f"This proposal is {proposal.status}; nothing was applied."),
+                    status=409,
                 )
             if proposal.expired:
-                proposal.status, proposal.error = "expired", "The proposal expired before it was applied."
+                proposal.status, proposal.error = "expired", EXPIRED
                 proposal.save(update_fields=["status", "error"])
-                return Response(_body(proposal), status=409)
+                return Response(_body(proposal, request.user), status=409)
             try:
-                with transaction.atomic(), discard_events_on_rollback(self):
+                with branching.atomic(proposal.operations), discard_events_on_rollback(self):
                     outcomes = engine.perform(
                         proposal.operations,
                         request.user,
@@ -114,15 +136,18 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 proposal.after = [o["after"] for o in e.outcome]
                 proposal.fingerprints = [o["fingerprint"] for o in e.outcome]
                 proposal.save(update_fields=["before", "after", "fingerprints"])
-                return Response(_body(proposal, e.outcome, error=str(e)), status=409)
+                return Response(_body(proposal, request.user, e.outcome, error=str(e)), status=409)
             except engine.ProposalError as e:
                 proposal.status, proposal.error = "failed", str(e)
                 proposal.save(update_fields=["status", "error"])
-                return Response(_body(proposal), status=400)
+                return Response(_body(proposal, request.user), status=400)
             proposal.status, proposal.applied, proposal.error = "applied", timezone.now(), ""
+            for outcome in outcomes:  # the objects' ids (a created one's is known only now), for the links
+                if outcome["after"] is not None:
+                    outcome["after"]["id"] = outcome["id"]
             proposal.after = [o["after"] for o in outcomes]
             proposal.save(update_fields=["status", "applied", "error", "after"])
-        return Response(_body(proposal, outcomes))
+        return Response(_body(proposal, request.user, outcomes))
 
     @extend_schema(
         request=None,
@@ -135,7 +160,7 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         with transaction.atomic():
             proposal = self._locked(pk)
             if proposal.status != "pending":
-                return Response(_body(proposal, error=f"This proposal is {proposal.status}."), status=409)
+                return Response(_body(proposal, request.user, error=f"This proposal is {proposal.status}."), status=409)
             proposal.status = "discarded"
             proposal.save(update_fields=["status"])
-        return Response(_body(proposal))
+        return Response(_body(proposal, request.user))

@@ -14,13 +14,14 @@ import uuid
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.test import RequestFactory
 from netbox.context import current_request, events_queue
 from utilities.api import get_serializer_for_model
 
 from ..tools.types import ToolError, get_object_type, is_secret_name, scrub
+from . import branching
+from .display import Namer
 
 # Operation → NetBox permission action (for has_perm and restrict)
 ACTIONS = {"create": "add", "update": "change", "delete": "delete"}
@@ -155,20 +156,23 @@ def dry_run(operations: list[dict], user) -> list[dict]:
     """Validate by writing and rolling back, with no change log, events or webhooks (no request context)."""
     request_token, queue_token = current_request.set(None), events_queue.set({})
     try:
-        with transaction.atomic():
+        with branching.atomic(operations, rollback=True):  # every connection written, a branch's too
             outcomes = perform(operations, user)
-            transaction.set_rollback(True)
     finally:
         current_request.reset(request_token)
         events_queue.reset(queue_token)
     return outcomes
 
 
-def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
-    """Per object: the fields that change, before → after, secrets removed (what the model and the card show)."""
-    result = []
+def diff(operations: list[dict], outcomes: list[dict], user=None) -> list[dict]:
+    """Per object: the fields that change, before → after, secrets removed (what the model and the card show).
+
+    With ``user``, related objects are named and the object itself linked, as far as that user may view them
+    (display.py). A created object is linked only once it exists (its snapshot then carries its id)."""
+    namer, result = Namer(user), []
     for op, outcome in zip(operations, outcomes, strict=True):
         before, after = scrub(outcome["before"] or {}), scrub(outcome["after"] or {})
+        model = get_object_type(op["object_type"]).model
         changes = {}
         if op["action"] != "delete":
             for key in sorted(set(before) | set(after)):
@@ -176,7 +180,10 @@ def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
                     continue
                 if op["action"] == "create" and after.get(key) in (None, "", [], {}):
                     continue
-                changes[key] = {"before": before.get(key), "after": after.get(key)}
+                changes[key] = {
+                    "before": namer.value(model, key, before.get(key)),
+                    "after": namer.value(model, key, after.get(key)),
+                }
         entry = {
             "action": op["action"],
             "object_type": op["object_type"],
@@ -185,5 +192,8 @@ def diff(operations: list[dict], outcomes: list[dict]) -> list[dict]:
         }
         if op["action"] != "create":
             entry["id"] = outcome["id"]
+        pk = after.get("id") if op["action"] == "create" else outcome["id"]
+        if link := namer.object(op["object_type"], pk):  # gone once a delete is applied
+            entry["url"] = link.get("url")
         result.append(entry)
     return result

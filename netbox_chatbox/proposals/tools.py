@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ..conf import get_settings
 from ..tools.types import ToolError
-from . import engine
+from . import branching, engine
 from .models import Proposal
 
 OPERATION_SCHEMA = {
@@ -88,11 +88,20 @@ def store(user, result: dict, conversation=None) -> dict:
             fingerprints=[o["fingerprint"] for o in outcomes],
             expires=timezone.now() + timedelta(seconds=get_settings().proposal_ttl),
         )
-    return describe(proposal, outcomes)
+    return describe(proposal, user, outcomes)
 
 
-def describe(proposal: Proposal, outcomes=None) -> dict:
-    """A proposal as the model, the API and the card see it."""
+def adopt(user, proposal_ids, conversation) -> None:
+    """Link the proposals a chat turn made to its conversation (stored with the answer; the agents'
+    tool calls may run before a new conversation's row exists)."""
+    if proposal_ids and conversation is not None:
+        Proposal.objects.filter(pk__in=proposal_ids, owner=user, conversation=None).update(conversation=conversation)
+
+
+def describe(proposal: Proposal, user, outcomes=None) -> dict:
+    """A proposal as the model, the API and the card see it, related objects named as ``user`` may view them.
+
+    A pending proposal past its expiry reads as ``expired`` (evaluated on read; housekeeping stores it)."""
     if outcomes is None:
         outcomes = [
             {"before": b, "after": a, "id": op.get("id"), "display": _display(op, b, a)}
@@ -104,8 +113,9 @@ def describe(proposal: Proposal, outcomes=None) -> dict:
         "status": "expired" if proposal.status == "pending" and proposal.expired else proposal.status,
         "count": len(proposal.operations),
         "expires": proposal.expires.isoformat(),
-        "changes": engine.diff(proposal.operations, outcomes),
+        "changes": engine.diff(proposal.operations, outcomes, user),
         "apply_url": reverse("plugins-api:netbox_chatbox-api:proposal-apply", args=[proposal.pk]),
+        **({"branch": branch} if (branch := branching.active_branch_name()) else {}),
         "note": "Nothing has changed yet: the user reviews this proposal and applies or discards it.",
     }
 

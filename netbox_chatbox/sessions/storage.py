@@ -22,6 +22,7 @@ from ..events import Complete, Error
 from ..models import Conversation, Message
 from ..page_context import question_of
 from ..preferences import set_user_model
+from ..proposals.tools import adopt as adopt_proposals
 from .refusals import IN_PROGRESS, Refused, pick_model
 
 TITLE_CHARS = 80
@@ -114,6 +115,7 @@ def store_answer(session, answer: Answer, end) -> Message:
                 duration_ms=duration,
                 usage_estimated=bool(complete and complete.usage_estimated),
             )
+            adopt_proposals(session.user, answer.proposals, conversation)
         if isinstance(end, Error):
             message = Message.objects.create(conversation=conversation, role="error", content=end.message)
         usage = {

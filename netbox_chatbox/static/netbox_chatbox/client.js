@@ -18,6 +18,7 @@ export function apiClient(apiRoot) {
       const detail = data.detail || Object.values(data).flat().join(' ') || response.statusText;
       const error = new Error(detail);
       error.status = response.status;
+      error.data = data;  // e.g. a proposal's fresh state with a 409
       throw error;
     }
     return data;

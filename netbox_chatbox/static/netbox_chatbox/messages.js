@@ -4,6 +4,7 @@
 import {el, icon, safeUrl} from './dom.js';
 import {renderMarkdown} from './markdown.js';
 import {markUngrounded, sourcesList, withheldNote} from './grounding.js';
+import {proposalCard, storedProposalCard} from './proposal.js';
 
 // What the user can do about each error code (the server's message says what happened).
 export const ERROR_HINTS = {
@@ -53,13 +54,15 @@ export function catalogName(models, id) {
   return entry ? entry.name : id;
 }
 
-/** The messages of one conversation in a scrolling box. modelName(id) → the catalog name to show. */
+/** The messages of one conversation in a scrolling box. modelName(id) → the catalog name to show;
+ * api: the plugin's API caller (client.js apiClient), for the proposal cards' Apply / Discard. */
 export class MessageView {
-  constructor({messages, empty, activity}, modelName) {
+  constructor({messages, empty, activity}, modelName, api) {
     this.box = messages;
     this.empty = empty;
     this.activity = activity;
     this.modelName = modelName;
+    this.api = api;
     this.turn = null;  // the answer being streamed
   }
 
@@ -144,6 +147,7 @@ export class MessageView {
       body.append(
         el('div', {class: 'chatbox-tools small'}, calls.map((call) => toolRow(el('div', {class: 'chatbox-tool text-secondary'}), call.tool, call))),
         answer,
+        el('div', {class: 'chatbox-proposals'}, calls.filter((call) => call.proposal).map((call) => storedProposalCard(call.proposal, this.api))),
         msg.grounding && msg.grounding.withheld ? withheldNote() : null,
         el('div', {class: 'chatbox-objects'}, objectLinks(calls.flatMap((call) => call.objects || []))),
         sourcesList(calls),
@@ -162,11 +166,12 @@ export class MessageView {
       wrap,
       toolsBox: el('div', {class: 'chatbox-tools small'}),
       answer: el('div', {class: 'chatbox-answer'}, el('span', {class: 'chatbox-typing', 'aria-label': 'Thinking'}, el('span'), el('span'), el('span'))),
+      cards: el('div', {class: 'chatbox-proposals'}),
       objects: el('div', {class: 'chatbox-objects'}),
       seen: new Set(),
       pending: false,
     };
-    body.append(turn.toolsBox, turn.answer, turn.objects);
+    body.append(turn.toolsBox, turn.answer, turn.cards, turn.objects);
     this.turn = turn;
     this.append(wrap);
     return turn;
@@ -248,6 +253,13 @@ export class MessageView {
     const fresh = (ev.objects || []).filter((obj) => !turn.seen.has(obj.url) && turn.seen.add(obj.url));
     turn.objects.append(...objectLinks(fresh));
     this.showActivity(turn);
+  }
+
+  /** A change proposal for the user's review: its card, under the answer. */
+  proposal(ev) {
+    if (!this.turn) return;
+    this.turn.cards.append(proposalCard(ev.proposal, this.api));
+    this.scrollToEnd();
   }
 
   /** The ``complete`` event's grounding: a withheld answer's replacement, marks, the sources. */

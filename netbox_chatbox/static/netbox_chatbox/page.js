@@ -6,7 +6,9 @@
 import {byId, formatDate} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
 import {MessageView, alertBox, catalogName} from './messages.js';
-import {DeleteDialog, ModelDialogs, RenameDialog} from './modals.js';
+import {dispatcher, endHttpTurn, sendOnEnter, showConnection, startQuestion, turnHandlers} from './stream.js';
+import {DeleteDialog, RenameDialog} from './modals.js';
+import {ModelSelector} from './selector.js';
 import {HistoryList} from './history.js';
 import {showBudget} from './budget.js';
 
@@ -42,10 +44,10 @@ const ui = {
 const modelName = (id) => catalogName(state.models, id);
 
 const view = new MessageView(
-  {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName);
+  {messages: byId('chatbox-messages'), empty: byId('chatbox-empty'), activity: byId('chatbox-activity')}, modelName, api);
 
 const client = new ChatClient(config, {
-  onEvent: handleEvent,
+  onEvent: (ev) => handleEvent(ev),
   onStatus(status) {
     setConnection(status);
     // Without a socket no session event says which conversation is on: show the active one now.
@@ -70,7 +72,9 @@ const history = new HistoryList(byId('chatbox-history'), {api, userId: config.us
   onDelete: (conversation) => deleteDialog.open(conversation),
 });
 
-const modelDialogs = new ModelDialogs({onChoose: chooseModel, onConfirm: switchModel});
+const selector = new ModelSelector({api, state, client, modelName, apiFailed, stop, archiveActive,
+  onSwitched: (ev) => handlers.model_changed(ev)});
+const loadModels = () => selector.load();
 
 const renameDialog = new RenameDialog(async (conversation, title) => {
   try {
@@ -113,17 +117,7 @@ function showModel(model, fallback) {
 }
 
 function setConnection(status) {
-  const states = {
-    connecting: ['status-yellow status-dot-animated', 'Connecting…'],
-    live: ['status-green', 'Live'],
-    reconnecting: ['status-red status-dot-animated', 'Connection lost, reconnecting…'],
-    http: ['status-green', 'Live (HTTP streaming)'],
-    closed: ['status-red', 'Unavailable'],
-  };
-  const [cls, label] = states[status];
-  ui.connection.dataset.status = status;
-  ui.connection.querySelector('.status-dot').className = `status-dot ${cls}`;
-  ui.connection.querySelector('.chatbox-connection-label').textContent = label;
+  showConnection(ui.connection, status);
   updateControls();
 }
 
@@ -160,6 +154,31 @@ function keepInUrl() {
 // -------------------------------------------------------------------------------------------------
 
 const handlers = {
+  ...turnHandlers(view, {
+    endTurn,
+    delta() {
+      // A new conversation is stored as its answer starts: show it in History now, not only at the end.
+      if (!state.conversation && view.turn && !view.turn.text) window.setTimeout(refreshHistory, 300);
+    },
+    fallback: (ev) => showModel(state.activeModel, ev),
+    complete(ev) {
+      if (ev.conversation) {
+        state.conversation = ev.conversation;
+        state.shown = ev.conversation;
+        keepInUrl();
+      }
+      state.messageCount += 2;
+    },
+    completed() {
+      refreshHistory();
+      if (state.budget) loadModels().catch(() => {});  // what is left now
+    },
+    error(ev) {
+      refreshHistory();
+      if (ev.code === 'budget_exceeded') loadModels().catch(() => {});
+    },
+  }),
+
   session(ev) {
     state.selectionEnabled = ev.selection_enabled;
     showModel(ev.model);
@@ -169,40 +188,6 @@ const handlers = {
     if (!state.viewing && ev.conversation !== state.shown) showActive();
     if (changed) refreshHistory();
     updateControls();
-  },
-
-  delta(ev) {
-    // A new conversation is stored as its answer starts: show it in History now, not only at the end.
-    if (!state.conversation && view.turn && !view.turn.text) window.setTimeout(refreshHistory, 300);
-    view.delta(ev);
-  },
-  retract: (ev) => view.retract(ev),
-  tool_start: (ev) => view.toolStart(ev),
-  tool_end: (ev) => view.toolEnd(ev),
-
-  fallback(ev) {
-    showModel(state.activeModel, ev);
-    view.fallbackNote(ev);
-  },
-
-  complete(ev) {
-    if (ev.conversation) {
-      state.conversation = ev.conversation;
-      state.shown = ev.conversation;
-      keepInUrl();
-    }
-    state.messageCount += 2;
-    view.ground(ev);
-    endTurn(view.metaLine(ev, view.turn && view.turn.text));
-    refreshHistory();
-    if (state.budget) loadModels().catch(() => {});  // what is left now
-  },
-
-  error(ev) {
-    if (view.turn) endTurn(alertBox(ev.code, ev.message));
-    else view.alert(ev.code, ev.message);
-    refreshHistory();
-    if (ev.code === 'budget_exceeded') loadModels().catch(() => {});
   },
 
   model_changed(ev) {
@@ -223,25 +208,16 @@ const handlers = {
   },
 };
 
-function handleEvent(ev) {
-  const handler = ev && handlers[ev.type];
-  if (handler) handler(ev);
-}
+const handleEvent = dispatcher(handlers);
 
 // -------------------------------------------------------------------------------------------------
 // Sending, stopping, starting over
 // -------------------------------------------------------------------------------------------------
 
 function submit() {
-  const text = ui.input.value;
-  if (!text.trim() || view.turn || state.viewing || !client.transport) return;
-  if (text.length > config.maxMessageChars) {
-    view.alert('message_too_long', `Your message has ${text.length} characters; the limit is ${config.maxMessageChars}.`);
-    return;
-  }
-  ui.input.value = '';
-  view.userMessage(text);
-  view.startTurn();
+  if (!ui.input.value.trim() || view.turn || state.viewing || !client.transport) return;
+  const text = startQuestion(ui.input, view, config.maxMessageChars);
+  if (text === null) return;
   updateControls();
   const context = state.about ? state.about.url : undefined;  // resolved again by the server, as the user
   if (client.transport === 'ws') client.send({type: 'chat', message: text, context, finish_if_closed: true});  // a page change keeps the answer
@@ -253,13 +229,8 @@ async function httpChat(message, context) {
   // A continued conversation keeps its own model; a new one uses the model shown on the page.
   const body = state.conversation ? {message, context, conversation: state.conversation} : {message, context, model: state.activeModel.id};
   const outcome = await client.postChat(body);
-  if (outcome === 'ended') {
-    if (view.turn) endTurn(alertBox('connection', 'The answer ended unexpectedly.'));
-    return;
-  }
-  if (outcome === 'aborted') endTurn(view.metaLine({interrupted: true}));
-  else if (view.turn) endTurn(alertBox('connection', 'The connection was lost while answering.'));
-  refreshHistory();
+  endHttpTurn(outcome, view, endTurn);
+  if (outcome !== 'ended') refreshHistory();
 }
 
 function stop() {
@@ -374,81 +345,10 @@ async function refreshHistory() {
 }
 
 // -------------------------------------------------------------------------------------------------
-// Model selector and switch warning
-// -------------------------------------------------------------------------------------------------
-
-async function loadModels() {
-  const data = await api('GET', 'models/');
-  state.models = Object.fromEntries(data.models.map((model) => [model.id, model]));
-  state.modelList = data.models;
-  state.selectionEnabled = data.selection_enabled;
-  state.budget = data.budget;
-  showBudget(byId('chatbox-budget'), state.budget, state.activeModel.id);
-  return data;
-}
-
-async function openSelector() {
-  if (!state.selectionEnabled) return;
-  try {
-    await loadModels();
-  } catch (error) {
-    apiFailed(error);
-    return;
-  }
-  modelDialogs.open(state.modelList, state.activeModel.id);
-}
-
-function chooseModel(model) {
-  state.pendingModel = model;
-  if (!state.messageCount) {
-    modelDialogs.close();
-    switchModel();
-    return;
-  }
-  modelDialogs.confirmSwitch(modelName(state.activeModel.id), modelName(model), state.messageCount);
-}
-
-async function switchModel() {
-  const model = state.pendingModel;
-  state.pendingModel = null;
-  if (!model) return;
-  if (client.transport === 'ws') {  // the server stops a running answer first, then switches
-    client.send({type: 'model_change', model});
-    return;
-  }
-  stop();
-  try {
-    await api('PUT', 'preference/', {model});  // validates the model first, as the socket's switch does
-  } catch (error) {
-    apiFailed(error);
-    return;
-  }
-  let archived = 0;
-  let failure = null;
-  try {
-    archived = await archiveActive();
-  } catch (error) {
-    failure = error;  // switched all the same (the preference is stored); say the old one was not archived
-  }
-  handlers.model_changed({old_model: state.activeModel.id, new_model: model, conversation: null,
-    archived_message_count: archived});
-  if (failure) apiFailed(failure);
-}
-
-// -------------------------------------------------------------------------------------------------
 // Wiring
 // -------------------------------------------------------------------------------------------------
 
-ui.form.addEventListener('submit', (event) => {
-  event.preventDefault();
-  submit();
-});
-ui.input.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    submit();
-  }
-});
+sendOnEnter(ui.form, ui.input, submit);
 ui.stop.addEventListener('click', stop);
 for (const example of document.querySelectorAll('.chatbox-example')) {
   example.addEventListener('click', () => {  // the user's own data: a question that works, ready to send
@@ -457,7 +357,7 @@ for (const example of document.querySelectorAll('.chatbox-example')) {
   });
 }
 byId('chatbox-new').addEventListener('click', newChat);
-if (ui.settings) ui.settings.addEventListener('click', openSelector);
+if (ui.settings) ui.settings.addEventListener('click', () => selector.open());
 byId('chatbox-back').addEventListener('click', showActive);
 byId('chatbox-continue').addEventListener('click', () => continueConversation(state.viewing));
 

@@ -6,6 +6,7 @@
 import {byId, el, icon} from './dom.js';
 import {ChatClient, apiClient} from './client.js';
 import {MessageView, alertBox, catalogName} from './messages.js';
+import {dispatcher, endHttpTurn, sendOnEnter, showConnection, startQuestion, turnHandlers} from './stream.js';
 
 const config = JSON.parse(byId('chatbox-panel-config').textContent);
 const api = apiClient(config.apiRoot);
@@ -63,16 +64,7 @@ function build() {
   document.body.append(ui.panel);
   showChip();
 
-  ui.form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    submit();
-  });
-  ui.input.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      submit();
-    }
-  });
+  sendOnEnter(ui.form, ui.input, submit);
   ui.stop.addEventListener('click', () => {
     if (view.turn) client.stop();
     ui.input.focus();
@@ -116,17 +108,7 @@ let view;
 let client;
 
 function setConnection(status) {
-  const states = {
-    connecting: ['status-yellow status-dot-animated', 'Connecting…'],
-    live: ['status-green', 'Live'],
-    reconnecting: ['status-red status-dot-animated', 'Reconnecting…'],
-    http: ['status-green', 'Live (HTTP)'],
-    closed: ['status-red', 'Unavailable'],
-  };
-  const [cls, label] = states[status];
-  ui.connection.dataset.status = status;
-  ui.connection.querySelector('.status-dot').className = `status-dot ${cls}`;
-  ui.connection.querySelector('.chatbox-connection-label').textContent = label;
+  showConnection(ui.connection, status, {reconnecting: 'Reconnecting…', http: 'Live (HTTP)'});
   updateControls();
 }
 
@@ -179,51 +161,38 @@ async function showConversation() {
   updateControls();
 }
 
-const handlers = {
-  session(ev) {
-    showModel(ev.model);
-    if (ev.conversation !== state.conversation || !state.started) {
-      state.started = true;
-      state.conversation = ev.conversation;
-      if (!view.turn) showConversation();
-    }
-    updateControls();
-  },
-  delta: (ev) => view.delta(ev),
-  retract: (ev) => view.retract(ev),
-  tool_start: (ev) => view.toolStart(ev),
-  tool_end: (ev) => view.toolEnd(ev),
-  fallback: (ev) => view.fallbackNote(ev),
-  complete(ev) {
-    if (ev.conversation) state.conversation = ev.conversation;
-    endTurn(view.metaLine(ev, view.turn && view.turn.text));
-  },
-  error(ev) {
-    if (view.turn) endTurn(alertBox(ev.code, ev.message));
-    else view.alert(ev.code, ev.message);
-  },
-  model_changed(ev) {
-    state.conversation = ev.conversation;
-    showModel(state.models[ev.new_model] || {id: ev.new_model});
-    showConversation();
-  },
-};
+let handleEvent;
 
-function handleEvent(ev) {
-  const handler = ev && handlers[ev.type];
-  if (handler) handler(ev);
+/** The panel's handlers: the shared ones for a turn, and the session's. */
+function panelHandlers() {
+  return {
+    ...turnHandlers(view, {
+      endTurn,
+      complete(ev) {
+        if (ev.conversation) state.conversation = ev.conversation;
+      },
+    }),
+    session(ev) {
+      showModel(ev.model);
+      if (ev.conversation !== state.conversation || !state.started) {
+        state.started = true;
+        state.conversation = ev.conversation;
+        if (!view.turn) showConversation();
+      }
+      updateControls();
+    },
+    model_changed(ev) {
+      state.conversation = ev.conversation;
+      showModel(state.models[ev.new_model] || {id: ev.new_model});
+      showConversation();
+    },
+  };
 }
 
 function submit() {
-  const text = ui.input.value;
-  if (!text.trim() || view.turn || state.answering || !client.transport) return;
-  if (text.length > config.maxMessageChars) {
-    view.alert('message_too_long', `Your message has ${text.length} characters; the limit is ${config.maxMessageChars}.`);
-    return;
-  }
-  ui.input.value = '';
-  view.userMessage(text, state.page ? chipLabel(state.page) : null);
-  view.startTurn();
+  if (!ui.input.value.trim() || view.turn || state.answering || !client.transport) return;
+  const text = startQuestion(ui.input, view, config.maxMessageChars, state.page ? chipLabel(state.page) : null);
+  if (text === null) return;
   updateControls();
   const context = state.page ? state.page.url : undefined;
   if (client.transport === 'ws') {
@@ -234,9 +203,7 @@ function submit() {
 }
 
 async function httpChat(body) {
-  const outcome = await client.postChat(body);
-  if (outcome === 'aborted') endTurn(view.metaLine({interrupted: true}));
-  else if (view.turn) endTurn(alertBox('connection', outcome === 'ended' ? 'The answer ended unexpectedly.' : 'The connection was lost while answering.'));
+  endHttpTurn(await client.postChat(body), view, endTurn);
 }
 
 async function newChat() {
@@ -265,7 +232,8 @@ async function currentConversation() {
 }
 
 async function start() {
-  view = new MessageView({messages: ui.messages, empty: ui.empty, activity: ui.activity}, modelName);
+  view = new MessageView({messages: ui.messages, empty: ui.empty, activity: ui.activity}, modelName, api);
+  handleEvent = dispatcher(panelHandlers());
   client = new ChatClient(config, {
     onEvent: handleEvent,
     onStatus(status) {
