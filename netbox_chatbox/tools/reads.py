@@ -1,21 +1,25 @@
 """What a filter reads: refused when it would read through objects the user may not view all of, or
-values the tools withhold (see ``filters.apply_filters``, which builds each filter alone)."""
+values the tools withhold (see ``filters.apply_filters``, which builds each filter alone).
 
-import re
+The filter's query is walked structurally, not its SQL text: every table of the query and of each
+query nested in it (``__in`` querysets, ``Subquery``, ``Exists``, annotations), and every column its
+conditions compare, known by its model field whatever alias (``U0``, ``U1``…) the SQL gives its table.
+"""
+
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.apps import apps
-from django.core.exceptions import EmptyResultSet
 from django.db import models
+from django.db.models.expressions import BaseExpression, Col, RawSQL, ResolvedOuterRef
+from django.db.models.fields.json import KeyTransform
+from django.db.models.lookups import Lookup
+from django.db.models.sql import Query
+from django.db.models.sql.datastructures import BaseTable
+from django.db.models.sql.where import ExtraWhere, WhereNode
 
 from .types import ToolError, is_secret_name, object_type_for_model
 from .visibility import Visibility, derived_columns, generic_columns, generic_relations
-
-_TABLE = re.compile(r'(?:FROM|JOIN)\s+"(\w+)"')
-
-
-# A column in a condition; group 2 is set when only a key of it is read (JSON ``->``) or its nullness.
-_OWN_COLUMN = '"{table}"\\."(\\w+)"(\\s*->|\\s+IS\\s)?'
 
 
 @lru_cache(maxsize=1)
@@ -23,25 +27,102 @@ def _tables() -> dict:
     return {model._meta.db_table: model for model in apps.get_models()}
 
 
+@dataclass
+class Column:
+    """One read of a column: ``partly`` when only a JSON key of it or its nullness is read, ``values`` when
+    it is compared only with values (``=``/``IN``, not ``IS NULL``), ``selected`` when a nested query returns it."""
+
+    field: models.Field
+    partly: bool = False
+    values: bool = False
+    selected: bool = False
+
+
+@dataclass
+class Reads:
+    """What a query and the queries nested in it read."""
+
+    tables: list = field(default_factory=list)  # the model of each table, once per query that reads it
+    sources: set = field(default_factory=set)  # models some query selects FROM (its base table)
+    columns: list = field(default_factory=list)
+    raw: bool = False  # raw SQL (``extra``, ``RawSQL``) that cannot be inspected
+
+    def query(self, query, nested=False):
+        for alias, table in query.alias_map.items():
+            if isinstance(table, BaseTable) or query.alias_refcount.get(alias):
+                model = _tables().get(table.table_name)
+                self.tables.append(model)
+                if isinstance(table, BaseTable):
+                    self.sources.add(model)
+        self.expression(query.where)
+        for annotation in query.annotations.values():
+            self.expression(annotation)
+        if nested:  # what a nested query returns is compared with the outer query's values
+            for selected in query.select:
+                self.expression(selected, selected=True)
+        for combined in query.combined_queries:
+            self.query(combined, nested=True)
+
+    def expression(self, node, partly=False, values=False, selected=False):
+        if isinstance(node, models.QuerySet):
+            node = node.query
+        if isinstance(node, Query):
+            self.query(node, nested=True)
+        elif isinstance(node, Col):
+            self.columns.append(Column(node.target, partly, values, selected))
+        elif isinstance(node, (ExtraWhere, RawSQL)):
+            self.raw = True
+        elif isinstance(node, WhereNode):
+            for child in node.children:
+                self.expression(child)
+        elif isinstance(node, Lookup) and _joins(node):
+            pass  # a join written as a condition (a correlated subquery's): no value is read
+        elif isinstance(node, Lookup):
+            partly = node.lookup_name == "isnull" or isinstance(node.lhs, KeyTransform)
+            self.expression(node.lhs, partly=partly, values=not partly)
+            for value in node.rhs if isinstance(node.rhs, (list, tuple, set)) else [node.rhs]:
+                self.expression(value)
+        elif isinstance(node, KeyTransform):
+            self.expression(node.lhs, partly=True, values=values, selected=selected)
+        elif hasattr(node, "query") and isinstance(node.query, Query):  # Subquery, Exists
+            self.query(node.query, nested=True)
+        elif isinstance(node, BaseExpression) and not isinstance(node, ResolvedOuterRef):
+            for source in node.get_source_expressions():
+                self.expression(source, partly, values, selected)
+
+
+def _joins(lookup) -> bool:
+    """``U1.device_id = dcim_device.id``: a foreign key equal to the key it points to, in another query's table
+    (as Django correlates an ``Exists``/``__in`` subquery, e.g. of an exclusion, with the outer row). Both tables
+    are counted as read; the comparison itself reads no value."""
+    if lookup.lookup_name != "exact":
+        return False
+    for key, other in ((lookup.lhs, lookup.rhs), (lookup.rhs, lookup.lhs)):
+        pointed = getattr(key.target, "target_field", None) if isinstance(key, Col) else None
+        if pointed is None:
+            continue
+        if isinstance(other, ResolvedOuterRef) and other.name in ("pk", pointed.name):
+            return True
+        if isinstance(other, Col) and other.target == pointed:
+            return True
+    return False
+
+
 def check_reads(info, name, queryset, vis: Visibility, choice_model=None):
-    """Refuse filter ``name`` if the SQL it adds to ``queryset`` (built for it alone) reads objects the
+    """Refuse filter ``name`` if what it adds to ``queryset`` (built for it alone) reads objects the
     user may not view all of, or values the tools withhold. ``choice_model`` is the model a model-choice
     filter picks its values from (already restricted to visible objects): comparing with those is safe."""
-    try:
-        sql = str(queryset.query)
-    except EmptyResultSet:
-        return
-    table = info.model._meta.db_table
-    tables = _TABLE.findall(sql)
-    reached = {_tables().get(t) for t in tables if t != table} - {None}
-    if tables.count(table) > 1:
+    reads = Reads()
+    reads.query(queryset.query)
+    if reads.raw and vis.any_constrained():
+        _refuse(info, name, "it uses SQL the assistant cannot check against your permissions")
+    reached = {model for model in reads.tables if model is not None and model is not info.model}
+    if reads.tables.count(info.model) > 1:
         reached.add(info.model)  # a self-join or subquery: the filter compares with other objects of the type
-    if choice_model is not None and re.search(f'FROM\\s+"{choice_model._meta.db_table}"', sql):
-        choice_model = None  # values chosen by a subquery (e.g. a tree's descendants), not the visible ones
-    conditions = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""  # not the selected columns
-    for alias in dict.fromkeys(tables):
-        if (model := _tables().get(alias)) is not None:
-            reached |= _column_reads(info, name, model, conditions, vis, choice_model)
+    if choice_model in reads.sources:
+        choice_model = None  # values chosen by a query (e.g. a tree's descendants), not the visible ones
+    for column in reads.columns:
+        reached |= _column_reads(info, name, column, vis, choice_model)
     for model in reached:
         if (
             object_type_for_model(model) is None
@@ -60,43 +141,34 @@ def check_reads(info, name, queryset, vis: Visibility, choice_model=None):
             _refuse(info, name, f"it reads {label} objects, and your permissions do not let you view all of them")
 
 
-def _column_reads(info, name, model, sql, vis, choice_model) -> set:
-    """What the filter's comparisons on ``model``'s columns read (this type's, or a link table's)."""
-    reached = set()
+def _column_reads(info, name, column, vis, choice_model) -> set:
+    """What one compared column reads (of this type, a related one or a link table)."""
+    field, model = column.field, column.field.model._meta.concrete_model
+    if isinstance(field, models.JSONField) and not column.partly:
+        _refuse(info, name, "it searches whole JSON documents, which may hold values the assistant withholds")
+    if is_secret_name(field.name):
+        _refuse(info, name, "it reads values the assistant withholds")
+    if field.name in derived_columns(model, vis):
+        _refuse(
+            info,
+            name,
+            f"it compares '{field.name}', which NetBox computes from objects your permissions do not let you view",
+        )
     generic = generic_columns(model)
-    derived = derived_columns(model, vis)
-    table = model._meta.db_table
-    for column, partly in re.findall(_OWN_COLUMN.format(table=table), sql):
-        field = next((f for f in model._meta.concrete_fields if f.column == column), None)
-        if field is None:
-            continue
-        if isinstance(field, models.JSONField) and not partly:
-            _refuse(info, name, "it searches whole JSON documents, which may hold values the assistant withholds")
-        if is_secret_name(field.name):
-            _refuse(info, name, "it reads values the assistant withholds")
-        if field.name in derived:
-            _refuse(
-                info,
-                name,
-                f"it compares '{field.name}', which NetBox computes from objects your permissions do not let you view",
-            )
-        if column in generic and vis.any_constrained():
-            _refuse(
-                info,
-                name,
-                f"it reads the generic relation '{generic[column]}', which may point to objects "
-                "your permissions do not let you view",
-            )
-        if field.is_relation and field.related_model is not None:
-            target = field.related_model._meta.concrete_model
-            if vis.constrained(target) and not (target is choice_model and _compares_values(sql, table, column)):
-                reached.add(target)
-    return reached
-
-
-def _compares_values(sql, table, column) -> bool:
-    """The column is compared only with given values (``IN (…)``/``=``), not tested for NULL."""
-    return not re.search(f'"{table}"\\."{column}" IS (NOT )?NULL', sql)
+    if field.column in generic and vis.any_constrained():
+        _refuse(
+            info,
+            name,
+            f"it reads the generic relation '{generic[field.column]}', which may point to objects "
+            "your permissions do not let you view",
+        )
+    if field.is_relation and field.related_model is not None:
+        target = field.related_model._meta.concrete_model
+        if column.selected and target is info.model:
+            return set()  # a nested query's ids of this type, matched against the objects themselves
+        if vis.constrained(target) and not (target is choice_model and column.values):
+            return {target}
+    return set()
 
 
 def _refuse(info, name, why):
