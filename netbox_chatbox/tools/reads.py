@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models.expressions import BaseExpression, Col, RawSQL, ResolvedOuterRef
 from django.db.models.fields.json import KeyTransform
@@ -49,7 +50,9 @@ class Reads:
 
     def query(self, query, nested=False):
         for alias, table in query.alias_map.items():
-            if isinstance(table, BaseTable) or query.alias_refcount.get(alias):
+            # The tables the SQL names: a nested query's unreferenced aliases are left out of it (an exclusion's
+            # subquery starts from the outer type, then trims it).
+            if query.alias_refcount.get(alias) or isinstance(table, BaseTable) and not nested:
                 model = _tables().get(table.table_name)
                 self.tables.append(model)
                 if isinstance(table, BaseTable):
@@ -73,8 +76,10 @@ class Reads:
         elif isinstance(node, (ExtraWhere, RawSQL)):
             self.raw = True
         elif isinstance(node, WhereNode):
+            joins = _generic_joins(node) if node.connector == "AND" and not node.negated else set()
             for child in node.children:
-                self.expression(child)
+                if id(child) not in joins:
+                    self.expression(child)
         elif isinstance(node, Lookup) and _joins(node):
             pass  # a join written as a condition (a correlated subquery's): no value is read
         elif isinstance(node, Lookup):
@@ -106,6 +111,31 @@ def _joins(lookup) -> bool:
         if isinstance(other, Col) and other.target == pointed:
             return True
     return False
+
+
+def _generic_joins(node) -> set:
+    """The conditions of ``node`` (ids) that join a generic relation's target in another query's table:
+    ``U1.assigned_object_id = dcim_interface.id AND U1.assigned_object_type_id = <interface's type>``, as Django
+    correlates a subquery through a GenericRelation. Together they read no value."""
+    out = set()
+    lookups = [child for child in node.children if isinstance(child, Lookup) and child.lookup_name == "exact"]
+    for pk in lookups:
+        key, other = pk.lhs, pk.rhs
+        if not (isinstance(key, Col) and isinstance(other, Col) and other.target.primary_key):
+            continue
+        for relation in generic_relations(key.target.model):
+            if key.target.name != relation.fk_field:
+                continue
+            type_id = ContentType.objects.get_for_model(other.target.model).pk
+            for kind in lookups:
+                if (
+                    isinstance(kind.lhs, Col)
+                    and kind.lhs.alias == key.alias
+                    and kind.lhs.target.name == relation.ct_field
+                    and kind.rhs in (type_id, str(type_id))
+                ):
+                    out |= {id(pk), id(kind)}
+    return out
 
 
 def check_reads(info, name, queryset, vis: Visibility, choice_model=None):
