@@ -39,7 +39,8 @@ import yaml  # noqa: E402
 from dcim.models import Device, Interface, Rack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from ipam.models import IPRange, Prefix, VLANGroup  # noqa: E402
+from django.utils.text import slugify  # noqa: E402
+from ipam.models import RIR, ASNRange, IPRange, Prefix, VLANGroup  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from netbox_chatbox.conf import reset as reset_settings  # noqa: E402
@@ -111,6 +112,36 @@ def free_vids(group):
     return VLANGroup.objects.get(name=group).get_available_vids()
 
 
+def asn_range(name):
+    return ASNRange.objects.get(name=name)
+
+
+def first_free_asn(name):
+    return min(asn_range(name).get_available_asns())
+
+
+def free_asn_count(name):
+    return len(asn_range(name).get_available_asns())
+
+
+def used_asns(name):
+    return sorted(asn_range(name).get_child_asns().values_list("asn", flat=True))
+
+
+# The demo data has ASNs (65001-65005, RIR "RFC 6996") but no ASN range: the eval adds these when missing.
+EVAL_ASN_RANGES = (("Eval private 16-bit", 64512, 65534), ("Eval demo block", 65000, 65010))
+
+
+def add_asn_ranges() -> list:
+    """Create the eval's ASN ranges that the database lacks; returns them (deleted after the run)."""
+    rir, _ = RIR.objects.get_or_create(slug="rfc-6996", defaults={"name": "RFC 6996", "is_private": True})
+    made = []
+    for name, start, end in EVAL_ASN_RANGES:
+        if not ASNRange.objects.filter(name=name).exists():
+            made.append(ASNRange.objects.create(name=name, slug=slugify(name), rir=rir, start=start, end=end))
+    return made
+
+
 def rack(name, site):
     return Rack.objects.get(name=name, site__name=site)
 
@@ -146,7 +177,11 @@ def connected_count(device):
     return Interface.objects.filter(device__name=device).exclude(cable=None, _path=None).count()
 
 
-HELPERS = {name: value for name, value in globals().items() if callable(value) and not name.startswith("_")}
+HELPERS = {
+    name: value
+    for name, value in globals().items()
+    if callable(value) and not name.startswith("_") and name != "add_asn_ranges"
+}
 HELPERS.update(Device=Device)
 
 
@@ -245,6 +280,7 @@ def main():
     client = APIClient()
     client.force_login(user)
     rows, started = [], time.perf_counter()
+    added = add_asn_ranges()
     try:
         for question in questions:
             try:
@@ -275,6 +311,8 @@ def main():
                 )
             )
     finally:
+        for made in added:
+            made.delete()
         if not args.keep:
             Conversation.objects.filter(owner=user).delete()
         if created:

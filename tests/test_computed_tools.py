@@ -23,13 +23,15 @@ from dcim.models import (
     Site,
 )
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.backends.postgresql.psycopg_any import NumericRange
-from ipam.models import ASN, RIR, VLAN, ASNRange, IPAddress, IPRange, Prefix, VLANGroup
+from django.test.utils import CaptureQueriesContext
+from ipam.models import ASN, RIR, VLAN, VRF, ASNRange, IPAddress, IPRange, Prefix, VLANGroup
 from netaddr import IPNetwork
 from rest_framework.test import APIClient
 
 from netbox_chatbox.tools import TOOLS, run_tool
+from netbox_chatbox.tools.computed.utilization import utilizations
 from tests.conftest import grant
 
 pytestmark = pytest.mark.xdist_group("computed-data")
@@ -272,6 +274,50 @@ def test_prefix_utilization_matches_netbox(nb, admin):
     assert result["results"][0]["utilization_percent"] == 100.0
     at_site = call(admin, "prefix_utilization", filters={"site": "ams1"})
     assert [r["prefix"] for r in at_site["results"]] == ["10.1.2.0/24"]
+
+
+def test_batched_utilization_equals_netbox_for_every_prefix(nb, admin):
+    """The few-query computation against Prefix.get_utilization() itself, prefix by prefix: the sample data plus
+    a VRF, nested and overlapping children, IP ranges marked utilized (overlapping, saturating), a /31, IPv6."""
+    blue = VRF.objects.create(name="blue")
+    Prefix.objects.create(prefix="10.1.0.0/16", status="container", vrf=blue)
+    Prefix.objects.create(prefix="10.1.4.0/25", status="container", vrf=blue)
+    Prefix.objects.create(prefix="10.1.4.0/24", status="active", vrf=blue)
+    Prefix.objects.create(prefix="10.1.4.0/26", status="active", vrf=blue)
+    Prefix.objects.create(prefix="10.1.2.0/26", status="active")
+    Prefix.objects.create(prefix="10.3.3.0/31", status="active")
+    Prefix.objects.create(prefix="2001:db8::/32", status="container")
+    Prefix.objects.create(prefix="2001:db8:1::/112", status="reserved")
+    for start, end, vrf in (
+        ("10.1.4.10", "10.1.4.20", blue),
+        ("10.1.4.15", "10.1.4.30", blue),
+        ("10.3.3.0", "10.3.3.1", None),
+    ):
+        IPRange.objects.create(
+            start_address=IPNetwork(f"{start}/24"), end_address=IPNetwork(f"{end}/24"), vrf=vrf, mark_utilized=True
+        )
+    for address, vrf in (
+        ("10.1.4.5/24", blue),
+        ("10.1.4.5/26", blue),  # the same host twice: counted once
+        ("10.1.4.12/24", blue),  # inside a utilized range: counted once
+        ("10.1.4.200/24", blue),
+        ("10.1.4.201/24", None),  # global: not in the VRF's prefixes
+        ("10.3.3.0/31", None),
+        ("2001:db8:1::5/112", None),
+    ):
+        IPAddress.objects.create(address=address, vrf=vrf, status="active")
+    prefixes = list(Prefix.objects.select_related("vrf"))  # as the tool loads them
+    with CaptureQueriesContext(connection) as queries:
+        batched = utilizations(prefixes)
+    assert batched == {p.pk: p.get_utilization() for p in prefixes}
+    # Child prefixes, utilized ranges, distinct hosts, and NetBox's own count for each of the two prefixes holding
+    # a utilized range (NetBox: two or three per prefix).
+    assert len(queries) == 5
+    assert sorted(set(batched.values())) != [100]
+    result = call(admin, "prefix_utilization", limit=len(prefixes))
+    assert {r["id"]: r["utilization_percent"] for r in result["results"]} == {
+        p.pk: round(p.get_utilization(), 1) for p in prefixes
+    }
 
 
 def test_available_vlans_match_netbox_rest(nb, admin):

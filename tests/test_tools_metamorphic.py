@@ -48,7 +48,7 @@ from users.models import Group, ObjectPermission
 from virtualization.models import Cluster, ClusterType, VirtualMachine, VMInterface
 
 from netbox_chatbox.tools import TOOLS, run_tool
-from netbox_chatbox.tools.handlers import usable_filters
+from netbox_chatbox.tools.filters import usable_filters
 from netbox_chatbox.tools.types import get_object_type, object_types
 from tests.test_tools import plugins_config
 
@@ -293,7 +293,7 @@ def _objects_of(model, user):
 
 def _filter_value(info, name, filt, user, rng):
     """One value for filter ``name``: from a hidden object when there is one, else visible or nonexistent."""
-    from netbox_chatbox.tools.handlers import MODEL_CHOICE_FILTERS, _filter_hint
+    from netbox_chatbox.tools.filters import MODEL_CHOICE_FILTERS, filter_hint
 
     kind = rng.random()
     if isinstance(filt, MODEL_CHOICE_FILTERS):
@@ -306,7 +306,7 @@ def _filter_value(info, name, filt, user, rng):
         value = getattr(rng.choice(pool), field)
         return value if isinstance(value, int) else str(value)
     try:
-        hint = _filter_hint(filt)
+        hint = filter_hint(filt)
     except Exception:
         hint = "text"
     if hint.startswith("choice: "):

@@ -12,11 +12,15 @@ import pytest
 from core.models import ObjectChange
 from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, Site
 from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef
 from django.test import RequestFactory
-from ipam.models import IPAddress
+from ipam.models import VRF, IPAddress
 from netbox.context_managers import event_tracking
 from tenancy.models import Tenant
 
+from netbox_chatbox.tools.reads import check_reads
+from netbox_chatbox.tools.types import ToolError, get_object_type
+from netbox_chatbox.tools.visibility import Visibility
 from tests.conftest import grant
 from tests.test_tools import admin, ams_user, call, nb, nobody  # noqa: F401 (fixtures)
 
@@ -83,6 +87,32 @@ def test_filtering_by_a_hidden_related_object_of_visible_objects_matches_nothing
         assert call(ams_user, "count_objects", object_type="dcim.device", filters=filters)["count"] == 0
     viewer = _granted(ams_user, Tenant, ["view"])
     assert call(viewer, "count_objects", object_type="dcim.device", filters={"tenant": "acme"})["count"] == 6
+
+
+def test_a_filter_reading_a_hidden_relation_only_inside_a_subquery_is_refused(db):
+    """Django names a subquery's tables by short aliases (U0, U1…): what a filter compares there is checked
+    like the rest. Here a filter method (as a plugin's might be) selecting devices by their interfaces' VRF,
+    for a user who may view every device and interface but only one VRF."""
+    user = get_user_model().objects.create_user("vrf-limited")
+    grant(user, Device, ["view"])
+    grant(user, Interface, ["view"])
+    grant(user, VRF, ["view"], {"name": "blue"})
+    info, vis = get_object_type("dcim.device"), Visibility(user)
+    devices = Device.objects.order_by()
+    in_vrfs = devices.filter(pk__in=Interface.objects.filter(vrf_id__in=[1, 2]).values("device_id"))
+    assert '"U0"."vrf_id" IN' in str(in_vrfs.query)
+    correlated = devices.filter(Exists(Interface.objects.filter(device=OuterRef("pk"), vrf__isnull=False)))
+    excluded = devices.exclude(interfaces__vrf_id=1)  # Django writes an exclusion across a relation as a subquery
+    for probe in (in_vrfs, correlated, excluded):
+        with pytest.raises(ToolError, match="it reads ipam.vrf objects, and your permissions do not let you view"):
+            check_reads(info, "by_vrf", probe, vis)
+    # What reads only visible data stays allowed, subquery or not.
+    check_reads(
+        info, "by_interface", devices.filter(pk__in=Interface.objects.filter(name="eth0").values("device_id")), vis
+    )
+    check_reads(info, "by_interface", devices.exclude(interfaces__name="eth0"), vis)
+    grant(user, VRF, ["view"], name="all-vrfs")
+    check_reads(info, "by_vrf", in_vrfs, Visibility(get_user_model().objects.get(pk=user.pk)))  # fresh permissions
 
 
 def test_ordering_through_a_hidden_related_object_tells_nothing_about_it(admin, ams_user):
