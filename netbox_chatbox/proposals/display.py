@@ -1,18 +1,18 @@
 """A proposal's diff as a person reads it: related objects by name with links, only those the user may view.
 
 NetBox's change-log snapshots name related objects by id ("site": 3). The card and the model see
-{"id", "display", "url"} instead, built as the tools build links (tools/computed.link, masked for a
+{"id", "display", "url"} instead, built as the tools build links (tools/computed/common.link, masked for a
 constrained user); an object the user may not view reads as ``HIDDEN`` with no id, as the tools treat it.
 """
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 
-from ..tools.computed import link
+from ..tools.computed.common import link
 from ..tools.types import get_object_type, object_type_for_model
 from ..tools.visibility import Visibility
 
-HIDDEN = {"display": "an object you may not view", "hidden": True}  # as tools/computed.py says it
+HIDDEN = {"display": "an object you may not view", "hidden": True}  # as tools/computed/ says it
 
 
 class Namer:
