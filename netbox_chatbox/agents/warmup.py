@@ -1,12 +1,13 @@
 """Import path B's provider library in the background when an ASGI worker starts.
 
 litellm takes 4–6 s to import; imported on first use, the first local-model answer after a worker
-(re)starts waited that long. (Path A's claude-agent-sdk, 1–2 s, stays on first use: it imports ``mcp``,
-which processes that never serve MCP must not load, and a Claude answer starts a CLI process anyway.) ``netbox_chatbox.asgi`` calls :func:`start` once the application
-exists: one daemon thread imports them while the server already answers, so NetBox's start-up is not
-slowed and a request never runs the warm-up itself (one that needs a library still being imported
-waits for that import, in its worker thread, as it would have without the warm-up). Management
-commands and gunicorn never import ``netbox_chatbox.asgi``, so they never load these libraries.
+(re)starts waited that long. ``netbox_chatbox.asgi`` calls :func:`start` once the application exists:
+one daemon thread imports it while the server already answers, so NetBox's start-up is not slowed and
+a request never runs the warm-up itself (one that needs litellm while it is still being imported waits
+for that import, in its worker thread, as it would have without the warm-up). Management commands and
+gunicorn never import ``netbox_chatbox.asgi``, so they never load litellm. Path A's claude-agent-sdk
+(1–2 s) stays on first use: it imports ``mcp``, which processes that never serve MCP must not load, and
+a Claude answer starts a CLI process anyway.
 """
 
 import importlib
