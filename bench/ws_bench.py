@@ -1,26 +1,42 @@
-"""Concurrent WebSocket chats on one uvicorn worker, and model switch times (issue 5).
+"""Concurrent WebSocket chats, NetBox's pages beside them, and scale-out over workers (issues 5 and 17).
 
 Starts, in separate processes: the fake providers (tests/fakes; each answer is ``--chunks`` tokens,
-``--chunk-delay`` seconds apart, like a model generating) and ``uvicorn netbox_chatbox.asgi:application``
-(``--workers``, default 1) on a bench database. Then, for each N in ``--sizes`` and each ramp in
-``--ramps``: N users, each logged in with a real NetBox session, open N sockets and send one question
-each, spread over ``ramp`` seconds (0: all in the same instant, the worst case). Measured:
+``--chunk-delay`` seconds apart, like a model generating) and, per layout in ``--layouts``:
+
+- ``one``: ``uvicorn netbox_chatbox.asgi:application`` (``--workers``, default 1) serves pages and chats;
+- ``split``: the same uvicorn serves the chats, and NetBox's ``gunicorn netbox.wsgi`` (``--gunicorn-workers``
+  workers × ``--gunicorn-threads`` threads) the pages, as docs/deployment.md's layout 2 (without nginx).
+
+on a bench database. For each layout: the first answer after the server started (``--cold-wait`` s after
+it answers) next to a warm one; then, for each N in ``--sizes`` and each ramp in ``--ramps``: N users, each
+logged in with a real NetBox session, open N sockets and send one question each, spread over ``ramp``
+seconds (0: all in the same instant, the worst case). Measured:
 
 - time to first token (TTFT: question sent → first ``delta``), p50 / p99
 - inter-token gap (between consecutive ``delta`` events of one answer), p50 / p99
 - errors (error events, missing ``complete``, socket failures)
 - server CPU per answer, server RSS (the server and its children) before the round and at its peak
 - the share of CPU the harness (fakes + clients, on the same machine) used during the round
-- a NetBox page (``/api/status/``) fetched every 0.2 s during the round: p50 / p99 latency
+- NetBox pages fetched every 0.2 s during the round, by a logged-in superuser: an object list
+  (``/dcim/devices/``, the main figure) and ``/api/status/``: p50 / p99 latency
 - the control: the same N streams as bare ``litellm.acompletion`` calls in one process, same fake,
   so "server − control" is what NetBox, the socket, the sessions and storage add
 - model switch per path: ``model_change`` sent → ``model_changed`` received, and on to the first token
   of the next answer (which starts the new agent: for Claude a CLI process)
 
-Target: 200 concurrent path B streams with zero errors and p99 TTFT < 500 ms; switch < 2 s.
+Then throughput: ``--throughput-streams`` answers from a fake that streams without pauses, on 1 and on 2
+uvicorn workers (``--throughput-workers``): answers per second and server CPU per answer.
 
-    .venv/bin/python bench/ws_bench.py [--sizes 10 50 200] [--ramps 0 2] [--chunks 60] [--chunk-delay 0.1]
-                                       [--workers 1] [--json artifacts/bench/ws_bench.json]
+Targets (issue 17, ratios against the control in the same run): p99 TTFT at 50 and 200 streams ≤ 1.0× the
+control with zero errors; server CPU ≤ 15 ms per 60-token answer; the object list's p99 ≤ 300 ms during
+200 chats in the recommended layout; the first answer after a start within 1 s of a warm one; throughput
+growing with workers; model switch < 2 s.
+
+    .venv/bin/python bench/ws_bench.py [--sizes 50 200] [--ramps 0] [--layouts one split] [--chunks 60]
+                                       [--chunk-delay 0.1] [--workers 1] [--json artifacts/bench/ws_bench.json]
+
+The machine's load (``/proc/loadavg`` before and after, CPU count) is in the JSON: on a shared machine,
+compare ratios against the control of the same run, and CPU per answer, rather than absolute times.
 
 Uses (and on first use creates from the NetBox schema snapshot) the database ``chatbox_bench`` and
 Redis database 14 (CHATBOX_BENCH_DB / CHATBOX_BENCH_REDIS_DB), with CONN_MAX_AGE = 300 as NetBox's
@@ -35,8 +51,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from ws_harness import Chat, Servers, loadavg, pct, round_
 
 ROOT = Path(__file__).resolve().parents[1]
 DB = os.environ.get("CHATBOX_BENCH_DB", "chatbox_bench")
@@ -46,6 +63,8 @@ REDIS_DB = os.environ.get("CHATBOX_BENCH_REDIS_DB", "14")
 CONFIG_DIR = Path(tempfile.mkdtemp(prefix="chatbox-bench-"))
 (CONFIG_DIR / "bench_configuration.py").write_text(
     "from configuration import *  # noqa: F401,F403\nDATABASES['default']['CONN_MAX_AGE'] = 300\n"
+    # On a loaded machine the fakes' health endpoints can take over 2 s: a failed check would reroute chats.
+    "PLUGINS_CONFIG['netbox_chatbox']['health_check_timeout'] = 15\n"
 )
 ENV = {
     **os.environ,
@@ -184,177 +203,15 @@ def make_users(count):
         client = Client()
         client.force_login(user)
         cookies.append(f"sessionid={client.cookies['sessionid'].value}")
-    return cookies
+    admin, _ = User.objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})
+    client = Client()
+    client.force_login(admin)
+    return cookies, f"sessionid={client.cookies['sessionid'].value}"
 
 
-def process_tree(pid):
-    """``pid`` and its live descendants (uvicorn workers, Claude CLI processes), from /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-            except OSError:
-                pass
-    tree, todo = [pid], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            tree.append(child)
-            todo.append(child)
-    return tree
-
-
-def rss_mb(pid):
-    """Resident memory of the server: the process and its descendants."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except OSError:
-            pass
-    return total / 1024
-
-
-def cpu_s(pid):
-    """User + system CPU seconds the server (process and descendants) has used."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def pct(values, p):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-class Chat:
-    """One browser tab: a socket with a NetBox session cookie."""
-
-    def __init__(self, url, cookie, origin):
-        self.url, self.cookie, self.origin = url, cookie, origin
-        self.ws = None
-
-    async def open(self):
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(
-            self.url, additional_headers={"Cookie": self.cookie}, origin=self.origin, open_timeout=60, max_queue=None
-        )
-        session = json.loads(await self.ws.recv())
-        assert session["type"] == "session", session
-
-    async def ask(self, question, timeout=120):
-        """Send a question; return (ttft s, [gaps s], final event)."""
-        sent = time.perf_counter()
-        await self.ws.send(json.dumps({"type": "chat", "message": question}))
-        first, last, gaps = None, None, []
-        while True:
-            event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-            now = time.perf_counter()
-            if event["type"] == "delta":
-                if first is None:
-                    first = now - sent
-                else:
-                    gaps.append(now - last)
-                last = now
-            elif event["type"] in ("complete", "error"):
-                return first, gaps, event
-
-    async def request(self, message, until):
-        sent = time.perf_counter()
-        await self.ws.send(json.dumps(message))
-        while True:
-            event = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
-            if event["type"] == until:
-                return time.perf_counter() - sent, event
-            if event["type"] == "error":
-                raise RuntimeError(event)
-
-    async def close(self):
-        await self.ws.close()
-
-
-async def probe_pages(base, stop, latencies):
-    import httpx
-
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        while not stop.is_set():
-            started = time.perf_counter()
-            await http.get("/api/status/")
-            latencies.append(time.perf_counter() - started)
-            await asyncio.sleep(0.2)
-
-
-async def round_(n, cookies, ws_url, base, server_pid, round_no, ramp, fakes_pid):
-    chats = [Chat(ws_url, cookie, base) for cookie in cookies[:n]]
-    await asyncio.gather(*(c.open() for c in chats))
-    rss_before = rss_mb(server_pid)
-    peak = [rss_before]
-    stop = asyncio.Event()
-
-    async def sample_rss():
-        while not stop.is_set():
-            peak.append(rss_mb(server_pid))
-            await asyncio.sleep(0.1)
-
-    page_latencies = []
-    samplers = [asyncio.create_task(sample_rss()), asyncio.create_task(probe_pages(base, stop, page_latencies))]
-
-    async def ask(i, chat):
-        await asyncio.sleep(ramp * i / n)  # arrivals spread over ``ramp`` seconds (0: all at once)
-        return await chat.ask(f"Round {round_no}: how many sites?")
-
-    started, cpu_before = time.perf_counter(), cpu_s(server_pid)
-    fakes_before, client_before = cpu_s(fakes_pid), time.process_time()
-    results = await asyncio.gather(*(ask(i, c) for i, c in enumerate(chats)), return_exceptions=True)
-    wall, cpu = time.perf_counter() - started, cpu_s(server_pid) - cpu_before
-    harness_cpu = cpu_s(fakes_pid) - fakes_before + time.process_time() - client_before
-    stop.set()
-    await asyncio.gather(*samplers)
-    await asyncio.gather(*(c.close() for c in chats), return_exceptions=True)
-    ttfts, gaps, errors = [], [], []
-    for result in results:
-        if isinstance(result, BaseException):
-            errors.append(repr(result))
-            continue
-        first, turn_gaps, final = result
-        if final["type"] != "complete" or first is None:
-            errors.append(final)
-            continue
-        ttfts.append(first)
-        gaps.extend(turn_gaps)
-    return {
-        "streams": n,
-        "ramp_s": ramp,
-        "errors": len(errors),
-        "error_samples": errors[:3],
-        "wall_s": round(wall, 2),
-        "server_cpu_ms_per_turn": round(cpu / n * 1000, 1),
-        "harness_cpu_share": round(harness_cpu / (harness_cpu + cpu), 2),  # fakes + clients, same 2 cores
-        "ttft_p50_ms": round(pct(ttfts, 50) * 1000, 1),
-        "ttft_p99_ms": round(pct(ttfts, 99) * 1000, 1),
-        "gap_p50_ms": round(pct(gaps, 50) * 1000, 1),
-        "gap_p99_ms": round(pct(gaps, 99) * 1000, 1),
-        "rss_before_mb": round(rss_before),
-        "rss_peak_mb": round(max(peak)),
-        "page_p50_ms": round(pct(page_latencies, 50) * 1000, 1),
-        "page_p99_ms": round(pct(page_latencies, 99) * 1000, 1),
-    }
-
-
-async def switches(ws_url, base, cookie, repeats):
+async def switches(server, cookie, repeats):
     """model_change times per direction, and model_change → first token of the next answer."""
-    chat = Chat(ws_url, cookie, base)
+    chat = Chat(server.ws_url, cookie, server.chat_base)
     await chat.open()
     await chat.ask("warm up")  # path B agent exists
     times = {"to_claude": [], "to_claude_first_token": [], "to_ollama": [], "to_ollama_first_token": []}
@@ -370,29 +227,106 @@ async def switches(ws_url, base, cookie, repeats):
     return {k: round(statistics.median(v) * 1000, 1) for k, v in times.items()}
 
 
-async def bench(args, cookies, ws_url, base, server_pid, ollama_url, fakes_pid):
-    # Each worker imports litellm on its first path B turn (seconds): warm them all up first
-    # (the kernel spreads connections over the workers).
-    warm = [Chat(ws_url, cookie, base) for cookie in cookies[: 4 * args.workers]]
+async def first_answers(server, cookies, wait):
+    """TTFT of the first answer of a freshly started server (``wait`` s after it answered), then of a warm one."""
+    await asyncio.sleep(wait)
+    ttfts = []
+    for cookie in cookies:  # a new user and socket each: only the process is warm the second time
+        chat = Chat(server.ws_url, cookie, server.chat_base)
+        await chat.open()
+        first, _, final = await chat.ask("first question")
+        assert final["type"] == "complete", final
+        ttfts.append(first)
+        await chat.close()
+    cold, warm = ttfts
+    return {"asked_after_s": wait, "cold_ttft_ms": round(cold * 1000, 1), "warm_ttft_ms": round(warm * 1000, 1)}
+
+
+async def warm_workers(server, cookies, workers):
+    """Path B's first turn on each worker (the kernel spreads connections over the workers)."""
+    warm = [Chat(server.ws_url, cookie, server.chat_base) for cookie in cookies[: 4 * workers]]
     await asyncio.gather(*(chat.open() for chat in warm))
     await asyncio.gather(*(chat.ask("warm up") for chat in warm))
     await asyncio.gather(*(chat.close() for chat in warm))
+
+
+async def layout_bench(args, cookies, server, ollama_url, fakes_pid):
+    result = {"first_answer": await first_answers(server, cookies[-3:-1], args.cold_wait)}
+    print(json.dumps(result), flush=True)
+    await warm_workers(server, cookies, args.workers)
     rounds = []
     for i, n in enumerate(args.sizes):
         for ramp in args.ramps:
-            result = await round_(n, cookies, ws_url, base, server_pid, f"{i}/{ramp}", ramp, fakes_pid)
+            measured = await round_(n, cookies, server, f"{i}/{ramp}", ramp, fakes_pid)
             if args.baseline:
-                result["baseline_litellm_only"] = await asyncio.to_thread(baseline, ollama_url, n, ramp)
-            rounds.append(result)
-            print(json.dumps(result), flush=True)
-    switch = await switches(ws_url, base, cookies[-1], args.switch_repeats)
-    print(json.dumps({"model_switch_ms": switch}), flush=True)
-    return {"rounds": rounds, "model_switch_ms": switch}
+                control = await asyncio.to_thread(baseline, ollama_url, n, ramp)
+                measured["control_litellm_only"] = control
+                measured["ttft_p99_vs_control"] = round(measured["ttft_p99_ms"] / control["ttft_p99_ms"], 2)
+            rounds.append(measured)
+            print(json.dumps(measured), flush=True)
+    result["rounds"] = rounds
+    if args.switch_repeats:
+        result["model_switch_ms"] = await switches(server, cookies[-1], args.switch_repeats)
+    return result
+
+
+async def throughput(args, cookies, server, workers, fakes_pid):
+    """``n`` answers at once from a fake without pauses: answers per second and CPU per answer."""
+    await warm_workers(server, cookies, workers)
+    n = args.throughput_streams
+    measured = await round_(n, cookies, server, f"throughput/{workers}", 0.0, fakes_pid)
+    return {
+        "workers": workers,
+        "streams": n,
+        "errors": measured["errors"],
+        "answers_per_s": round(n / measured["wall_s"], 1),
+        "server_cpu_ms_per_turn": measured["server_cpu_ms_per_turn"],
+    }
+
+
+def start_fakes(chunks, delay):
+    fakes = subprocess.Popen(
+        [sys.executable, "-c", FAKES, str(chunks), str(delay)],
+        env=ENV,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ollama_url, anthropic_url = fakes.stdout.readline().split()
+    env = {
+        **ENV,
+        "LITELLM_ENABLED": "1",
+        "OLLAMA_BASE_URL": ollama_url,
+        "ANTHROPIC_BASE_URL": anthropic_url,
+        "ANTHROPIC_API_KEY": "sk-ant-bench-fake-key",
+    }
+    return fakes, ollama_url, env
+
+
+def summary(results):
+    """The issue's figures, from the rounds at ramp 0."""
+    figures = {}
+    for layout, result in results["layouts"].items():
+        for measured in result["rounds"]:
+            if measured["ramp_s"] == 0:
+                n = measured["streams"]
+                figures[f"{layout}/ttft_p99_vs_control@{n}"] = measured.get("ttft_p99_vs_control")
+                figures[f"{layout}/server_cpu_ms_per_turn@{n}"] = measured["server_cpu_ms_per_turn"]
+                figures[f"{layout}/object_list_p99_ms@{n}"] = measured["object_list_p99_ms"]
+                figures[f"{layout}/errors@{n}"] = measured["errors"]
+                if "control_litellm_only" in measured:
+                    figures[f"control/cpu_ms_per_turn@{n}"] = measured["control_litellm_only"]["cpu_ms_per_turn"]
+        first = result["first_answer"]
+        figures[f"{layout}/first_answer_minus_warm_ms"] = round(first["cold_ttft_ms"] - first["warm_ttft_ms"], 1)
+    for measured in results.get("throughput", []):
+        figures[f"throughput/answers_per_s@{measured['workers']}_workers"] = measured["answers_per_s"]
+    return figures
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--chunks", type=int, default=60, help="tokens per answer")
     parser.add_argument(
         "--chunk-delay",
@@ -404,19 +338,25 @@ def main():
         "--ramps",
         type=float,
         nargs="+",
-        default=[0.0, 2.0],
+        default=[0.0],
         help="spread the N questions over this many seconds (0 = all in the same instant)",
     )
-    parser.add_argument("--switch-repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (the target is for 1)")
+    parser.add_argument("--layouts", nargs="+", choices=["one", "split"], default=["one", "split"])
+    parser.add_argument("--switch-repeats", type=int, default=2, help="0: skip the model switch figures")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (the targets are for 1)")
+    parser.add_argument("--gunicorn-workers", type=int, default=1, help="the split layout's gunicorn (pages)")
+    parser.add_argument("--gunicorn-threads", type=int, default=3)
+    parser.add_argument("--cold-wait", type=float, default=10.0, help="seconds after start before the first answer")
+    parser.add_argument("--throughput-streams", type=int, default=200, help="0: skip the throughput rounds")
+    parser.add_argument("--throughput-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
         "--deflate",
         action=argparse.BooleanOptionalAction,
         default=False,
         help="WebSocket per-message-deflate (uvicorn's default is on; it costs CPU per event)",
     )
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--port", type=int, default=8765, help="uvicorn's port (the split layout's gunicorn: +1)")
+    parser.add_argument("--json", default="artifacts/bench/ws_bench.json", help="where the results are written")
     parser.add_argument(
         "--baseline",
         action=argparse.BooleanOptionalAction,
@@ -426,79 +366,50 @@ def main():
     args = parser.parse_args()
 
     prepare_database()
-    cookies = make_users(max(args.sizes) + 1)
-    fakes = subprocess.Popen(
-        [sys.executable, "-c", FAKES, str(args.chunks), str(args.chunk_delay)],
-        env=ENV,
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    ollama_url, anthropic_url = fakes.stdout.readline().split()
-    server_env = {
-        **ENV,
-        "LITELLM_ENABLED": "1",
-        "OLLAMA_BASE_URL": ollama_url,
-        "ANTHROPIC_BASE_URL": anthropic_url,
-        "ANTHROPIC_API_KEY": "sk-ant-bench-fake-key",
-    }
-    base = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/uvicorn"),
-            "netbox_chatbox.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(args.port),
-            "--workers",
-            str(args.workers),
-            "--lifespan",
-            "off",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--ws-per-message-deflate",
-            str(args.deflate),
-        ],
-        env=server_env,
-        cwd=ROOT,
-    )
-    try:
-        import httpx
-
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/login/", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        results = asyncio.run(
-            bench(
-                args,
-                cookies,
-                base.replace("http", "ws") + "/plugins/chatbox/ws/",
-                base,
-                server.pid,
-                ollama_url,
-                fakes.pid,
-            )
-        )
-        results["settings"] = {
+    cookies, admin_cookie = make_users(max([*args.sizes, args.throughput_streams, 8]) + 3)
+    results = {
+        "settings": {
             "chunks": args.chunks,
             "chunk_delay_s": args.chunk_delay,
             "workers": args.workers,
+            "gunicorn": f"{args.gunicorn_workers}x{args.gunicorn_threads}",
             "ws_per_message_deflate": args.deflate,
             "cpus": os.cpu_count(),
-        }
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2))
+            "loadavg_before": loadavg(),
+        },
+        "layouts": {},
+    }
+    fakes, ollama_url, env = start_fakes(args.chunks, args.chunk_delay)
+    try:
+        for layout in args.layouts:
+            server = Servers(args, layout, args.workers, env, admin_cookie)
+            try:
+                results["layouts"][layout] = asyncio.run(layout_bench(args, cookies, server, ollama_url, fakes.pid))
+            finally:
+                server.stop()
     finally:
-        server.terminate()
-        server.wait(30)
         fakes.stdin.close()
         fakes.wait(10)
+    if args.throughput_streams:
+        fast, _, fast_env = start_fakes(args.chunks, 0.0)
+        try:
+            results["throughput"] = []
+            for workers in args.throughput_workers:
+                server = Servers(args, "one", workers, fast_env, admin_cookie)
+                try:
+                    measured = asyncio.run(throughput(args, cookies, server, workers, fast.pid))
+                finally:
+                    server.stop()
+                results["throughput"].append(measured)
+                print(json.dumps(measured), flush=True)
+        finally:
+            fast.stdin.close()
+            fast.wait(10)
+    results["settings"]["loadavg_after"] = loadavg()
+    results["summary"] = summary(results)
+    print(json.dumps(results["summary"], indent=1), flush=True)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from django.urls import path, re_path  # noqa: E402
 from servestatic import ServeStaticASGI  # noqa: E402
 
 from . import mcp_endpoint  # noqa: E402
+from .agents import warmup  # noqa: E402
 from .consumers import ChatConsumer, SameOriginValidator  # noqa: E402
 
 logger = logging.getLogger("netbox_chatbox.asgi")
@@ -85,3 +86,6 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# The provider libraries load in the background while the server already answers (agents/warmup.py).
+warmup.start()

@@ -5,6 +5,12 @@ pointed at the session's fake Ollama. Each scenario asserts the user's events an
 """
 
 import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from dcim.models import Site
@@ -292,3 +298,168 @@ def test_anthropic_via_litellm_when_allowed(use_fake_anthropic, chatbox_config, 
     assert request.json["model"] == "claude-sonnet-4-5-20250929" and request.headers["x-api-key"]
     (warning,) = [r for r in caplog.records if r.chatbox["event"] == "anthropic_via_litellm"]
     assert warning.levelno == logging.WARNING
+
+
+# -- warm-up: litellm is imported in the background when an ASGI worker starts (agents/warmup.py) --------------
+
+
+def test_the_warm_up_runs_in_the_background_and_a_chat_during_it_is_not_held_up(
+    use_fake_ollama, chat_user, monkeypatch
+):
+    """The warm-up is a daemon thread of its own; an answer asked meanwhile does not wait for it."""
+    from netbox_chatbox.agents import warmup
+
+    importing, release, imported = threading.Event(), threading.Event(), []
+
+    def slow_import(name):  # the warm-up's import, held until the chat below has its answer
+        importing.set()
+        release.wait(60)
+        imported.append(name)
+
+    monkeypatch.setattr(warmup.importlib, "import_module", slow_import)
+    thread = warmup.start()
+    try:
+        assert importing.wait(30) and thread.name == warmup.THREAD_NAME and thread.daemon
+        use_fake_ollama.reply("Answered", " meanwhile")
+        _, (events,) = run(chat, MODEL, chat_user, "hi")
+        assert text_of(events) == "Answered meanwhile" and isinstance(assert_one_terminal(events), Complete)
+        assert thread.is_alive(), "the chat was answered while the warm-up was still importing"
+    finally:
+        release.set()
+        thread.join(30)
+    assert imported == ["netbox_chatbox.agents.litellm"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_asgi_worker_warms_litellm_up_only_when_path_b_is_enabled(enabled):
+    """Importing the ASGI application starts the warm-up, which imports litellm (path B enabled) or nothing;
+    never claude_agent_sdk (it imports mcp: see test_netbox_starts_without_importing_mcp)."""
+    code = (
+        "import sys, threading, django; django.setup(); import netbox_chatbox.asgi;"
+        "warm = [t for t in threading.enumerate() if t.name == 'netbox-chatbox-warm-up'];"
+        "[t.join(120) for t in warm];"
+        "print(len(warm), 'litellm' in sys.modules, 'claude_agent_sdk' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([str(root), str(root / "devconf")]),
+        "LITELLM_ENABLED": "1" if enabled else "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    threads, litellm_loaded, sdk_loaded = result.stdout.strip().splitlines()[-1].split()
+    assert (litellm_loaded, sdk_loaded) == (str(enabled), "False")
+    assert threads == "1" or not enabled  # (with nothing to import, the thread may have ended already)
+
+
+# -- scale-out: what one worker leaves, another continues (docs/deployment.md, "Several workers") ---------------
+
+
+def _start_worker(log_path, ollama_url):
+    """One more uvicorn worker process on the test database, path B pointed at the fake Ollama."""
+    import httpx
+    from django.conf import settings
+
+    from .servers import free_port, uvicorn_command
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": f"{root / 'devconf'}:{root}",
+        "NETBOX_DB": settings.DATABASES["default"]["NAME"],
+        "LITELLM_ENABLED": "1",
+        "OLLAMA_BASE_URL": ollama_url,
+        "NETBOX_DEBUG": "0",
+    }
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            uvicorn_command(port, "--lifespan", "off"), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root
+        )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(400):
+        assert process.poll() is None, Path(log_path).read_text()
+        try:
+            httpx.get(f"{url}/login/", timeout=2)
+            return process, url
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise AssertionError(f"uvicorn did not start: {Path(log_path).read_text()}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the dead worker's turn mark (Redis, TURN_MARK_TTL = 1800 s) refuses the conversation for 30 minutes "
+    "as 'in_progress': sessions.py needs a mark the running turn keeps alive (issue 17)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_answer_leaves_a_conversation_another_worker_continues(
+    chat_user, fake_ollama_server, fake_ollama, tmp_path
+):
+    import asyncio
+    import json
+    import signal
+
+    from websockets.asyncio.client import connect
+
+    from netbox_chatbox.models import Conversation
+    from netbox_chatbox.preferences import PREFERENCE_PATH
+
+    from .chat_clients import WS_PATH, session_cookie
+
+    chat_user.config.set(PREFERENCE_PATH, MODEL, commit=True)
+    cookie = session_cookie(chat_user)
+    fake_ollama.reply(*[f"w{i} " for i in range(300)], chunk_delay=0.1)
+    fake_ollama.reply("Continued.")
+
+    async def socket(url):
+        ws = await connect(url.replace("http", "ws") + WS_PATH, additional_headers={"Cookie": cookie}, origin=url)
+        await ws.recv()  # the session event
+        return ws
+
+    async def until(ws, *types):
+        while (event := json.loads(await asyncio.wait_for(ws.recv(), 60)))["type"] not in types:
+            pass
+        return event
+
+    first, first_url = _start_worker(tmp_path / "first.log", fake_ollama_server.url)
+    try:
+
+        async def ask_then_die():
+            async with await socket(first_url) as ws:
+                await ws.send(json.dumps({"type": "chat", "message": "Talk for a while"}))
+                await until(ws, "delta")
+                first.send_signal(signal.SIGKILL)  # the OOM killer, a crash, a redeploy without draining
+                first.wait(10)
+
+        asyncio.run(ask_then_die())
+    finally:
+        if first.poll() is None:
+            first.kill()
+    conversation = Conversation.objects.get(owner=chat_user)
+
+    second, second_url = _start_worker(tmp_path / "second.log", fake_ollama_server.url)
+    try:
+
+        async def continue_elsewhere():
+            async with await socket(second_url) as ws:
+                await ws.send(json.dumps({"type": "resume", "conversation": conversation.pk}))
+                await until(ws, "session")
+                await ws.send(json.dumps({"type": "chat", "message": "And then?"}))
+                return await until(ws, "complete", "error")
+
+        end = asyncio.run(continue_elsewhere())
+    finally:
+        second.terminate()
+        second.wait(15)
+    assert end["type"] == "complete" and end["conversation"] == conversation.pk, end
+    asked = [m["content"] for m in fake_ollama.chat_requests()[-1]["messages"] if m["role"] == "user"]
+    assert asked[0].endswith("Talk for a while") and asked[-1].endswith("And then?")
+    assert list(conversation.messages.values_list("role", "content"))[-1] == ("assistant", "Continued.")

@@ -22,6 +22,7 @@ from ..conf import get_settings  # noqa: E402
 from ..events import Complete, Delta, Error  # noqa: E402
 from ..prompts import system_prompt  # noqa: E402
 from ..tools import enabled_tools  # noqa: E402
+from . import lean_stream  # noqa: E402
 from .base import BaseAgent  # noqa: E402
 from .streamed_calls import StreamedCalls  # noqa: E402
 from .tooling import call_tool, result_text, tool_events, tool_start  # noqa: E402
@@ -220,6 +221,14 @@ class LiteLLMAgent(BaseAgent):
         retries = get_settings().litellm_max_retries
         for attempt in range(retries + 1):
             try:
+                if lean_stream.supports(arguments):
+                    return await lean_stream.open_stream(
+                        arguments,
+                        self.messages,
+                        tools,
+                        get_settings().max_output_tokens,
+                        ollama=self.model.provider == "ollama",
+                    )
                 return await litellm.acompletion(
                     messages=self.messages,
                     tools=tools,
@@ -298,6 +307,8 @@ class StreamBroken(Exception):
 
 def _provider_reported_usage(response) -> bool:
     """Whether the provider's own chunks carried usage (litellm estimates it at the end otherwise)."""
+    if isinstance(response, lean_stream.LeanStream):
+        return response.reported_usage
     chunks = getattr(response, "chunks", None)
     if chunks is None:
         return True  # not litellm's wrapper: nothing to tell
@@ -305,6 +316,8 @@ def _provider_reported_usage(response) -> bool:
 
 
 def _finish_reason(response):
+    if isinstance(response, lean_stream.LeanStream):
+        return response.finish_reason
     return getattr(response, "received_finish_reason", None) or getattr(response, "intermittent_finish_reason", None)
 
 
@@ -315,7 +328,7 @@ def _provider_finished(response) -> bool:
     provider really sent is in its ``received_finish_reason``/``intermittent_finish_reason``. (Behind a
     LiteLLM proxy the proxy's own litellm has already added it: there the cut is not visible.)
     """
-    if not hasattr(response, "received_finish_reason"):
+    if not isinstance(response, lean_stream.LeanStream) and not hasattr(response, "received_finish_reason"):
         return True  # not litellm's wrapper: nothing to tell
     return bool(_finish_reason(response))
 
