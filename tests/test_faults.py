@@ -545,6 +545,38 @@ def test_the_turn_mark_refuses_a_racing_turn_that_passed_the_first_check(chat_us
     assert not Message.objects.filter(content="two").exists()
 
 
+def test_a_turn_longer_than_its_marks_lifetime_keeps_it(chat_user, use_fake_ollama, monkeypatch):
+    """The mark of a dead worker expires (TURN_MARK_TTL); a live turn refreshes its own, however long it runs."""
+    import time
+
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    from netbox_chatbox.sessions import ChatSession, storage, turn_running
+
+    monkeypatch.setattr(storage, "TURN_MARK_TTL", 1)
+    monkeypatch.setattr(storage, "TURN_MARK_REFRESH", 0.25)
+    use_fake_ollama.reply(*[f"w{i} " for i in range(40)], chunk_delay=0.1)  # about 4 s: four lifetimes
+    session = ChatSession.for_request(chat_user, "ollama-qwen2.5")
+    marked = []
+
+    async def turn():
+        first = None
+        try:
+            async for event in session.stream("Talk for a while"):
+                if event["type"] == "delta":
+                    first = first or time.monotonic()
+                    if time.monotonic() - first > 2.5 and not marked:
+                        marked.append(await sync_to_async(turn_running)(session.conversation.pk))
+                yield_type = event["type"]
+            return yield_type
+        finally:
+            await session.close()
+
+    assert async_to_sync(turn)() == "complete"
+    assert marked == [True], "the running turn's mark outlived its TTL"
+    assert not turn_running(session.conversation.pk), "the end of the turn removes the mark"
+
+
 # -- 11, 15: usage adds up, across turns; estimates are said to be; interrupted turns keep their tokens --------
 
 

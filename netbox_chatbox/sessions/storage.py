@@ -26,7 +26,11 @@ from ..proposals.tools import adopt as adopt_proposals
 from .refusals import IN_PROGRESS, Refused, pick_model
 
 TITLE_CHARS = 80
-TURN_MARK_TTL = 1800  # seconds; outlives any turn, matters only if a worker dies mid-turn
+# The running turn refreshes its mark every TURN_MARK_REFRESH seconds; the mark of a worker that died
+# mid-turn (OOM killer, a redeploy without draining) expires after TURN_MARK_TTL, so the conversation is
+# refused as "in progress" for at most that long, never for good.
+TURN_MARK_TTL = 15
+TURN_MARK_REFRESH = 5
 
 # Threads for the sessions' short database and cache calls (each call is its own transaction).
 _blocking = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netbox-chatbox")
@@ -45,6 +49,11 @@ def db(func):
 def turn_key(conversation_id) -> str:
     """The Redis key that marks a turn running in a conversation (one turn at a time, across workers)."""
     return f"netbox_chatbox:turn:{conversation_id}"
+
+
+def refresh_turn_mark(conversation_id) -> None:
+    """Keep a running turn's mark alive (``touch`` never recreates a mark the turn's end deleted)."""
+    cache.touch(turn_key(conversation_id), TURN_MARK_TTL)
 
 
 def turn_running(conversation_id) -> bool:

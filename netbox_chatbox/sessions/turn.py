@@ -13,8 +13,9 @@ from contextlib import suppress
 from .. import grounding, usage_hooks
 from ..answers import Answer
 from ..events import Complete, Error
+from . import storage
 from .refusals import Refused
-from .storage import db, store_answer, store_question
+from .storage import db, refresh_turn_mark, store_answer, store_question
 
 logger = logging.getLogger("netbox_chatbox.sessions")
 
@@ -33,7 +34,7 @@ class Turn:
     async def events(self):
         """Yield the turn's event dicts; store both messages."""
         session, text = self.session, self.text
-        answer = events = None
+        answer = events = heartbeat = None
         finished = False
         asked_at = time.monotonic()  # the answer's duration is the user's whole wait, the agent's start included
         try:
@@ -51,6 +52,7 @@ class Turn:
             # never waits for the database). A continued one may have been archived or deleted meanwhile
             # (another tab, the HTTP API): that is known before the model is asked.
             self._question = asyncio.ensure_future(db(store_question)(session, text))
+            heartbeat = asyncio.ensure_future(self._keep_mark())
             if continuing:
                 try:
                     await self._question
@@ -84,6 +86,19 @@ class Turn:
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
+            if heartbeat is not None:
+                heartbeat.cancel()
+
+    async def _keep_mark(self):
+        """Refresh the turn's cross-worker mark while the turn runs (see ``storage.TURN_MARK_TTL``)."""
+        try:
+            await self._question
+        except Exception:  # refused or failed: no mark to keep (the turn reports why)
+            return
+        while True:
+            await asyncio.sleep(storage.TURN_MARK_REFRESH)
+            with suppress(Exception):  # Redis away for a moment: the mark just lives its TTL
+                await db(refresh_turn_mark)(self.session.conversation.pk)
 
     async def _finish(self, answer, end) -> dict:
         """Store the end of the turn (after the question); return the event for the client."""
