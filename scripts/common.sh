@@ -37,8 +37,8 @@ ensure_services() {
 
 # A virtualenv is created once and updated in place when the requirements that made it change.
 # A lock keeps concurrent runs (several terminals, CI) from installing into it at the same time.
-# uv (from PyPI, kept in $CACHE/uv) installs them: it downloads and unpacks in parallel, which takes a fresh
-# machine's two virtualenvs from minutes of pip to well under one (docs/development.md has the figures).
+# uv (pinned, from PyPI, kept in $CACHE/uv-<version>) installs them: it downloads and unpacks in parallel and
+# reuses what the first virtualenv fetched for the second, where pip took minutes (docs/development.md).
 _ensure_venv() {  # dir, stamp text, requirements...
   local dir="$1" stamp="$2"; shift 2
   [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && return
@@ -72,14 +72,10 @@ uv() {  # the pinned uv, installed once from PyPI into a virtualenv of its own
   "$boot/bin/uv" "$@"
 }
 
-ensure_venv() {  # .venv: NetBox, the plugin and the development tools (ruff: all scripts/lint.sh needs)
+ensure_venvs() {  # .venv-litellm: the LiteLLM proxy cannot share NetBox's virtualenv (it pins an older gunicorn)
   _ensure_venv "$ROOT/.venv" "$(cat "$ROOT/pyproject.toml")" -e "$ROOT[dev]"
-  export PATH="$ROOT/.venv/bin:$PATH"
-}
-
-ensure_venvs() {  # and .venv-litellm: the LiteLLM proxy cannot share NetBox's virtualenv (it pins an older gunicorn)
-  ensure_venv
   _ensure_venv "$ROOT/.venv-litellm" "litellm[proxy,mcp]==1.106.2 prisma" "litellm[proxy,mcp]==1.106.2" prisma
+  export PATH="$ROOT/.venv/bin:$PATH"
   export LITELLM_PROXY_BIN="$ROOT/.venv-litellm/bin/litellm"
 }
 
