@@ -4,6 +4,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY312="${PY312:-/root/.pyenv/versions/3.12.1/bin/python3.12}"
 CACHE="${CHATBOX_CACHE:-$HOME/.cache/netbox-chatbox}"
 NETBOX_VERSION="4.7.3"
+UV_VERSION="0.13.9"
 SNAPSHOT="$ROOT/tests/schema/netbox-$NETBOX_VERSION.dump"
 export PYTHONPATH="$ROOT/devconf${PYTHONPATH:+:$PYTHONPATH}"
 export NETBOX_CONFIGURATION="configuration"
@@ -36,26 +37,42 @@ ensure_services() {
 
 # A virtualenv is created once and updated in place when the requirements that made it change.
 # A lock keeps concurrent runs (several terminals, CI) from installing into it at the same time.
-_ensure_venv() {  # dir, stamp text, pip args...
+# uv (pinned, from PyPI, kept in $CACHE/uv-<version>) installs them: it downloads and unpacks in parallel and
+# reuses what the first virtualenv fetched for the second, where pip took minutes (docs/development.md).
+_ensure_venv() {  # dir, stamp text, requirements...
   local dir="$1" stamp="$2"; shift 2
   [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && return
   (
     flock 9
     [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ] && exit 0
     if [ ! -x "$dir/bin/python" ]; then
-      [ -x "$PY312" ] || PY312="$(command -v python3.12)" || die "Python 3.12 is required (NetBox 4.7)"
-      log "Creating $dir (first run: a few minutes)"
-      "$PY312" -m venv "$dir"
-      "$dir/bin/pip" install -q --upgrade pip
+      log "Creating $dir"
+      "$(python312)" -m venv "$dir"
     else
       log "Updating $dir (requirements changed)"
     fi
-    "$dir/bin/pip" install -q "$@" || die "pip install into $dir failed"
+    uv pip install -q --python "$dir/bin/python" "$@" || die "installing into $dir failed"
     echo "$stamp" > "$dir/.stamp"
   ) 9>"$CACHE/$(basename "$dir").lock"
 }
 
-ensure_venvs() {
+python312() {
+  if [ -x "$PY312" ]; then echo "$PY312"; else command -v python3.12 || die "Python 3.12 is required (NetBox 4.7)"; fi
+}
+
+uv() {  # the pinned uv, installed once from PyPI into a virtualenv of its own
+  local boot="$CACHE/uv-$UV_VERSION"
+  if [ ! -x "$boot/bin/uv" ]; then
+    (
+      flock 8
+      [ -x "$boot/bin/uv" ] && exit 0
+      "$(python312)" -m venv "$boot" && "$boot/bin/pip" install -q "uv==$UV_VERSION" || die "pip install uv failed"
+    ) 8>"$CACHE/uv.lock"
+  fi
+  "$boot/bin/uv" "$@"
+}
+
+ensure_venvs() {  # .venv-litellm: the LiteLLM proxy cannot share NetBox's virtualenv (it pins an older gunicorn)
   _ensure_venv "$ROOT/.venv" "$(cat "$ROOT/pyproject.toml")" -e "$ROOT[dev]"
   _ensure_venv "$ROOT/.venv-litellm" "litellm[proxy,mcp]==1.106.2 prisma" "litellm[proxy,mcp]==1.106.2" prisma
   export PATH="$ROOT/.venv/bin:$PATH"
@@ -85,29 +102,37 @@ restore_snapshot() {
   pg_restore -h 127.0.0.1 -U postgres -O -x -d "$1" "$SNAPSHOT"
 }
 
-_apt_install() {  # Debian packages, as root or through sudo
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download) and
+# nginx for the deployment tests (each test starts its own nginx on a free port; the package's own service is
+# not started). One apt-get run for both, in the background while the virtualenvs build: it takes minutes.
+start_system_packages() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "Installing Debian's ${missing[*]} in the background (log: $CACHE/apt.log)"
   local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  (
+    # A policy-rc.d that says no: nginx's own service is not started (port 80 may be taken).
+    policy=/usr/sbin/policy-rc.d created=
+    if [ ! -e "$policy" ] && [ "$(id -u)" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; fi
+    status=0
+    # Lock::Timeout: another run's apt-get (a second checkout, the demo) is waited for, not a failure.
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" ||
+      status=$?
+    [ -z "$created" ] || rm -f "$policy"
+    exit $status
+  ) >"$CACHE/apt.log" 2>&1 &
+  APT_PID=$!
 }
 
-# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
-ensure_chromium() {
-  [ -x /usr/bin/chromium ] && return
-  log "Installing Debian's chromium for the browser tests"
-  _apt_install chromium
+wait_system_packages() {
+  if [ -n "${APT_PID:-}" ]; then
+    wait "$APT_PID" || { cat "$CACHE/apt.log" >&2; die "apt-get install failed (chromium, nginx)"; }
+    APT_PID=
+  fi
   [ -x /usr/bin/chromium ] || die "could not install chromium (apt-get install chromium)"
-}
-
-# Debian's nginx for the deployment tests (each test starts its own nginx on a free port; the package's
-# own service is not needed and not started by the tests).
-ensure_nginx() {
-  [ -x /usr/sbin/nginx ] && return
-  log "Installing Debian's nginx for the deployment tests"
-  # A policy-rc.d that says no: the package's own service is not started (port 80 may be taken).
-  local policy=/usr/sbin/policy-rc.d created=
-  if [ ! -e "$policy" ] && [ "$(id -u)" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; fi
-  _apt_install nginx
-  [ -z "$created" ] || rm -f "$policy"
   [ -x /usr/sbin/nginx ] || die "could not install nginx (apt-get install nginx)"
 }
 

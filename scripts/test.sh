@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Run the whole test suite: bash scripts/test.sh [pytest args]  (CHATBOX_TEST_WORKERS=0: one process)
-# First run on a fresh machine: builds .venv (+ .venv-litellm for the LiteLLM proxy), installs
-# Chromium and nginx, collects the static files, and creates the test databases from the committed NetBox schema snapshot.
+# First run on a fresh machine: installs Chromium and nginx (apt, in the background meanwhile), builds .venv
+# (+ .venv-litellm for the LiteLLM proxy), collects the static files, and creates the test databases from the
+# committed NetBox schema snapshot.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+start_system_packages
 ensure_services
 ensure_venvs
-ensure_chromium
-ensure_nginx
-ensure_static
+ensure_static & static=$!  # CPU-bound, while PostgreSQL restores the databases
 
 export NETBOX_TEST_DB="${NETBOX_TEST_DB:-test_netbox_chatbox}"
 # pytest-xdist workers (2 by default, one per core here); CHATBOX_TEST_WORKERS=0 runs in one process.
@@ -19,13 +19,16 @@ workers="${CHATBOX_TEST_WORKERS:-2}"
 stamp="$(cat "$SNAPSHOT" "$ROOT"/netbox_chatbox/migrations/*.py 2>/dev/null | sha1sum | cut -c1-12)"
 databases=("$NETBOX_TEST_DB")
 for ((i = 0; i < workers; i++)); do databases+=("${NETBOX_TEST_DB}_gw$i"); done
+ensure_snapshot
+restores=()
 for db in "${databases[@]}"; do
   if ! db_exists "$db" || [ "$(cat "$CACHE/$db.stamp" 2>/dev/null)" != "$stamp" ]; then
-    restore_snapshot "$db"
-    echo "$stamp" > "$CACHE/$db.stamp"
+    (restore_snapshot "$db" && echo "$stamp" > "$CACHE/$db.stamp") & restores+=($!)
   fi
 done
-
+for pid in "${restores[@]}"; do wait "$pid" || die "could not create a test database from $SNAPSHOT"; done
+wait "$static" || die "could not collect the static files"
+wait_system_packages
 mkdir -p "$ROOT/artifacts"
 cd "$ROOT"
 # loadgroup: tests marked xdist_group (sharing a server, the proxy or the browser) stay on one worker.

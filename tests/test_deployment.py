@@ -29,7 +29,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
-from .servers import free_port, uvicorn_command
+from .servers import free_port, stop_group, uvicorn_command, uvicorn_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("deployment")]
 
@@ -73,14 +73,17 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
     def start(name, command, ready_url=None):
         log = logs / f"{name}.log"
         with open(log, "wb") as out:  # the child process has its own copy of the descriptor
-            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         started.append((process, log))
         if ready_url:
             deadline = time.monotonic() + 120
             while True:
                 assert process.poll() is None, f"{name} stopped:\n{log.read_text()[-3000:]}"
                 try:
-                    if httpx.get(ready_url, timeout=3).status_code == 200:
+                    # A worker's first page loads NetBox's URLs and plugins: seconds on a busy machine.
+                    if httpx.get(ready_url, timeout=30).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -90,25 +93,22 @@ def launch(django_db_setup, fake_ollama_server, static_root, tmp_path_factory):
 
     yield start
     for process, _log in started:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_group(process)
     for _process, log in started:
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
-def uvicorn(port, workers=1):
-    return uvicorn_command(port, "--workers", str(workers))
+@pytest.fixture(scope="module")
+def asgi_server(launch):
+    """uvicorn with two workers: recipe 1 on its own, and the ASGI server behind nginx in recipe 2 (one start)."""
+    port = free_port()
+    log = launch("uvicorn-2-workers", uvicorn_command(port, *uvicorn_workers(2)), f"http://127.0.0.1:{port}/login/")
+    return {"port": port, "url": f"http://127.0.0.1:{port}", "log": log}
 
 
 @pytest.fixture(scope="module")
-def one_uvicorn(launch):
-    port = free_port()
-    launch("uvicorn-2-workers", uvicorn(port, workers=2), f"http://127.0.0.1:{port}/login/")
-    return f"http://127.0.0.1:{port}"
+def one_uvicorn(asgi_server):
+    return asgi_server["url"]
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +134,10 @@ def granian(launch):
 
 
 @pytest.fixture(scope="module")
-def nginx_layout(launch, static_root, tmp_path_factory):
+def nginx_layout(launch, asgi_server, static_root, tmp_path_factory):
     """nginx in front of gunicorn (pages, as NetBox's contrib/nginx.conf) and uvicorn (the shipped snippet)."""
     assert os.access(NGINX, os.X_OK), "nginx is missing: scripts/test.sh installs Debian's nginx"
-    gunicorn_port, uvicorn_port, nginx_port = free_port(), free_port(), free_port()
+    gunicorn_port, uvicorn_port, nginx_port = free_port(), asgi_server["port"], free_port()
     launch(
         "gunicorn",
         [
@@ -156,7 +156,6 @@ def nginx_layout(launch, static_root, tmp_path_factory):
         ],
         f"http://127.0.0.1:{gunicorn_port}/login/",
     )
-    uvicorn_log = launch("uvicorn", uvicorn(uvicorn_port), f"http://127.0.0.1:{uvicorn_port}/login/")
 
     home = tmp_path_factory.mktemp("nginx")
     snippet = SNIPPET.read_text()
@@ -201,7 +200,7 @@ http {{
         [NGINX, "-p", str(home), "-c", str(home / "nginx.conf"), "-e", str(home / "error.log")],
         f"http://127.0.0.1:{nginx_port}/login/",
     )
-    return {"url": f"http://127.0.0.1:{nginx_port}", "uvicorn_log": uvicorn_log}
+    return {"url": f"http://127.0.0.1:{nginx_port}", "uvicorn_log": asgi_server["log"]}
 
 
 @pytest.fixture
@@ -306,9 +305,10 @@ async def test_granian_serves_pages_static_files_socket_and_sse(granian, user_on
 
 async def test_nginx_gunicorn_and_uvicorn_as_netbox_documents(nginx_layout, user_on_ollama, fake_ollama, static_root):
     url = nginx_layout["url"]
+    seen = nginx_layout["uvicorn_log"].stat().st_size  # what uvicorn logged before (recipe 1 uses it directly)
     cookie = await through(url, user_on_ollama, fake_ollama, static_root)
     # The page came from gunicorn; the socket and the stream went to uvicorn (its access log).
-    uvicorn_log = nginx_layout["uvicorn_log"].read_text()
+    uvicorn_log = nginx_layout["uvicorn_log"].read_bytes()[seen:].decode()
     assert '"WebSocket /plugins/chatbox/ws/"' in uvicorn_log and f'"POST {CHAT_API} HTTP/1.1" 200' in uvicorn_log
     assert '"GET /plugins/chatbox/ HTTP/1.1"' not in uvicorn_log
     async with httpx.AsyncClient(base_url=url) as http:

@@ -27,7 +27,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
 from .fakes.fixtures import FAKE_ANTHROPIC_KEY
-from .servers import free_port, uvicorn_command
+from .servers import free_port, stop_group, uvicorn_command, uvicorn_workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("metrics-server")]
 
@@ -60,11 +60,12 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, fake_anthropi
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            uvicorn_command(port, "--workers", "2", "--lifespan", "off"),
+            uvicorn_command(port, *uvicorn_workers(2), "--lifespan", "off"),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -77,11 +78,10 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, fake_anthropi
             pass
         time.sleep(0.3)
     else:
-        process.kill()
+        stop_group(process)
         pytest.fail(f"uvicorn did not start: {log.read_text()}")
     yield url, multiproc
-    process.terminate()
-    process.wait(20)
+    stop_group(process)
     assert "Traceback" not in log.read_text(), log.read_text()
 
 

@@ -18,7 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.ollama import FakeOllama
-from tests.servers import free_port, uvicorn_command
+from tests.servers import free_port, stop_group, uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -112,13 +112,15 @@ def db_access(django_db_blocker):
 # --- fake providers and the server -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+# One pair of fakes and one server for all the browser modules (xdist group "browser": one worker runs them);
+# each test resets the fakes (fresh_fakes) and each module brings its own data (e2e_data).
+@pytest.fixture(scope="session")
 def fake_anthropic():
     with FakeAnthropic() as fake:
         yield fake
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fake_ollama():
     with FakeOllama() as fake:
         yield fake
@@ -149,7 +151,12 @@ def start_server(command: list, env: dict, name: str, port: int | None = None):
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"e2e-{name}.log", "w")  # noqa: SIM115 - the server's log for its lifetime; stop_server closes it
     process = subprocess.Popen(
-        [arg.format(port=port) for arg in command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [arg.format(port=port) for arg in command],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -161,7 +168,7 @@ def start_server(command: list, env: dict, name: str, port: int | None = None):
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_group(process)
             log.close()
             raise RuntimeError(f"{name} did not start:\n{(ARTIFACTS / f'e2e-{name}.log').read_text()[-3000:]}")
         time.sleep(0.3)
@@ -169,12 +176,7 @@ def start_server(command: list, env: dict, name: str, port: int | None = None):
 
 
 def stop_server(process, log):
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_group(process)
     log.close()
 
 
@@ -182,9 +184,10 @@ def stop_server(process, log):
 UVICORN = uvicorn_command("{port}", "--log-level", "warning")
 
 
-@pytest.fixture(scope="module")
-def asgi_server(e2e_data, fake_anthropic, fake_ollama):
-    """NetBox + the plugin under uvicorn: pages, API and the chat WebSocket in one process."""
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, fake_anthropic, fake_ollama):
+    """NetBox + the plugin under uvicorn: pages, API and the chat WebSocket in one process (started once:
+    the modules that use it have the same configuration; the data each module commits is read live)."""
     process, url, log = start_server(UVICORN, _server_env(fake_anthropic, fake_ollama), "uvicorn")
     yield url
     stop_server(process, log)
