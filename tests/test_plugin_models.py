@@ -82,3 +82,15 @@ def test_a_plugin_objects_page_is_the_object_the_user_may_view(zones, ams_dns):
     }
     assert resolve_page(ams_dns, fra.get_absolute_url()) is None
     assert resolve_page(ams_dns, f"{ams.get_absolute_url()}changelog/")["id"] == ams.pk  # a tab of its page
+
+
+def test_a_plugin_list_page_is_its_type_and_the_filters_its_filterset_knows(zones, ams_dns):
+    address = "/plugins/netbox-dns/zones/?name=ams.example.net&bogus=1&per_page=5"
+    assert resolve_page(ams_dns, address) == {
+        "kind": "list",
+        "type": "netbox_dns.zone",
+        "type_name": "Zones",
+        "filters": {"name": ["ams.example.net"]},
+        "url": "/plugins/netbox-dns/zones/?name=ams.example.net",
+    }
+    assert resolve_page(get_user_model().objects.create_user("nobody-dns"), address) is None
