@@ -12,6 +12,15 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     first = int(os.environ.get("NETBOX_REDIS_DB", "0"))
     os.environ["NETBOX_REDIS_DB"] = str(first + 2 * (int(worker.removeprefix("gw")) + 1))
 
+import importlib  # noqa: E402
+
+# A third-party plugin with models and detail pages of its own, in the tests only (not the demo): the assistant
+# must read any plugin's objects without a list of types (tests/test_plugin_models.py, tests/e2e/test_panel.py).
+# Its IPAM sync is off: it would add its own queries to every IP address saved by other tests.
+configuration = importlib.import_module(os.environ["NETBOX_CONFIGURATION"])  # what netbox.settings reads
+configuration.PLUGINS = [*configuration.PLUGINS, "netbox_dns"]
+configuration.PLUGINS_CONFIG["netbox_dns"] = {"dnssync_disabled": True}
+
 from netbox.settings import *  # noqa: E402,F401,F403
 from netbox.settings import INSTALLED_APPS  # noqa: E402
 

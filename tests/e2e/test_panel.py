@@ -314,3 +314,65 @@ def test_claude_down_is_shown_unavailable_and_the_fallback_order_answers(server,
     expect(answer.locator(".chatbox-meta")).to_contain_text("Answered by Qwen 2.5 14B Instruct")
     expect(answer.locator(".chatbox-meta span[title]")).to_have_attribute("title", "qwen2.5:14b-instruct-8k")
     assert fake_anthropic.conversation_requests() == []
+
+
+@pytest.fixture
+def dns_zone(e2e_data, db_access):
+    """A zone of a third-party plugin (netbox-plugin-dns, in the tests' configuration) that Alice may view, with
+    a constrained permission, and a nameserver she may not; committed for the server, deleted afterwards."""
+    from netbox_dns.models import NameServer, View, Zone
+
+    from tests.conftest import grant
+
+    view, made_view = View.objects.get_or_create(default_view=True, defaults={"name": "_default_"})
+    nameserver = NameServer.objects.create(name="ns1.e2e.example")
+    zone = Zone.objects.create(
+        name="e2e.example",
+        view=view,
+        soa_mname=nameserver,
+        soa_rname="hostmaster.e2e.example",
+        **{"default_ttl": 3600, "soa_ttl": 3600, "soa_refresh": 3600, "soa_retry": 600, "soa_expire": 86400},
+        soa_minimum=300,
+    )
+    grant(e2e_data["alice"], Zone, ["view"], constraints={"name": "e2e.example"}, name="e2e-alice-zone")
+    grant(e2e_data["alice"], View, ["view"], name="e2e-alice-dns-view")
+    yield zone
+    zone.delete()
+    nameserver.delete()
+    if made_view:
+        View.objects.filter(pk=view.pk).delete()  # the plugin's View.delete() refuses the default view
+
+
+def test_ask_about_this_on_a_plugin_objects_page_asks_about_it_and_the_tools_read_it(
+    server, browsing, fake_ollama, alice_on_qwen, dns_zone
+):
+    zone = dns_zone
+    b = browsing(server)
+    b.login("e2e-alice", zone.get_absolute_url())
+    page = b.page
+    page.get_by_role("link", name="Ask about this").click()
+    expect(page.locator(PANEL)).to_be_visible()
+    box = page.locator("#chatbox-panel-input")
+    expect(box).to_have_value('Tell me about the Zone "e2e.example".')
+    expect(box).to_be_focused()
+    expect(page.locator("#chatbox-panel-context .chatbox-chip")).to_have_text("Zone: e2e.example")
+    expect(page.locator("#chatbox-panel-connection")).to_have_attribute("data-status", "live")
+    b.screenshot("22-panel-plugin-object")
+
+    # The model, told which object the page shows, reads it with a tool: as Alice may see it.
+    fake_ollama.tool_call("get_object", {"object_type": "netbox_dns.zone", "id": zone.pk})
+    fake_ollama.reply("A zone in the default view.")
+    page.press("#chatbox-panel-input", "Enter")
+    expect(panel_answers(page).last).to_contain_text("A zone in the default view.")
+    asked, answered = fake_ollama.chat_requests()[-2:]
+    question = asked["messages"][-1]["content"]
+    assert question.startswith('Tell me about the Zone "e2e.example".')
+    assert f'Zone "e2e.example" (netbox_dns.zone, id {zone.pk}, {zone.get_absolute_url()})' in question
+    (tool,) = [message for message in answered["messages"] if message["role"] == "tool"]
+    read = json.loads(tool["content"])["object"]
+    assert (read["display"], read["url"], read["soa_rname"]) == (
+        "e2e.example",
+        zone.get_absolute_url(),
+        "hostmaster.e2e.example",
+    )
+    assert read["soa_mname"] is None and "ns1.e2e.example" not in tool["content"]  # a nameserver she may not view
