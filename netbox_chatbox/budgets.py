@@ -33,7 +33,7 @@ LIMITS = {  # key → (period, measure)
     "month_cost_usd": ("month", "cost_usd"),
 }
 LOCAL_PROVIDERS = ("ollama",)
-LOCK_TTL = 1800  # seconds; outlives any turn, matters only if a worker dies mid-turn
+LOCK_TTL = 15  # seconds; the running turn refreshes it (refresh), so only a dead worker's key expires
 
 
 def _zone():
@@ -154,6 +154,14 @@ def release(reservation) -> None:
         key, token = reservation
         if cache.get(key) == token:
             cache.delete(key)
+
+
+def refresh(reservation) -> None:
+    """Keep the holder's key alive while its turn runs (a worker that died mid-turn stops refreshing it)."""
+    if reservation:
+        key, token = reservation
+        if cache.get(key) == token:
+            cache.touch(key, LOCK_TTL)
 
 
 def summary(user) -> dict | None:

@@ -15,7 +15,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .. import catalog, grounding
+from .. import budgets, catalog, grounding
 from ..answers import Answer, stored_history
 from ..conf import get_settings
 from ..events import Complete, Error
@@ -51,9 +51,11 @@ def turn_key(conversation_id) -> str:
     return f"netbox_chatbox:turn:{conversation_id}"
 
 
-def refresh_turn_mark(conversation_id) -> None:
-    """Keep a running turn's mark alive (``touch`` never recreates a mark the turn's end deleted)."""
-    cache.touch(turn_key(conversation_id), TURN_MARK_TTL)
+def refresh_marks(session) -> None:
+    """Keep a running turn's marks alive (``touch`` never recreates a mark the turn's end deleted)."""
+    if session.conversation is not None:
+        cache.touch(turn_key(session.conversation.pk), TURN_MARK_TTL)
+    budgets.refresh(session._budget)
 
 
 def turn_running(conversation_id) -> bool:

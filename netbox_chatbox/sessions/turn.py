@@ -15,7 +15,7 @@ from ..answers import Answer
 from ..events import Complete, Error
 from . import storage
 from .refusals import Refused
-from .storage import db, refresh_turn_mark, store_answer, store_question
+from .storage import db, refresh_marks, store_answer, store_question
 
 logger = logging.getLogger("netbox_chatbox.sessions")
 
@@ -34,9 +34,10 @@ class Turn:
     async def events(self):
         """Yield the turn's event dicts; store both messages."""
         session, text = self.session, self.text
-        answer = events = heartbeat = None
+        answer = events = None
         finished = False
         asked_at = time.monotonic()  # the answer's duration is the user's whole wait, the agent's start included
+        heartbeat = asyncio.ensure_future(self._keep_marks())
         try:
             try:
                 fallback = await session.lease.open(session.user, session.model, session.conversation)
@@ -52,7 +53,6 @@ class Turn:
             # never waits for the database). A continued one may have been archived or deleted meanwhile
             # (another tab, the HTTP API): that is known before the model is asked.
             self._question = asyncio.ensure_future(db(store_question)(session, text))
-            heartbeat = asyncio.ensure_future(self._keep_mark())
             if continuing:
                 try:
                     await self._question
@@ -86,19 +86,15 @@ class Turn:
         finally:
             if not finished and answer is not None:
                 await self._abandon(events, answer)
-            if heartbeat is not None:
-                heartbeat.cancel()
+            heartbeat.cancel()
 
-    async def _keep_mark(self):
-        """Refresh the turn's cross-worker mark while the turn runs (see ``storage.TURN_MARK_TTL``)."""
-        try:
-            await self._question
-        except Exception:  # refused or failed: no mark to keep (the turn reports why)
-            return
+    async def _keep_marks(self):
+        """Refresh the turn's cross-worker marks while it runs: the conversation's turn mark and the user's
+        budget key (see ``storage.TURN_MARK_TTL``); a worker that dies stops refreshing, so they expire."""
         while True:
             await asyncio.sleep(storage.TURN_MARK_REFRESH)
-            with suppress(Exception):  # Redis away for a moment: the mark just lives its TTL
-                await db(refresh_turn_mark)(self.session.conversation.pk)
+            with suppress(Exception):  # Redis away for a moment: the marks just live their TTL
+                await db(refresh_marks)(self.session)
 
     async def _finish(self, answer, end) -> dict:
         """Store the end of the turn (after the question); return the event for the client."""
