@@ -110,11 +110,18 @@ def search(user, query, object_types=None, limit=None):
     if not query.strip():
         raise ToolError("query must not be empty")
     types = [get_object_type(t) for t in object_types] if object_types else list(all_object_types().values())
-    allowed = ObjectType.objects.get_for_models(*(t.model for t in types)).values()
+    # Existing rows only: get_for_models() would INSERT a missing one, which fails in the tools' read-only
+    # transaction (a type without a row has nothing in the search index anyway).
+    wanted = {(t.model._meta.app_label, t.model._meta.model_name) for t in types}
+    allowed = [
+        ot
+        for ot in ObjectType.objects.filter(app_label__in={app for app, _ in wanted})
+        if (ot.app_label, ot.model) in wanted
+    ]
     # The backend drops objects the user may not view; matches on hidden fields are dropped here.
     hits = [
         hit
-        for hit in search_backend.search(query.strip(), user=user, object_types=list(allowed))
+        for hit in search_backend.search(query.strip(), user=user, object_types=allowed)
         if not is_secret_name(hit.field)
     ]
     if not user.is_superuser:  # the indexed name may name hidden relations: rendered again, masked
