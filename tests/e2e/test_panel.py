@@ -39,6 +39,11 @@ def panel_answers(page):
     return page.locator(f"{PANEL} .chatbox-msg-assistant")
 
 
+def panel_answered(page):
+    expect(page.locator("#chatbox-panel-send")).to_be_visible()
+    expect(page.locator("#chatbox-panel-stop")).to_be_hidden()
+
+
 def last_question(fake_ollama):
     return fake_ollama.chat_requests()[-1]["messages"][-1]["content"]
 
@@ -154,6 +159,7 @@ def test_conversation_follows_across_pages_reload_and_links_and_survives_navigat
     fake_ollama.reply(f"Look at [the site]({site.get_absolute_url()}).")
     panel_send(page, "Where are they?")
     expect(panel_answers(page).last).to_contain_text("Look at the site.")
+    panel_answered(page)  # the first tokens do not wait for the conversation's row; the turn's end does
     conversation = Conversation.objects.get(owner=e2e_data["alice"])
 
     # A link in the answer opens the NetBox page; the panel stays open on the same conversation.
@@ -170,6 +176,7 @@ def test_conversation_follows_across_pages_reload_and_links_and_survives_navigat
     page.goto("/dcim/sites/")
     expect(page.locator(PANEL)).to_be_visible()
     expect(panel_answers(page).last).to_contain_text("w19", timeout=30_000)
+    panel_answered(page)
     stored = Message.objects.filter(conversation=conversation, role="assistant").last()
     assert not stored.interrupted and stored.content.strip().endswith("w19")
 
