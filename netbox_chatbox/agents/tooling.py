@@ -39,10 +39,9 @@ class ToolScope:
     async def settle(self) -> None:
         """Wait until the turn's question is stored, so that a proposal links to its conversation at once
         (an Apply pressed while the answer streams then names it in the change log)."""
-        question, self._question = self._question, None
-        if question is not None:
+        if self._question is not None:  # (stored: no wait)
             with suppress(Exception):  # a refused question ends the turn; its error is the turn's to report
-                await asyncio.shield(question)
+                await asyncio.shield(self._question)
                 self.conversation = self._session.conversation
 
     def run(self, name, arguments) -> dict:
