@@ -121,7 +121,7 @@ async def test_a_proposal_applied_while_its_answer_streams_names_its_conversatio
     socket, _ = await open_socket(owner)
     await socket.event()  # session
     await socket.send({"type": "chat", "message": "Take leaf1 offline"})
-    card = (await socket.until("proposal"))[-1]["proposal"]
+    card = (await socket.until("proposal", timeout=90))[-1]["proposal"]  # (a cold start imports litellm)
     response = await sync_to_async(apply)(owner, card["proposal_id"])
     assert response.status_code == 200, response.json()
     await socket.send({"type": "interrupt"})
