@@ -13,6 +13,7 @@ from ..conf import get_settings
 from ..proposals import branching, tools as proposal_tools
 from .registry import TOOLS, Tool
 from .types import ToolError, scrub
+from .visibility import one_call
 
 logger = logging.getLogger("netbox_chatbox.tools")
 
@@ -74,7 +75,8 @@ def _run(name, arguments, user, conversation) -> dict:
                         "set_config('transaction_read_only', %s, true)",
                         [str(settings.tool_statement_timeout_ms), "off" if tool.writes_proposal else "on"],
                     )
-            result = tool.handler(user, **arguments)
+            with one_call():
+                result = tool.handler(user, **arguments)
             # Serialize inside the transaction (lazy values), then roll back: tools never write, and
             # the local settings above must not outlive the call (e.g. inside a caller's transaction).
             if not tool.writes_proposal:  # a proposal's draft is JSON already; store() keeps it whole
