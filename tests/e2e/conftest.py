@@ -148,6 +148,8 @@ def _server_env(fake_anthropic, fake_ollama) -> dict:
 def start_server(command: list, env: dict, name: str, port: int | None = None):
     """Start a NetBox server process and wait until it serves the login page."""
     port = port or free_port()
+    # Per worker: both pytest-xdist workers run browser groups, each with its own servers.
+    name = "-".join(filter(None, (name, os.environ.get("PYTEST_XDIST_WORKER"))))
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"e2e-{name}.log", "w")  # noqa: SIM115 - the server's log for its lifetime; stop_server closes it
     process = subprocess.Popen(
