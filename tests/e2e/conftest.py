@@ -112,8 +112,10 @@ def db_access(django_db_blocker):
 # --- fake providers and the server -------------------------------------------------------------
 
 
-# One pair of fakes and one server for all the browser modules (xdist group "browser": one worker runs them);
-# each test resets the fakes (fresh_fakes) and each module brings its own data (e2e_data).
+# One pair of fakes per worker, and one server (asgi_server) for the browser modules that share it: xdist group
+# "browser" keeps them on one worker, while the other runs group "browser-own-server" (the modules that start a
+# server of their own: changes enabled, gunicorn, the demo). Each test resets the fakes (fresh_fakes) and each
+# module brings its own data (e2e_data) into its worker's database.
 @pytest.fixture(scope="session")
 def fake_anthropic():
     with FakeAnthropic() as fake:
