@@ -33,6 +33,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "litellm_proxy" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("litellm-proxy"))
+        if "api_schema" in item.fixturenames:  # its reader is a database user: pytest-django sets the database up
+            item.add_marker(pytest.mark.django_db)
 
 
 @pytest.fixture(scope="session", autouse=True)
