@@ -460,6 +460,7 @@ def test_netbox_with_the_plugin_starts_without_importing_the_sdks_or_mcp():
         "NETBOX_CONFIGURATION": "configuration",
         "PYTHONPATH": os.pathsep.join([str(root / "devconf"), str(root)]),
         "NETBOX_DEBUG": "0",
+        "LITELLM_ENABLED": "0",  # with path B on, the ASGI app warms litellm up on purpose (test_agents_litellm.py)
     }
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120

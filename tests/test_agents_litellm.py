@@ -334,7 +334,7 @@ def test_the_warm_up_runs_in_the_background_and_a_chat_during_it_is_not_held_up(
 @pytest.mark.parametrize("enabled", [True, False])
 def test_an_asgi_worker_warms_litellm_up_only_when_path_b_is_enabled(enabled):
     """Importing the ASGI application starts the warm-up, which imports litellm (path B enabled) or nothing;
-    never claude_agent_sdk (it imports mcp: see test_netbox_starts_without_importing_mcp)."""
+    never claude_agent_sdk (it imports mcp: see test_agents.py, NetBox starts without importing the SDKs or mcp)."""
     code = (
         "import sys, threading, django; django.setup(); import netbox_chatbox.asgi;"
         "warm = [t for t in threading.enumerate() if t.name == 'netbox-chatbox-warm-up'];"
