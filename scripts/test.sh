@@ -18,7 +18,8 @@ workers="${CHATBOX_TEST_WORKERS:-2}"
 # migrations are then applied by pytest-django).
 ensure_test_snapshot
 stamp="$(cat "$TEST_SNAPSHOT" "$ROOT"/netbox_chatbox/migrations/*.py 2>/dev/null | sha1sum | cut -c1-12)"
-databases=("$NETBOX_TEST_DB")
+databases=()  # one process uses <name> itself
+[ "$workers" -gt 0 ] || databases=("$NETBOX_TEST_DB")
 for ((i = 0; i < workers; i++)); do databases+=("${NETBOX_TEST_DB}_gw$i"); done
 restores=()
 for db in "${databases[@]}"; do
