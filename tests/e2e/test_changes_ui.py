@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from .conftest import CHAT_PATH, UVICORN, _server_env, alices_chat, send, start_server, stop_server, wait_answered
 
-pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser-own-server")]
 
 CARD = ".chatbox-proposal"
 XSS = '<img src=x onerror="window.xssHit=1"><script>window.xssHit=2</script>'
