@@ -291,8 +291,9 @@ def test_prompts_are_delivered_verbatim(use_fake_anthropic, chat_user, tmp_path)
 
 
 @pytest.mark.django_db(transaction=True)  # tools run in their own threads: committed data
-def test_cli_leaves_nothing_behind(use_fake_anthropic, chat_user):
-    before = {p.name for p in Path(tempfile.gettempdir()).glob("netbox-chatbox-claude-*")}
+def test_cli_leaves_nothing_behind(use_fake_anthropic, chat_user, tmp_path, monkeypatch):
+    # A temporary directory of its own: the other worker's agents come and go in the shared /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     async def scenario():
         agent = await create_agent("auto", chat_user)
@@ -305,8 +306,8 @@ def test_cli_leaves_nothing_behind(use_fake_anthropic, chat_user):
 
     home, existed_during = run(scenario)
 
-    assert existed_during and not home.exists()
-    assert {p.name for p in Path(tempfile.gettempdir()).glob("netbox-chatbox-claude-*")} == before
+    assert existed_during and home.parent == tmp_path and not home.exists()
+    assert not list(tmp_path.glob("netbox-chatbox-claude-*"))
 
 
 def test_resumed_history_reaches_the_model(use_fake_anthropic, chat_user):

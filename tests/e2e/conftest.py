@@ -46,10 +46,13 @@ expect.set_options(timeout=30_000)  # generous: the 2-core machine is shared wit
 
 
 def _delete_e2e_data():
+    from core.models import ObjectChange
     from dcim.models import Device, DeviceRole, DeviceType, Manufacturer, Site
     from django.contrib.auth import get_user_model
     from users.models import ObjectPermission
 
+    # What the browser tests applied stays in the change log; other tests on this worker read it.
+    ObjectChange.objects.filter(user_name__in=USERS).delete()
     ObjectPermission.objects.filter(name__startswith="e2e-").delete()
     get_user_model().objects.filter(username__in=USERS).delete()  # cascades: conversations, preferences
     Device.objects.filter(site__slug__startswith="e2e-").delete()
