@@ -65,6 +65,7 @@ def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=N
     vis = Visibility(user)  # for displays built from relations
     origin = _find_endpoint(vis, object_type, id, device, name)
     segments = origin.trace()
+    prefetch_parents(obj for near, cable, far in segments for obj in [*near, *(cable or []), *far])
     allowed = {}
     for segment in segments:
         for obj in _hop_objects(segment):
