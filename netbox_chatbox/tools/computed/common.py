@@ -66,7 +66,9 @@ def _parent_relation(model):
 def find(model, user, what: str, id=None, given=None, related=(), **lookups):
     """The one object of ``model`` the user may view matching ``id`` or ``lookups`` (described as ``given``
     in errors), with its ``related`` objects joined; a hidden one reads as missing."""
-    queryset = model.objects.restrict(user, "view").select_related(*related)
+    queryset = model.objects.restrict(user, "view")
+    if related:  # select_related() without names would join every non-null relation
+        queryset = queryset.select_related(*related)
     if id is not None:
         queryset = queryset.filter(pk=id)
     elif lookups:
