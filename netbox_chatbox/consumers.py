@@ -21,6 +21,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from .page_context import with_context
 from .permissions import can_chat
+from .proposals import branching
 from .sessions import ChatSession, Refused, db
 
 logger = logging.getLogger("netbox_chatbox.consumers")
@@ -108,11 +109,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         user = await db(authenticate)(self.scope)
+        try:  # netbox-branching's active branch, as its middleware reads it for requests
+            branch = await db(branching.from_scope)(self.scope) if user is not None else None
+        except branching.BranchUnavailable as exc:
+            logger.info("chat socket refused: %s", exc)
+            user = None  # a header naming no usable branch: refused, as netbox-branching refuses the request
         if user is None:
             await self.close()  # before accept(): the handshake is answered with HTTP 403
             return
         try:
-            self.session = await db(ChatSession.for_user)(user)
+            self.session = await db(ChatSession.for_user)(user, branch)
         except Refused as exc:  # no usable model at all: say why, then close
             await self.accept()
             await self.send_event(exc.event.as_dict())
@@ -163,7 +169,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_chat(self, request):
         text = await db(self.session.check)(request.get("message"))
         # The page it was asked from (the panel's chip), resolved as the user: never taken on trust.
-        text = await db(with_context)(self.session.user, text, request.get("context"))
+        text = await db(branching.run_in)(
+            self.session.branch, with_context, self.session.user, text, request.get("context")
+        )
         self.finish_if_closed = request.get("finish_if_closed") is True
         self.session.start(text, self.send_event)
 

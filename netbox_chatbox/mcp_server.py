@@ -21,7 +21,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
 from . import __version__, metrics, telemetry
-from .agents.tooling import _tool_threads as tool_threads, call_tool, result_text
+from .agents.tooling import ToolScope, _tool_threads as tool_threads, call_tool, result_text
 from .conf import get_settings
 from .mcp_endpoint import MAX_BODY_BYTES, USER_KEY, WRITE_KEY
 from .sessions import Refused, check_rate
@@ -103,7 +103,7 @@ async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallTool
         await _record(tool.name, user, "rate_limited")
         limit = get_settings().rate_limit_per_minute
         return _refusal(f"Rate limited: {limit} tool calls or chat messages per minute per user; wait a moment.")
-    result = await call_tool(tool.name, params.arguments, user)
+    result = await call_tool(tool.name, params.arguments, ToolScope(user))  # in main
     text, ok = result_text(result), "error" not in result
     duration_ms = int((time.monotonic() - started) * 1000)
     await _record(tool.name, user, "ok" if ok else "error", duration_ms, len(text))

@@ -115,14 +115,28 @@ def bounds(filters) -> tuple[datetime.datetime, datetime.datetime]:
     return start, datetime.datetime.combine(filters["until"] + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz)
 
 
+def in_range(queryset, filters, owner: str):
+    """The rows created in the filtered range, of the filtered users (``owner``: the lookup to the user)."""
+    start, end = bounds(filters)
+    queryset = queryset.order_by().filter(created__gte=start, created__lt=end)
+    if filters.get("user"):
+        queryset = queryset.filter(**{f"{owner}__in": filters["user"]})
+    return queryset
+
+
+def rounded(row: dict) -> dict:
+    """Percentiles to one decimal (PostgreSQL returns them as floats)."""
+    for key in ("duration_p50_ms", "duration_p95_ms"):
+        if row[key] is not None:
+            row[key] = round(row[key], 1)
+    return row
+
+
 def _messages(filters):
     """The assistant and error messages in the filtered range (one query's FROM/WHERE)."""
-    start, end = bounds(filters)
-    messages = Message.objects.order_by().filter(role__in=("assistant", "error"), created__gte=start, created__lt=end)
+    messages = in_range(Message.objects.filter(role__in=("assistant", "error")), filters, "conversation__owner")
     if filters.get("source") == "mcp":  # answers are the chat's
         messages = messages.none()
-    if filters.get("user"):
-        messages = messages.filter(conversation__owner__in=filters["user"])
     if filters.get("model"):
         messages = messages.filter(conversation__model_id__in=filters["model"])
     return messages
@@ -144,12 +158,9 @@ def _figures():
 
 
 def _clean(row):
-    for key in ("duration_p50_ms", "duration_p95_ms"):
-        if row[key] is not None:
-            row[key] = round(row[key], 1)
     if row["cost_usd"] is None:
         row["cost_usd"] = Decimal("0")
-    return row
+    return rounded(row)
 
 
 def usage_rows(filters) -> list[dict]:

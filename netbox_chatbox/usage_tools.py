@@ -12,7 +12,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, Trunc
 
 from .models import Conversation, Message
-from .usage import PercentileCont, bounds
+from .usage import PercentileCont, bounds, in_range, rounded
 from .usage_models import MCPToolCall
 
 FIGURES = ("calls", "errors", "refused", "duration_p50_ms", "duration_p95_ms", "result_chars")
@@ -86,10 +86,7 @@ def _chat_rows(filters) -> list[dict]:
 
 
 def _mcp_calls(filters):
-    start, end = bounds(filters)
-    calls = MCPToolCall.objects.order_by().filter(created__gte=start, created__lt=end)
-    if filters.get("user"):
-        calls = calls.filter(user__in=filters["user"])
+    calls = in_range(MCPToolCall.objects.all(), filters, "user")
     if filters.get("tool"):
         calls = calls.filter(tool__in=filters["tool"])
     return calls
@@ -106,13 +103,6 @@ def _mcp_figures():
     }
 
 
-def _rounded(row):
-    for key in ("duration_p50_ms", "duration_p95_ms"):
-        if row[key] is not None:
-            row[key] = round(row[key], 1)
-    return row
-
-
 def _mcp_rows(filters) -> list[dict]:
     if not _wants(filters, "mcp"):
         return []
@@ -123,7 +113,7 @@ def _mcp_rows(filters) -> list[dict]:
         .annotate(**_mcp_figures())
     )
     return [
-        _rounded({**row, "period_start": row["period_start"].astimezone(filters["tz"]).date(), "source": "mcp"})
+        rounded({**row, "period_start": row["period_start"].astimezone(filters["tz"]).date(), "source": "mcp"})
         for row in rows
     ]
 
@@ -146,7 +136,7 @@ def tool_call_totals(filters, rows) -> dict:
         }
     }
     if _wants(filters, "mcp"):
-        totals["mcp"] = _rounded(_mcp_calls(filters).aggregate(**_mcp_figures()))
+        totals["mcp"] = rounded(_mcp_calls(filters).aggregate(**_mcp_figures()))
     else:
         totals["mcp"] = {**dict.fromkeys(FIGURES), "calls": 0, "errors": 0, "refused": 0, "result_chars": 0}
     return totals

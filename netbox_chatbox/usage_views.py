@@ -32,11 +32,20 @@ class _Number(tables.Column):
         super().__init__(*args, attrs=self.attrs, **kwargs)
 
 
-class UsageTable(tables.Table):
-    """Aggregated rows (dicts), sortable by any column like NetBox's lists (``?sort=-cost_usd``)."""
+class _FiguresTable(tables.Table):
+    """Aggregated rows (dicts), sortable by any column like NetBox's lists (``?sort=-cost_usd``), exported as CSV."""
 
     period_start = tables.DateColumn(verbose_name="Period", format="Y-m-d")
     username = tables.Column(verbose_name="User")
+    duration_p50_ms = _Number(verbose_name="Median duration (ms)", default="—")
+    duration_p95_ms = _Number(verbose_name="p95 duration (ms)", default="—")
+
+    class Meta:
+        attrs = {"class": "table table-hover object-list"}
+        template_name = "django_tables2/bootstrap5.html"
+
+
+class UsageTable(_FiguresTable):
     model = tables.Column(verbose_name="Model")
     answers = _Number()
     errors = _Number()
@@ -45,34 +54,26 @@ class UsageTable(tables.Table):
     input_tokens = _Number(verbose_name="Tokens in")
     output_tokens = _Number(verbose_name="Tokens out")
     cost_usd = _Number(verbose_name="Cost (USD)")
-    duration_p50_ms = _Number(verbose_name="Median duration (ms)", default="—")
-    duration_p95_ms = _Number(verbose_name="p95 duration (ms)", default="—")
 
-    class Meta:
-        attrs = {"class": "table table-hover object-list"}
-        template_name = "django_tables2/bootstrap5.html"
+    class Meta(_FiguresTable.Meta):
         empty_text = "No usage in this range."
+        sequence = ("period_start", "username", "model", "...", "duration_p50_ms", "duration_p95_ms")
 
 
-class ToolCallTable(tables.Table):
+class ToolCallTable(_FiguresTable):
     """Tool calls per period, user, source and tool; its own sort and page parameters (``tools-sort``)."""
 
-    period_start = tables.DateColumn(verbose_name="Period", format="Y-m-d")
-    username = tables.Column(verbose_name="User")
     source = tables.Column(verbose_name="Source")
     tool = tables.Column(verbose_name="Tool")
     calls = _Number()
     errors = _Number()
     refused = _Number(verbose_name="Refused")
-    duration_p50_ms = _Number(verbose_name="Median duration (ms)", default="—")
-    duration_p95_ms = _Number(verbose_name="p95 duration (ms)", default="—")
     result_chars = _Number(verbose_name="Result size (chars)", default="—")
 
-    class Meta:
-        attrs = {"class": "table table-hover object-list"}
-        template_name = "django_tables2/bootstrap5.html"
+    class Meta(_FiguresTable.Meta):
         empty_text = "No tool calls in this range."
         prefix = "tools-"
+        sequence = ("period_start", "username", "source", "tool", "calls", "errors", "refused", "...")
 
     def render_source(self, value):
         return usage.SOURCES.get(value, value)

@@ -2,7 +2,7 @@
 # Run the whole test suite: bash scripts/test.sh [pytest args]  (CHATBOX_TEST_WORKERS=0: one process)
 # First run on a fresh machine: installs Chromium and nginx (apt, in the background meanwhile), builds .venv
 # (+ .venv-litellm for the LiteLLM proxy), collects the static files, and creates the test databases from the
-# committed NetBox schema snapshot.
+# committed schema snapshot (NetBox's and netbox-plugin-dns's).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 start_system_packages
 ensure_services
@@ -14,19 +14,20 @@ export NETBOX_TEST_DB="${NETBOX_TEST_DB:-test_netbox_chatbox}"
 workers="${CHATBOX_TEST_WORKERS:-2}"
 
 # Each worker has its own test database (<name>_gw0, <name>_gw1, …), reused between runs; all are
-# rebuilt from the snapshot when the snapshot or the plugin's migrations change (the plugin's
+# rebuilt from the tests' snapshot when it or the plugin's migrations change (the plugin's
 # migrations are then applied by pytest-django).
-stamp="$(cat "$SNAPSHOT" "$ROOT"/netbox_chatbox/migrations/*.py 2>/dev/null | sha1sum | cut -c1-12)"
-databases=("$NETBOX_TEST_DB")
+ensure_test_snapshot
+stamp="$(cat "$TEST_SNAPSHOT" "$ROOT"/netbox_chatbox/migrations/*.py 2>/dev/null | sha1sum | cut -c1-12)"
+databases=()  # one process uses <name> itself
+[ "$workers" -gt 0 ] || databases=("$NETBOX_TEST_DB")
 for ((i = 0; i < workers; i++)); do databases+=("${NETBOX_TEST_DB}_gw$i"); done
-ensure_snapshot
 restores=()
 for db in "${databases[@]}"; do
   if ! db_exists "$db" || [ "$(cat "$CACHE/$db.stamp" 2>/dev/null)" != "$stamp" ]; then
-    (restore_snapshot "$db" && echo "$stamp" > "$CACHE/$db.stamp") & restores+=($!)
+    (restore_snapshot "$db" "$TEST_SNAPSHOT" && echo "$stamp" > "$CACHE/$db.stamp") & restores+=($!)
   fi
 done
-for pid in "${restores[@]}"; do wait "$pid" || die "could not create a test database from $SNAPSHOT"; done
+for pid in "${restores[@]}"; do wait "$pid" || die "could not create a test database from $TEST_SNAPSHOT"; done
 wait "$static" || die "could not collect the static files"
 wait_system_packages
 mkdir -p "$ROOT/artifacts"

@@ -79,8 +79,9 @@ class Socket:
         await self.communicator.wait(timeout)
 
 
-async def open_socket(user=None, token=None, origin=f"http://{HOST}", headers=()):
-    """Open the socket as a browser page of this NetBox (cookie + Origin) or a script (token).
+async def open_socket(user=None, token=None, origin=f"http://{HOST}", headers=(), cookies=""):
+    """Open the socket as a browser page of this NetBox (cookie + Origin) or a script (token);
+    ``cookies``: more of the page's cookies (e.g. netbox-branching's ``active_branch=<id>``).
 
     Returns (Socket, None) when accepted or (None, close code) when refused at the handshake.
     """
@@ -90,7 +91,8 @@ async def open_socket(user=None, token=None, origin=f"http://{HOST}", headers=()
     if origin:
         all_headers.append((b"origin", origin.encode()))
     if user is not None:
-        all_headers.append((b"cookie", (await sync_to_async(session_cookie)(user)).encode()))
+        cookie = await sync_to_async(session_cookie)(user)
+        all_headers.append((b"cookie", f"{cookie}; {cookies}".encode() if cookies else cookie.encode()))
     if token is not None:
         all_headers.append((b"authorization", token.encode()))
     scope = {

@@ -33,6 +33,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "litellm_proxy" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("litellm-proxy"))
+        if "api_schema" in item.fixturenames:  # its reader is a database user: pytest-django sets the database up
+            item.add_marker(pytest.mark.django_db)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,6 +43,21 @@ def empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def api_schema(django_db_setup, django_db_blocker):
+    """The OpenAPI document an API client reads at /api/schema/, fetched once per worker: rendering it costs
+    15–20 s of CPU (every model's serializers), and several modules look for the plugin's endpoints in it."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=token_for(get_user_model().objects.create_user("schema-reader")))
+        response = client.get("/api/schema/", {"format": "json"})
+        transaction.set_rollback(True)  # the reader is gone again: tests start from an empty database
+    assert response.status_code == 200, response.content[:1000]
+    return response.json()
 
 
 @pytest.fixture

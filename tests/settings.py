@@ -18,8 +18,16 @@ import importlib  # noqa: E402
 # must read any plugin's objects without a list of types (tests/test_plugin_models.py, tests/e2e/test_panel.py).
 # Its IPAM sync is off: it would add its own queries to every IP address saved by other tests.
 configuration = importlib.import_module(os.environ["NETBOX_CONFIGURATION"])  # what netbox.settings reads
-configuration.PLUGINS = [*configuration.PLUGINS, "netbox_dns"]
+configuration.PLUGINS = [*configuration.PLUGINS, "netbox_dns", "netbox_branching"]
 configuration.PLUGINS_CONFIG["netbox_dns"] = {"dnssync_disabled": True}
+
+# netbox-branching, installed as its docs say: every test runs with it (main, no branch active, unless a test
+# provisions one: tests/test_branching.py). One provisioning worker: the suite's machine has two cores.
+from netbox_branching.utilities import DynamicSchemaDict  # noqa: E402
+
+configuration.DATABASES = DynamicSchemaDict(configuration.DATABASES)
+configuration.DATABASE_ROUTERS = ["netbox_branching.database.BranchAwareRouter"]
+configuration.PLUGINS_CONFIG["netbox_branching"] = {"provision_workers": 1}
 
 from netbox.settings import *  # noqa: E402,F401,F403
 from netbox.settings import INSTALLED_APPS  # noqa: E402

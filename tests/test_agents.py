@@ -442,19 +442,25 @@ def test_usage_logging_follows_log_model_usage(use_fake_anthropic, chatbox_confi
         assert "SECRET-RACK-9" not in caplog.text and FAKE_ANTHROPIC_KEY not in caplog.text
 
 
-def test_importing_the_plugin_loads_neither_sdk(tmp_path):
-    """litellm (4–6 s) and claude_agent_sdk (1–2 s) are imported on first use, not with NetBox."""
+def test_netbox_with_the_plugin_starts_without_importing_the_sdks_or_mcp():
+    """litellm (4–6 s), claude_agent_sdk (1–2 s) and mcp (seconds) are imported on first use, not with NetBox:
+    processes that never serve them do not pay for them. (One probe: each NetBox start costs ~10 s of CPU.)"""
     code = (
         "import sys, django; django.setup();"
-        "from django.urls import get_resolver; get_resolver().url_patterns;"
-        "import netbox_chatbox.agents, netbox_chatbox.health, netbox_chatbox.telemetry, netbox_chatbox.api.views;"
-        "print(sorted(m for m in ('litellm', 'claude_agent_sdk') if m in sys.modules))"
+        "from django.urls import get_resolver, resolve; get_resolver().url_patterns;"
+        "import netbox_chatbox.agents, netbox_chatbox.asgi, netbox_chatbox.health, netbox_chatbox.telemetry,"
+        " netbox_chatbox.api.views;"
+        "resolve('/api/plugins/chatbox/mcp/');"
+        "print(sorted({name.partition('.')[0] for name in sys.modules} & {'litellm', 'claude_agent_sdk', 'mcp'}))"
     )
     root = Path(__file__).resolve().parents[1]
-    env = {
+    env = {  # NetBox's own settings with the development configuration, as a deployment runs it
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "PYTHONPATH": os.pathsep.join([str(root), str(root / "devconf")]),
+        "DJANGO_SETTINGS_MODULE": "netbox.settings",
+        "NETBOX_CONFIGURATION": "configuration",
+        "PYTHONPATH": os.pathsep.join([str(root / "devconf"), str(root)]),
+        "NETBOX_DEBUG": "0",
+        "LITELLM_ENABLED": "0",  # with path B on, the ASGI app warms litellm up on purpose (test_agents_litellm.py)
     }
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120

@@ -4,6 +4,7 @@ The proxy is started once per test session (tests/fakes/fixtures.py) from config
 pointed at the session's fake Ollama. Each scenario asserts the user's events and what Ollama received.
 """
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -333,7 +334,7 @@ def test_the_warm_up_runs_in_the_background_and_a_chat_during_it_is_not_held_up(
 @pytest.mark.parametrize("enabled", [True, False])
 def test_an_asgi_worker_warms_litellm_up_only_when_path_b_is_enabled(enabled):
     """Importing the ASGI application starts the warm-up, which imports litellm (path B enabled) or nothing;
-    never claude_agent_sdk (it imports mcp: see test_netbox_starts_without_importing_mcp)."""
+    never claude_agent_sdk (it imports mcp: see test_agents.py, NetBox starts without importing the SDKs or mcp)."""
     code = (
         "import sys, threading, django; django.setup(); import netbox_chatbox.asgi;"
         "warm = [t for t in threading.enumerate() if t.name == 'netbox-chatbox-warm-up'];"
@@ -359,8 +360,10 @@ def test_an_asgi_worker_warms_litellm_up_only_when_path_b_is_enabled(enabled):
 # -- scale-out: what one worker leaves, another continues (docs/deployment.md, "Several workers") ---------------
 
 
-def _start_worker(log_path, ollama_url):
-    """One more uvicorn worker process on the test database, path B pointed at the fake Ollama."""
+@contextlib.contextmanager
+def _workers(log_dir, ollama_url, count):
+    """``count`` more uvicorn worker processes on the test database, path B pointed at the fake Ollama: started
+    together (each spends seconds importing NetBox), stopped on leaving."""
     import httpx
     from django.conf import settings
 
@@ -377,21 +380,34 @@ def _start_worker(log_path, ollama_url):
         "OLLAMA_BASE_URL": ollama_url,
         "NETBOX_DEBUG": "0",
     }
-    port = free_port()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            uvicorn_command(port, "--lifespan", "off"), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root
-        )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(400):
-        assert process.poll() is None, Path(log_path).read_text()
-        try:
-            httpx.get(f"{url}/login/", timeout=2)
-            return process, url
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise AssertionError(f"uvicorn did not start: {Path(log_path).read_text()}")
+    workers = []
+    try:
+        for index in range(count):
+            port, log_path = free_port(), log_dir / f"worker{index}.log"
+            with open(log_path, "wb") as log:
+                process = subprocess.Popen(
+                    uvicorn_command(port, "--lifespan", "off"), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root
+                )
+            workers.append((process, f"http://127.0.0.1:{port}", log_path))
+        for process, url, log_path in workers:
+            for _ in range(400):
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    httpx.get(f"{url}/login/", timeout=2)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.3)
+            else:
+                raise AssertionError(f"uvicorn did not start: {log_path.read_text()}")
+        yield [(process, url) for process, url, _ in workers]
+    finally:
+        for process, _, _ in workers:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -425,42 +441,30 @@ def test_a_worker_killed_mid_answer_leaves_a_conversation_another_worker_continu
             pass
         return event
 
-    first, first_url = _start_worker(tmp_path / "first.log", fake_ollama_server.url)
-    try:
+    async def ask_then_die(first, first_url):
+        async with await socket(first_url) as ws:
+            await ws.send(json.dumps({"type": "chat", "message": "Talk for a while"}))
+            await until(ws, "delta")
+            first.send_signal(signal.SIGKILL)  # the OOM killer, a crash, a redeploy without draining
+            first.wait(10)
 
-        async def ask_then_die():
-            async with await socket(first_url) as ws:
-                await ws.send(json.dumps({"type": "chat", "message": "Talk for a while"}))
-                await until(ws, "delta")
-                first.send_signal(signal.SIGKILL)  # the OOM killer, a crash, a redeploy without draining
-                first.wait(10)
+    async def continue_elsewhere(second_url, conversation):
+        async with await socket(second_url) as ws:
+            await ws.send(json.dumps({"type": "resume", "conversation": conversation.pk}))
+            await until(ws, "session")
+            # The dead worker's turn mark expires (TURN_MARK_TTL): until then the turn reads as running.
+            deadline = time.monotonic() + TURN_MARK_TTL + 20
+            while True:
+                await ws.send(json.dumps({"type": "chat", "message": "And then?"}))
+                end = await until(ws, "complete", "error")
+                if end.get("code") != "in_progress" or time.monotonic() > deadline:
+                    return end
+                await asyncio.sleep(1)
 
-        asyncio.run(ask_then_die())
-    finally:
-        if first.poll() is None:
-            first.kill()
-    conversation = Conversation.objects.get(owner=chat_user)
-
-    second, second_url = _start_worker(tmp_path / "second.log", fake_ollama_server.url)
-    try:
-
-        async def continue_elsewhere():
-            async with await socket(second_url) as ws:
-                await ws.send(json.dumps({"type": "resume", "conversation": conversation.pk}))
-                await until(ws, "session")
-                # The dead worker's turn mark expires (TURN_MARK_TTL): until then the turn reads as running.
-                deadline = time.monotonic() + TURN_MARK_TTL + 20
-                while True:
-                    await ws.send(json.dumps({"type": "chat", "message": "And then?"}))
-                    end = await until(ws, "complete", "error")
-                    if end.get("code") != "in_progress" or time.monotonic() > deadline:
-                        return end
-                    await asyncio.sleep(1)
-
-        end = asyncio.run(continue_elsewhere())
-    finally:
-        second.terminate()
-        second.wait(15)
+    with _workers(tmp_path, fake_ollama_server.url, 2) as [(first, first_url), (_, second_url)]:
+        asyncio.run(ask_then_die(first, first_url))
+        conversation = Conversation.objects.get(owner=chat_user)
+        end = asyncio.run(continue_elsewhere(second_url, conversation))
     assert end["type"] == "complete" and end["conversation"] == conversation.pk, end
     asked = [m["content"] for m in fake_ollama.chat_requests()[-1]["messages"] if m["role"] == "user"]
     assert asked[0].endswith("Talk for a while") and asked[-1].endswith("And then?")

@@ -108,6 +108,30 @@ async def test_path_a_over_the_socket_streams_the_proposal(world, use_fake_anthr
     await sync_to_async(_assert_stored)(event, owner)
 
 
+async def test_a_proposal_applied_while_its_answer_streams_names_its_conversation(world, use_fake_ollama):
+    """The card comes with the tool's result, before the answer ends: an Apply then still links the change log
+    to the conversation (stored with the question, before any tool runs)."""
+    owner, device = world["owner"], world["devices"]["ams1-leaf1"]
+    await sync_to_async(ams_device_changer)(owner)
+    await sync_to_async(owner.config.set)(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)
+    use_fake_ollama.tool_call(
+        "propose_update", {"object_type": "dcim.device", "id": device.pk, "data": {"status": "offline"}}
+    )
+    use_fake_ollama.hang(60)  # the rest of the answer does not come until the user stops it
+    socket, _ = await open_socket(owner)
+    await socket.event()  # session
+    await socket.send({"type": "chat", "message": "Take leaf1 offline"})
+    card = (await socket.until("proposal", timeout=90))[-1]["proposal"]  # (a cold start imports litellm)
+    response = await sync_to_async(apply)(owner, card["proposal_id"])
+    assert response.status_code == 200, response.json()
+    await socket.send({"type": "interrupt"})
+    end = (await socket.until("complete", "error"))[-1]
+    await socket.close()
+    assert end["type"] == "complete" and end["interrupted"], end
+    change = await ObjectChange.objects.aget(changed_object_id=device.pk)
+    assert f"(proposal {card['proposal_id']}, /plugins/chatbox/?conversation={end['conversation']})" in change.message
+
+
 def test_a_failed_proposal_streams_no_proposal_event(api, world, use_fake_ollama):
     owner = world["owner"]  # no permission to change devices
     owner.config.set(PREFERENCE_PATH, "ollama-qwen2.5", commit=True)

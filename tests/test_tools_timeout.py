@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from netbox_chatbox.agents.tooling import call_tool
+from netbox_chatbox.agents.tooling import ToolScope, call_tool
 from tests.fakes.helpers import run
 from tests.test_tools import call, plugins_config
 
@@ -63,9 +63,13 @@ def test_a_slow_tool_call_does_not_hold_up_other_chats(superuser):
     """Tool calls (as the agents make them) run side by side: one stuck on a slow query blocks no other."""
 
     async def slow_then_fast(release):
-        slow = asyncio.ensure_future(call_tool("count_objects", {"object_type": "circuits.provider"}, superuser))
+        slow = asyncio.ensure_future(
+            call_tool("count_objects", {"object_type": "circuits.provider"}, ToolScope(superuser))
+        )
         await asyncio.sleep(0.3)  # the slow call is now waiting for the lock
-        fast = await asyncio.wait_for(call_tool("count_objects", {"object_type": "dcim.site"}, superuser), 10)
+        fast = await asyncio.wait_for(
+            call_tool("count_objects", {"object_type": "dcim.site"}, ToolScope(superuser)), 10
+        )
         slow_was_waiting = not slow.done()
         release()
         return fast, slow_was_waiting, await slow

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 from ..catalog import ModelEntry
 from ..events import Event, Fallback
+from .tooling import ToolScope
 
 
 class BaseAgent:
@@ -29,6 +30,7 @@ class BaseAgent:
     def __init__(self, model: ModelEntry, user, fallback: Fallback | None = None):
         self.model = model  # the catalog entry that will answer (after any fallback)
         self.user = user  # the NetBox user whose permissions every tool call runs under
+        self.tool_scope = ToolScope(user)  # and, per turn, the branch and conversation (the session sets them)
         self.fallback = fallback  # set by the factory when the requested model could not be used
 
     async def start(self) -> None:

@@ -54,7 +54,7 @@ class ClaudeAgent(BaseAgent):
         if not self.home:
             self.home = tempfile.mkdtemp(prefix="netbox-chatbox-claude-")
             resources.temp_homes.add(self.home)
-        return cli_options(self.model, self.user, self.history, self.home)
+        return cli_options(self.model, self.tool_scope, self.history, self.home)
 
     async def start(self):
         self._client = ClaudeSDKClient(self.options())

@@ -63,7 +63,7 @@ def mcp_tool_names() -> list[str]:
     return [TOOL_PREFIX + name for name in enabled_tools()]
 
 
-def cli_options(model, user, history, home: str) -> ClaudeAgentOptions:
+def cli_options(model, scope, history, home: str) -> ClaudeAgentOptions:
     """The SDK's options for one session's CLI (``home``: its private HOME, config dir and cwd)."""
     settings = get_settings()
     env = {
@@ -80,11 +80,11 @@ def cli_options(model, user, history, home: str) -> ClaudeAgentOptions:
     if settings.anthropic_base_url:
         env["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url
     fallback_model = settings.fallback_model or None
-    server = create_sdk_mcp_server(MCP_SERVER, tools=[_mcp_tool(tool, user) for tool in enabled_tools().values()])
+    server = create_sdk_mcp_server(MCP_SERVER, tools=[_mcp_tool(tool, scope) for tool in enabled_tools().values()])
     return ClaudeAgentOptions(
         model=model.sdk_model,  # None for "auto": the CLI chooses
         fallback_model=fallback_model if fallback_model != model.sdk_model else None,
-        system_prompt=system_prompt(user, history),
+        system_prompt=system_prompt(scope.user, history),
         mcp_servers={MCP_SERVER: server},
         tools=[],
         allowed_tools=mcp_tool_names(),
@@ -102,9 +102,9 @@ def cli_options(model, user, history, home: str) -> ClaudeAgentOptions:
     )
 
 
-def _mcp_tool(tool, user) -> SdkMcpTool:
+def _mcp_tool(tool, scope) -> SdkMcpTool:
     async def handler(arguments):
-        result = await call_tool(tool.name, arguments, user)
+        result = await call_tool(tool.name, arguments, scope)
         return {"content": [{"type": "text", "text": result_text(result)}], "is_error": "error" in result}
 
     # A result above maxResultSizeChars would be saved to disk for the (disabled) Read tool.

@@ -161,7 +161,7 @@ class LiteLLMAgent(BaseAgent):
             for call in calls:
                 await queue.put(tool_start(call["id"], call["name"], call["parsed"]))
                 if isinstance(call["parsed"], dict):
-                    result = await call_tool(call["name"], call["parsed"], self.user)
+                    result = await call_tool(call["name"], call["parsed"], self.tool_scope)
                 else:
                     result = {"error": "the tool arguments were not a JSON object"}
                 turn.tool_calls += 1

@@ -36,7 +36,7 @@ class ProposalSerializer(serializers.Serializer):
     changes = serializers.ListField(child=serializers.DictField())
     apply_url = serializers.CharField()
     conversation_url = serializers.CharField(required=False)
-    branch = serializers.CharField(required=False, help_text="the active netbox-branching branch, if any")
+    branch = serializers.CharField(required=False, help_text="the netbox-branching branch it applies in (absent: main)")
     changelog_url = serializers.CharField(required=False, help_text="the change-log entries of an applied proposal")
     error = serializers.CharField(required=False)
 
@@ -47,16 +47,26 @@ def _body(proposal, user, outcomes=None, error=""):
     if proposal.conversation_id:
         body["conversation_url"] = proposal.conversation.get_absolute_url()
     if proposal.status == "applied" and user.has_perm("core.view_objectchange"):
-        request_id = (
-            ObjectChange.objects.restrict(user, "view")
-            .filter(
-                user=proposal.owner, message__startswith=MESSAGE_PREFIX, message__contains=f"(proposal {proposal.pk}"
-            )
-            .values_list("request_id", flat=True)
-            .first()
-        )
-        if request_id:
-            body["changelog_url"] = f"{reverse('core:objectchange_list')}?request_id={request_id}"
+        try:
+            branch = branching.get(proposal.branch)
+        except branching.BranchUnavailable:  # merged, archived or deleted since: its change log is not at hand
+            branch = None
+        else:
+            with branching.activated(branch):  # a branch's change log is in its schema
+                request_id = (
+                    ObjectChange.objects.restrict(user, "view")
+                    .filter(
+                        user=proposal.owner,
+                        message__startswith=MESSAGE_PREFIX,
+                        message__contains=f"(proposal {proposal.pk}",
+                    )
+                    .values_list("request_id", flat=True)
+                    .first()
+                )
+            if request_id:
+                # In a branch, the link activates it (netbox-branching's query parameter), as its own links do.
+                where = f"&{branching.url_parameter(branch)}" if branch else ""
+                body["changelog_url"] = f"{reverse('core:objectchange_list')}?request_id={request_id}{where}"
     if error or proposal.error:
         body["error"] = error or proposal.error
     return body
@@ -123,30 +133,39 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 proposal.save(update_fields=["status", "error"])
                 return Response(_body(proposal, request.user), status=409)
             try:
-                with branching.atomic(proposal.operations), discard_events_on_rollback(self):
-                    outcomes = engine.perform(
-                        proposal.operations,
-                        request.user,
-                        message=_message(proposal),
-                        request=request,
-                        fingerprints=proposal.fingerprints,
-                    )
-            except engine.StaleError as e:  # show what the user would now apply; the next apply applies it
-                proposal.before = [o["before"] for o in e.outcome]
-                proposal.after = [o["after"] for o in e.outcome]
-                proposal.fingerprints = [o["fingerprint"] for o in e.outcome]
-                proposal.save(update_fields=["before", "after", "fingerprints"])
-                return Response(_body(proposal, request.user, e.outcome, error=str(e)), status=409)
-            except engine.ProposalError as e:
-                proposal.status, proposal.error = "failed", str(e)
-                proposal.save(update_fields=["status", "error"])
-                return Response(_body(proposal, request.user), status=400)
-            proposal.status, proposal.applied, proposal.error = "applied", timezone.now(), ""
-            for outcome in outcomes:  # the objects' ids (a created one's is known only now), for the links
-                if outcome["after"] is not None:
-                    outcome["after"]["id"] = outcome["id"]
-            proposal.after = [o["after"] for o in outcomes]
-            proposal.save(update_fields=["status", "applied", "error", "after"])
+                branch = branching.get(proposal.branch)
+            except branching.BranchUnavailable as e:
+                return Response(_body(proposal, request.user, error=f"{e}; nothing was applied."), status=409)
+            with branching.activated(branch):  # where it was proposed, whichever branch the request has active
+                return self._apply(request, proposal)
+
+    def _apply(self, request, proposal):
+        """Apply a pending proposal (locked, in its branch); the response."""
+        try:
+            with branching.atomic(proposal.operations), discard_events_on_rollback(self):
+                outcomes = engine.perform(
+                    proposal.operations,
+                    request.user,
+                    message=_message(proposal),
+                    request=request,
+                    fingerprints=proposal.fingerprints,
+                )
+        except engine.StaleError as e:  # show what the user would now apply; the next apply applies it
+            proposal.before = [o["before"] for o in e.outcome]
+            proposal.after = [o["after"] for o in e.outcome]
+            proposal.fingerprints = [o["fingerprint"] for o in e.outcome]
+            proposal.save(update_fields=["before", "after", "fingerprints"])
+            return Response(_body(proposal, request.user, e.outcome, error=str(e)), status=409)
+        except engine.ProposalError as e:
+            proposal.status, proposal.error = "failed", str(e)
+            proposal.save(update_fields=["status", "error"])
+            return Response(_body(proposal, request.user), status=400)
+        proposal.status, proposal.applied, proposal.error = "applied", timezone.now(), ""
+        for outcome in outcomes:  # the objects' ids (a created one's is known only now), for the links
+            if outcome["after"] is not None:
+                outcome["after"]["id"] = outcome["id"]
+        proposal.after = [o["after"] for o in outcomes]
+        proposal.save(update_fields=["status", "applied", "error", "after"])
         return Response(_body(proposal, request.user, outcomes))
 
     @extend_schema(

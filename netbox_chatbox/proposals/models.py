@@ -27,6 +27,8 @@ class Proposal(models.Model):
     before = models.JSONField(default=list)
     after = models.JSONField(default=list)
     fingerprints = models.JSONField(default=list)
+    # The netbox-branching branch (its schema id) it was validated in and applies in; empty: main.
+    branch = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=20, choices=STATUS_CHOICES, default="pending")
     error = models.TextField(blank=True)
     expires = models.DateTimeField()

@@ -74,7 +74,8 @@ def propose_delete(user, object_type, id, summary=""):
 
 
 def store(user, result: dict, conversation=None) -> dict:
-    """Save the validated draft as a pending Proposal; return what the model reads (never the secrets)."""
+    """Save the validated draft as a pending Proposal, in the active branch (it applies there); return what
+    the model reads (never the secrets)."""
     draft = result["draft"]
     operations, outcomes = draft["operations"], draft["outcomes"]
     with transaction.atomic():
@@ -86,6 +87,7 @@ def store(user, result: dict, conversation=None) -> dict:
             before=[o["before"] for o in outcomes],
             after=[o["after"] for o in outcomes],
             fingerprints=[o["fingerprint"] for o in outcomes],
+            branch=branch.schema_id if (branch := branching.active_branch()) else "",
             expires=timezone.now() + timedelta(seconds=get_settings().proposal_ttl),
         )
     return describe(proposal, user, outcomes)
@@ -115,9 +117,19 @@ def describe(proposal: Proposal, user, outcomes=None) -> dict:
         "expires": proposal.expires.isoformat(),
         "changes": engine.diff(proposal.operations, outcomes, user),
         "apply_url": reverse("plugins-api:netbox_chatbox-api:proposal-apply", args=[proposal.pk]),
-        **({"branch": branch} if (branch := branching.active_branch_name()) else {}),
+        **({"branch": _branch_name(proposal.branch)} if proposal.branch else {}),
         "note": "Nothing has changed yet: the user reviews this proposal and applies or discards it.",
     }
+
+
+def _branch_name(schema_id) -> str:
+    """The branch's name as netbox-branching shows it; its schema id once the branch is deleted."""
+    if branching.installed():
+        from netbox_branching.models import Branch
+
+        if branch := Branch.objects.filter(schema_id=schema_id).first():
+            return str(branch)
+    return schema_id
 
 
 def _display(op, before, after):

@@ -12,6 +12,7 @@ from contextlib import aclosing
 from .. import budgets, catalog, usage_hooks
 from ..conf import get_settings
 from ..models import Conversation
+from ..proposals import branching
 from .agent import AgentLease
 from .refusals import IN_PROGRESS, Refused, check_message, check_rate, own_conversation, pick_model, selected_model
 from .storage import archive, db, select_model, turn_running
@@ -25,8 +26,11 @@ STOP_WAIT = 10  # seconds an interrupted turn gets to finish before it is cancel
 class ChatSession:
     """One user's conversation with one model (see the package docstring)."""
 
-    def __init__(self, user, model: catalog.ModelEntry, conversation: Conversation | None = None):
+    def __init__(self, user, model: catalog.ModelEntry, conversation: Conversation | None = None, branch=None):
         self.user = user
+        # The netbox-branching branch the chat works in (None: main), from the socket's handshake or the
+        # request: its tool calls read and propose there (proposals/branching.py).
+        self.branch = branch
         self.model = model
         self.conversation = conversation  # created on the first message
         self.lease = AgentLease()  # the agent: created on the first message, closed on switch/reset/idle/close
@@ -43,13 +47,15 @@ class ChatSession:
     # -- opening -----------------------------------------------------------------------------
 
     @classmethod
-    def for_user(cls, user) -> "ChatSession":
+    def for_user(cls, user, branch=None) -> "ChatSession":
         """A fresh session on the user's selected model (sync: reads UserConfig)."""
-        return cls(user, selected_model(user))
+        return cls(user, selected_model(user), branch=branch)
 
     @classmethod
     def for_request(cls, user, model_id=None, conversation_id=None) -> "ChatSession":
-        """A session for one HTTP request: continue a conversation, or start one on a model (sync)."""
+        """A session for one HTTP request, in the branch netbox-branching activated for it: continue a
+        conversation, or start one on a model (sync)."""
+        branch = branching.active_branch()
         if conversation_id is not None:
             conversation = own_conversation(user, conversation_id)
             model = pick_model(conversation.model_id)
@@ -59,8 +65,8 @@ class ChatSession:
                     f"Conversation {conversation.pk} uses model '{model.id}'; "
                     "switching models starts a new conversation (omit 'conversation').",
                 )
-            return cls(user, model, conversation)
-        return cls(user, pick_model(model_id) if model_id is not None else selected_model(user))
+            return cls(user, model, conversation, branch)
+        return cls(user, pick_model(model_id) if model_id is not None else selected_model(user), branch=branch)
 
     def describe(self) -> dict:
         """The ``session`` event: which conversation and model this session is on."""
@@ -85,6 +91,10 @@ class ChatSession:
     def check(self, text) -> str:
         """Refuse a message before anything is stored: size, a turn already running, rate (sync: Redis)."""
         text = check_message(text)
+        try:  # a socket's branch may have been merged or deleted since the handshake
+            self.branch = branching.refreshed(self.branch)
+        except branching.BranchUnavailable as exc:
+            raise Refused("bad_request", f"The chat's {exc}; switch branches in NetBox and reopen the chat.") from None
         if self.in_turn or (self.conversation is not None and turn_running(self.conversation.pk)):
             raise Refused("in_progress", IN_PROGRESS)
         check_rate(self.user)

@@ -53,6 +53,8 @@ class Turn:
             # never waits for the database). A continued one may have been archived or deleted meanwhile
             # (another tab, the HTTP API): that is known before the model is asked.
             self._question = asyncio.ensure_future(db(store_question)(session, text))
+            # The turn's tool calls: in the session's branch, their proposals linked to the conversation.
+            session.agent.tool_scope.start_turn(session, self._question)
             if continuing:
                 try:
                     await self._question

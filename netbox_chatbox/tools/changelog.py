@@ -14,7 +14,14 @@ from django.utils.dateparse import parse_date, parse_datetime
 from utilities.views import get_viewname
 
 from .handlers import page_size, visible
-from .types import ToolError, get_object_type, object_type_for_model, object_types as all_object_types, scrub
+from .types import (
+    ToolError,
+    existing_type_ids,
+    get_object_type,
+    object_type_for_model,
+    object_types as all_object_types,
+    scrub,
+)
 from .visibility import Visibility, derived_columns, generic_relations, viewable
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -40,17 +47,20 @@ def _when(value, name, end=False):
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 
-def changelog_queryset(user):
+def changelog_queryset(user, type_ids):
     """Change records the user may see: NetBox's own restriction on ObjectChange (as its change log
     views apply) AND the changed object visible to the user. Changes of a deleted object stay
-    visible only to users who may view every object of its type (constraints cannot be checked)."""
-    queryset = ObjectChange.objects.valid_models().restrict(user, "view")
+    visible only to users who may view every object of its type (constraints cannot be checked).
+
+    Only records of the readable types, by ``type_ids`` ({model: its existing object type's id}: NetBox's
+    ``valid_models()`` would INSERT missing rows, which fails in the tools' read-only transaction)."""
+    queryset = ObjectChange.objects.restrict(user, "view")
     if queryset.query.is_empty():
         return queryset
-    infos = list(all_object_types().values())
-    type_ids = {m: ct.pk for m, ct in ContentType.objects.get_for_models(*(i.model for i in infos)).items()}
     unconstrained, condition = [], Q()
-    for info in infos:
+    for info in all_object_types().values():
+        if info.model not in type_ids:
+            continue  # no row, no change records
         base = info.model.objects.all()
         allowed = base.restrict(user, "view")
         if allowed is base:
@@ -139,13 +149,16 @@ def get_changelog(
 ):
     """Changes (newest first) to one object, one type, or everything in a time window."""
     limit = page_size(limit)
-    queryset = changelog_queryset(user)
+    type_ids = existing_type_ids(info.model for info in all_object_types().values())
+    queryset = changelog_queryset(user, type_ids)
     if object_id is not None and object_type is None:
         raise ToolError("object_id needs object_type")
     if object_type is not None:
         info = get_object_type(object_type)
-        type_id = ContentType.objects.get_for_model(info.model).pk
-        if object_id is not None:
+        type_id = type_ids.get(info.model)
+        if type_id is None:
+            queryset = queryset.none()  # no row, no change records
+        elif object_id is not None:
             changes = Q(changed_object_type_id=type_id, changed_object_id=object_id)
             if _may_view_id(info, user, object_id):  # its children's changes name it: only then
                 changes |= Q(related_object_type_id=type_id, related_object_id=object_id)

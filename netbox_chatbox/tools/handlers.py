@@ -7,7 +7,6 @@ so an object the user may not view is absent everywhere: results, counts, groups
 not exist). Rendering is in ``serialize.py``, filters in ``filters.py``, ordering in ``ordering.py``.
 """
 
-from core.models import ObjectType
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Case, Count, F, Value, When
 from netbox.search.backends import search_backend
@@ -16,7 +15,14 @@ from ..conf import get_settings
 from .filters import LOOKUP_SUFFIXES, apply_filters, filter_hint, usable_filters
 from .ordering import ordered, related_visible
 from .serialize import field_list, mask_for_display, serialize
-from .types import ToolError, get_object_type, is_secret_name, object_type_for_model, object_types as all_object_types
+from .types import (
+    ToolError,
+    existing_type_ids,
+    get_object_type,
+    is_secret_name,
+    object_type_for_model,
+    object_types as all_object_types,
+)
 from .visibility import Visibility, unusable_field
 
 # Computed on demand and often large (the merged config context): returned only when asked for.
@@ -110,20 +116,11 @@ def search(user, query, object_types=None, limit=None):
     if not query.strip():
         raise ToolError("query must not be empty")
     types = [get_object_type(t) for t in object_types] if object_types else list(all_object_types().values())
-    # Existing rows only: get_for_models() would INSERT a missing one, which fails in the tools' read-only
-    # transaction (a type without a row has nothing in the search index anyway).
-    wanted = {(t.model._meta.app_label, t.model._meta.model_name) for t in types}
-    allowed = [
-        ot
-        for ot in ObjectType.objects.filter(app_label__in={app for app, _ in wanted})
-        if (ot.app_label, ot.model) in wanted
-    ]
-    # The backend drops objects the user may not view; matches on hidden fields are dropped here.
-    hits = [
-        hit
-        for hit in search_backend.search(query.strip(), user=user, object_types=allowed)
-        if not is_secret_name(hit.field)
-    ]
+    allowed = list(existing_type_ids(t.model for t in types).values())
+    # The backend drops objects the user may not view (and reads no types as all types: a type without its
+    # row has no entries); matches on hidden fields are dropped here.
+    found = search_backend.search(query.strip(), user=user, object_types=allowed) if allowed else []
+    hits = [hit for hit in found if not is_secret_name(hit.field)]
     if not user.is_superuser:  # the indexed name may name hidden relations: rendered again, masked
         mask_for_display([hit.object for hit in hits[:limit]], user)
     results = [

@@ -126,16 +126,24 @@ def _generic_joins(node) -> set:
         for relation in generic_relations(key.target.model):
             if key.target.name != relation.fk_field:
                 continue
-            type_id = ContentType.objects.get_for_model(other.target.model).pk
             for kind in lookups:
                 if (
                     isinstance(kind.lhs, Col)
                     and kind.lhs.alias == key.alias
                     and kind.lhs.target.name == relation.ct_field
-                    and kind.rhs in (type_id, str(type_id))
+                    and _type_model(kind.rhs) is other.target.model._meta.concrete_model
                 ):
                     out |= {id(pk), id(kind)}
     return out
+
+
+def _type_model(type_id):
+    """The model of an object type id (ContentType's cache; get_for_model() would INSERT a missing row,
+    which fails in the tools' read-only transaction)."""
+    try:
+        return ContentType.objects.get_for_id(int(type_id)).model_class()
+    except (TypeError, ValueError, ContentType.DoesNotExist):
+        return None
 
 
 def check_reads(info, name, queryset, vis: Visibility, choice_model=None):

@@ -5,14 +5,15 @@ import json
 import logging
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ..conf import get_settings
-from ..proposals import tools as proposal_tools
+from ..proposals import branching, tools as proposal_tools
 from .registry import TOOLS, Tool
 from .types import ToolError, scrub
+from .visibility import one_call
 
 logger = logging.getLogger("netbox_chatbox.tools")
 
@@ -43,8 +44,9 @@ def run_tool(name: str, arguments: dict, user, conversation=None) -> dict:
     """Run one tool as ``user``. Never raises: bad input comes back as {"error": "…"} for the model,
     at most MAX_ERROR_CHARS long (an error never echoes unbounded input).
 
-    Read tools run in a read-only transaction; a proposal tool's writes are rolled back and only the
-    Proposal (linked to ``conversation``) is stored afterwards, in a transaction of its own."""
+    Read tools run in a read-only transaction (on the active branch's connection too); a proposal tool's writes
+    are rolled back and only the Proposal (linked to ``conversation``) is stored afterwards, in a transaction
+    of its own."""
     result = _run(name, arguments, user, conversation)
     if isinstance(result.get("error"), str) and len(result["error"]) > MAX_ERROR_CHARS:
         result["error"] = result["error"][: MAX_ERROR_CHARS - 1] + "…"
@@ -64,18 +66,21 @@ def _run(name, arguments, user, conversation) -> dict:
         return {"error": message}
     settings = get_settings()
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('statement_timeout', %s, true), set_config('transaction_read_only', %s, true)",
-                    [str(settings.tool_statement_timeout_ms), "off" if tool.writes_proposal else "on"],
-                )
-            result = tool.handler(user, **arguments)
+        # Every connection the tool may read through: in a netbox-branching branch, its schema's too.
+        with branching.atomic(rollback=True) as used:
+            for connection in used:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('statement_timeout', %s, true), "
+                        "set_config('transaction_read_only', %s, true)",
+                        [str(settings.tool_statement_timeout_ms), "off" if tool.writes_proposal else "on"],
+                    )
+            with one_call():
+                result = tool.handler(user, **arguments)
             # Serialize inside the transaction (lazy values), then roll back: tools never write, and
             # the local settings above must not outlive the call (e.g. inside a caller's transaction).
             if not tool.writes_proposal:  # a proposal's draft is JSON already; store() keeps it whole
                 result = json.loads(json.dumps(scrub(result), cls=DjangoJSONEncoder))
-            transaction.set_rollback(True)
         if tool.writes_proposal:  # stored only now, outside the rolled-back transaction
             result = proposal_tools.store(user, result, conversation)
     except ToolError as e:

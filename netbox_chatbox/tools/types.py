@@ -244,6 +244,15 @@ def object_type_for_model(model):
     return object_types().get(model._meta.concrete_model._meta.label_lower)
 
 
+def existing_type_ids(models) -> dict:
+    """{model: its object type's id} for those of ``models`` whose row exists, in one query. NetBox's
+    get_for_models() would INSERT a missing row, which fails in the tools' read-only transaction; a type
+    without a row has no change records or search entries anyway."""
+    wanted = {(m._meta.app_label, m._meta.model_name): m for m in models}
+    rows = ContentType.objects.filter(app_label__in={app for app, _ in wanted}).values_list("app_label", "model", "pk")
+    return {wanted[(app, name)]: pk for app, name, pk in rows if (app, name) in wanted}
+
+
 def get_object_type(label) -> ObjectTypeInfo:
     """The type for a label like ``dcim.device``; unknown and excluded types give the same error."""
     info = object_types().get(str(label).strip().lower()) if isinstance(label, str) else None

@@ -18,6 +18,8 @@ asked once per model and id) and
 
 import copy
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 from django.apps import apps
@@ -34,16 +36,37 @@ from .types import ToolError, object_type_for_model, object_types
 TREE_COLUMNS = frozenset({"_depth", "_children", "sort_path", "lft", "rght", "tree_id", "level"})
 
 
+# Within one tool call (``one_call``): {(model, user): viewable(model, user)}. A call asks about the same
+# models many times (filter checks, ordering, masking, derived columns), and NetBox rebuilds the permission
+# conditions on every restrict().
+_viewable = ContextVar("chatbox_viewable", default=None)
+
+
+@contextmanager
+def one_call():
+    """Share what the user may view between the steps of one tool call (permissions read at its start)."""
+    token = _viewable.set({})
+    try:
+        yield
+    finally:
+        _viewable.reset(token)
+
+
 def viewable(model, user):
     """The model's objects the user may view, or None when that is all of them (no query needed).
 
     Models outside NetBox's permissions (content/object types, e.g. ``assigned_object_type``) have no
     hidden objects."""
+    known = _viewable.get()
+    if known is not None and (model, user) in known:
+        allowed = known[(model, user)]
+        return None if allowed is None else allowed.all()  # a copy: no result cache is shared
     everything = model.objects.all()
-    if not hasattr(everything, "restrict"):
-        return None
-    allowed = everything.restrict(user, "view")
-    return None if allowed is everything else allowed
+    allowed = everything.restrict(user, "view") if hasattr(everything, "restrict") else everything
+    allowed = None if allowed is everything else allowed
+    if known is not None:
+        known[(model, user)] = allowed
+    return allowed
 
 
 class Visibility:

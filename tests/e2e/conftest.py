@@ -112,8 +112,10 @@ def db_access(django_db_blocker):
 # --- fake providers and the server -------------------------------------------------------------
 
 
-# One pair of fakes and one server for all the browser modules (xdist group "browser": one worker runs them);
-# each test resets the fakes (fresh_fakes) and each module brings its own data (e2e_data).
+# One pair of fakes per worker, and one server (asgi_server) for the browser modules that share it: xdist group
+# "browser" keeps them on one worker, while the other runs group "browser-own-server" (the modules that start a
+# server of their own: changes enabled, gunicorn, the demo). Each test resets the fakes (fresh_fakes) and each
+# module brings its own data (e2e_data) into its worker's database.
 @pytest.fixture(scope="session")
 def fake_anthropic():
     with FakeAnthropic() as fake:
@@ -148,6 +150,8 @@ def _server_env(fake_anthropic, fake_ollama) -> dict:
 def start_server(command: list, env: dict, name: str, port: int | None = None):
     """Start a NetBox server process and wait until it serves the login page."""
     port = port or free_port()
+    # Per worker: both pytest-xdist workers run browser groups, each with its own servers.
+    name = "-".join(filter(None, (name, os.environ.get("PYTEST_XDIST_WORKER"))))
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"e2e-{name}.log", "w")  # noqa: SIM115 - the server's log for its lifetime; stop_server closes it
     process = subprocess.Popen(

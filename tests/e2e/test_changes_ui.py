@@ -7,9 +7,9 @@ the proposal tool calls; what is applied is checked on NetBox's own object page 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import UVICORN, _server_env, alices_chat, send, start_server, stop_server, wait_answered
+from .conftest import CHAT_PATH, UVICORN, _server_env, alices_chat, send, start_server, stop_server, wait_answered
 
-pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser-own-server")]
 
 CARD = ".chatbox-proposal"
 XSS = '<img src=x onerror="window.xssHit=1"><script>window.xssHit=2</script>'
@@ -50,6 +50,35 @@ def propose(fake, device, data, claude=False):
         f"mcp__netbox__{name}" if claude else name, {"object_type": "dcim.device", "id": device.pk, "data": data}
     )
     fake.reply("I have proposed the change; review it below.")
+
+
+def test_in_a_branch_the_card_names_it_and_apply_changes_the_branch_only(server, browsing, fake_anthropic, device):
+    """netbox-branching: the user activates a branch (its link), asks; the card names the branch; Apply writes there."""
+    from dcim.models import Device
+    from netbox_branching.models import Branch
+    from netbox_branching.utilities import activate_branch
+
+    branch = Branch(name="e2e-branch")
+    branch.save(provision=False)
+    branch.provision(user=None)
+    try:
+        b = browsing(server)
+        b.login("e2e-alice", CHAT_PATH)
+        b.open_chat(f"?_branch={branch.schema_id}")  # netbox-branching's activation link: its cookie from now on
+        b.wait_connected("live")
+        propose(fake_anthropic, device, {"serial": "SN-E2E-BRANCH"}, claude=True)
+        send(b.page, "Set the serial of e2e-core-1")
+        wait_answered(b.page)
+        card = b.page.locator(CARD)
+        expect(card.locator(".chatbox-proposal-branch")).to_contain_text("Branch e2e-branch")
+        card.locator(".chatbox-proposal-apply").click()
+        expect(card).to_have_attribute("data-status", "applied")
+        device.refresh_from_db()
+        assert device.serial == ""  # main
+        with activate_branch(branch):
+            assert Device.objects.get(pk=device.pk).serial == "SN-E2E-BRANCH"
+    finally:
+        branch.delete()  # its schema too
 
 
 def test_ask_card_apply_and_the_object_page_shows_the_change(server, browsing, fake_anthropic, device):

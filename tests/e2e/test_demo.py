@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from .conftest import ARTIFACTS, CHAT_PATH, ROOT, free_port, wait_answered
 
-pytestmark = pytest.mark.xdist_group("browser")
+pytestmark = pytest.mark.xdist_group("browser-own-server")
 
 DEMO = ROOT / "scripts" / "demo.sh"
 # The test run's own settings and providers stay out: the demo configures itself.

@@ -16,7 +16,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 from .conftest import CHAT_PATH, alices_chat, send, wait_answered
 
 # One worker runs all browser tests (pytest-xdist): one Chromium, servers started per module.
-pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.usefixtures("e2e_data"), pytest.mark.xdist_group("browser-own-server")]
 
 
 @pytest.fixture
