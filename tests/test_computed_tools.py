@@ -5,6 +5,7 @@ without identity, a hidden parent is missing, a trace stops at a hidden hop).
 """
 
 import ipaddress
+from decimal import Decimal
 
 import pytest
 from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
@@ -387,12 +388,48 @@ def test_rack_space_half_depth_and_reservations(nb, admin):
     ]
 
 
+def test_rack_space_free_units_per_face_and_height_as_netbox_finds_them(nb, admin):
+    # R3 holds half-depth devices; R4 only a full-depth one (its faces agree). Heights of 1, 1.5 and 3 U.
+    r3 = Rack.objects.get(pk=nb["rack"].pk)
+    r4 = Rack.objects.create(name="R4", site=r3.site, u_height=12)
+    Device.objects.create(
+        name="vis-r4",
+        site=r3.site,
+        role=DeviceRole.objects.get(slug="core"),
+        device_type=DeviceType.objects.get(slug="deep-2u"),
+        rack=r4,
+        position=5,
+        face="rear",
+    )
+
+    def starts(runs):
+        return [u for run in runs for u in range(run["first"], run["last"] + 1)]
+
+    def netbox(rack, height, face):  # whole-U starts NetBox offers, without reserved units
+        units, span = rack.get_available_units(u_height=height, rack_face=face), Decimal(max(height, 1))
+        return sorted(u for u in units if u == int(u) and not any(u <= r < u + span for r in rack.get_reserved_units()))
+
+    for rack in (r3, Rack.objects.get(pk=r4.pk)):
+        free = call(admin, "rack_space", rack_id=rack.pk)["free_units"]
+        for key, face in (("full_depth", None), ("front_only", "front"), ("rear_only", "rear")):
+            expected = netbox(rack, 1, face)
+            assert starts(free[key]["ranges"]) == expected and free[key]["count"] == len(expected)
+        for height in (1.5, 3):
+            fits = call(admin, "rack_space", rack_id=rack.pk, u_height=height)["fits"]
+            assert starts(fits["full_depth_positions"]) == netbox(rack, height, None)
+            assert starts(fits["front_positions"]) == netbox(rack, height, "front")
+    assert starts(free["rear_only"]["ranges"]) == [1, 2, 3, 4, 7, 8, 9, 10, 11, 12]  # R4: U5-6 taken
+
+
 def test_device_connections_and_config(nb, admin):
     result = call(admin, "device_connections", device="vis-a")
     rows = {row["display"]: row for row in result["results"]}
     assert rows["eth0"]["link_peers"][0]["parent"]["display"] == "vis-pp1"
     assert rows["eth0"]["connected_endpoints"][0]["parent"]["display"] == "vis-b"
     assert rows["eth1"]["connected_endpoints"][0]["parent"]["display"] == "hidden-sw"
+    assert result["count"] == 2 and "has_more" not in result
+    first = call(admin, "device_connections", device="vis-a", limit=1)
+    assert first["count"] == 2 and first["has_more"] and [row["display"] for row in first["results"]] == ["eth0"]
     config = call(admin, "device_config", device="vis-a")
     assert config["config_context"] == {} and config["object"]["display"] == "vis-a"
 

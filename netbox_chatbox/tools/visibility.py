@@ -16,6 +16,7 @@ asked once per model and id) and
   not view all of, or values the tools withhold.
 """
 
+import copy
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,31 +75,63 @@ class Visibility:
 
     def __init__(self, user):
         self.user = user
+        self._viewable = {}
         self._allowed = {}
-        self._shown = defaultdict(dict)
+        self._shown = defaultdict(dict)  # {model: {pk: NetBox lets the user view it}}
+        self._displays = {}
+
+    def viewable(self, model):
+        """NetBox's view permission: the model's objects the user may view, or None when that is all of them."""
+        model = model._meta.concrete_model
+        if model not in self._viewable:
+            self._viewable[model] = None if self.user.is_superuser else viewable(model, self.user)
+        return self._viewable[model]
 
     def allowed(self, model):
         """The model's objects the user may view, or None when that is all of them, or when the tools do
         not expose the model (its fields are refused, so nothing of it is shown)."""
         model = model._meta.concrete_model
         if model not in self._allowed:
-            exposed = object_type_for_model(model) is not None
-            self._allowed[model] = None if self.user.is_superuser or not exposed else viewable(model, self.user)
+            self._allowed[model] = self.viewable(model) if object_type_for_model(model) is not None else None
         return self._allowed[model]
 
     def constrained(self, model) -> bool:
         return self.allowed(model) is not None
 
     def hidden(self, model, ids) -> set:
-        """The ids among ``ids`` of objects the user may not view."""
-        model = model._meta.concrete_model
-        if (allowed := self.allowed(model)) is None:
+        """The ids among ``ids`` of objects the user may not view (of a model the tools expose)."""
+        return self._unseen(model._meta.concrete_model, self.allowed(model), ids)
+
+    def visible(self, model, ids) -> set:
+        """The ids among ``ids`` of objects NetBox lets the user view, whether or not the tools expose the model."""
+        ids = set(ids)
+        return ids - self._unseen(model._meta.concrete_model, self.viewable(model), ids)
+
+    def _unseen(self, model, allowed, ids) -> set:
+        if allowed is None:
             return set()
-        known = self._shown[model]
+        known = self._shown[model]  # the same answer for hidden() and visible(): NetBox's permission
         if unknown := {pk for pk in ids if pk not in known}:
-            shown = set(allowed.filter(pk__in=unknown).values_list("pk", flat=True))
+            # No permission at all is an empty queryset: nothing to ask the database.
+            shown = (
+                set() if allowed.query.is_empty() else set(allowed.filter(pk__in=unknown).values_list("pk", flat=True))
+            )
             known.update((pk, pk in shown) for pk in unknown)
         return {pk for pk in ids if not known[pk]}
+
+    def display(self, obj) -> str:
+        """``str(obj)`` as this user may read it: built from a masked copy, so a name made from relations (an
+        unnamed device's type) reads only objects they may view; once per object and call."""
+        if self.user.is_superuser:
+            return str(obj)
+        key = (type(obj), obj.pk)
+        if obj.pk is None or key not in self._displays:
+            shown = copy.deepcopy(obj)
+            mask([shown], self)
+            if obj.pk is None:
+                return str(shown)
+            self._displays[key] = str(shown)
+        return self._displays[key]
 
     def any_constrained(self) -> bool:
         """The user may not view every object of some exposed type."""
@@ -184,17 +217,12 @@ def mask(objects, vis: Visibility):
                 ct_id, pk = (int(part) for part in str(node).split(":"))
                 refs[ContentType.objects.get_for_id(ct_id).model_class()].add(pk)
     hidden = {model: vis.hidden(model, ids) for model, ids in refs.items() if model is not None}
-    roots, counters = {id(obj) for obj in objects}, {}
+    roots = {id(obj) for obj in objects}
     for obj in seen_objects:  # nested objects' stored counters (the top-level ones are recounted)
         if id(obj) not in roots:
-            if (model := type(obj)) not in counters:
-                counters[model] = [
-                    name
-                    for name in derived_columns(model, vis)
-                    if isinstance(model._meta.get_field(name), CounterCacheField)
-                ]
-            for name in counters[model]:
-                setattr(obj, name, None)
+            for name, counted in _derived_fields(type(obj))[0]:
+                if vis.constrained(counted):
+                    setattr(obj, name, None)
     dropped, placeholders = set(), {}
     for obj, field, model, pk, nullable in slots:
         if pk in hidden.get(model, ()):
@@ -248,16 +276,20 @@ def derived_columns(model, vis: Visibility, counters=True) -> set:
     """Columns of ``model`` that NetBox derives from other objects this user may not view all of:
     tree fields (from other objects of the type) and stored counters (from the counted type; the tools
     return those recounted, see handlers._visible_counts, but cannot filter, order or group by them)."""
-    out = set()
-    for field in model._meta.concrete_fields:
-        if isinstance(field, CounterCacheField):
-            if not counters:
-                continue
-            if vis.constrained(apps.get_model(field.to_model_name)):
-                out.add(field.name)
-        elif field.name in TREE_COLUMNS and vis.constrained(model):
-            out.add(field.name)
+    counted, tree = _derived_fields(model)
+    out = {name for name, counted_model in counted if vis.constrained(counted_model)} if counters else set()
+    if tree and vis.constrained(model):
+        out.update(tree)
     return out
+
+
+@lru_cache(maxsize=1024)
+def _derived_fields(model):
+    """The model's stored counters as (name, counted model), and its tree columns."""
+    fields = model._meta.concrete_fields
+    counted = tuple((f.name, apps.get_model(f.to_model_name)) for f in fields if isinstance(f, CounterCacheField))
+    tree = tuple(f.name for f in fields if f.name in TREE_COLUMNS and not isinstance(f, CounterCacheField))
+    return counted, tree
 
 
 def generic_columns(model) -> dict:

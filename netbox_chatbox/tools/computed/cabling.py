@@ -6,7 +6,7 @@ from django.db.models import Q
 from ...conf import get_settings
 from ..types import ToolError, get_object_type
 from ..visibility import Visibility
-from .common import find, find_device, link, may_view, page_size, visible_pks
+from .common import find, find_device, link, may_view, page_size, prefetch_parents
 
 ENDPOINT_TYPES = (
     "dcim.interface",
@@ -18,7 +18,8 @@ ENDPOINT_TYPES = (
 )
 
 
-def _find_endpoint(user, object_type, id, device, name):
+def _find_endpoint(vis, object_type, id, device, name):
+    user = vis.user
     info = get_object_type(object_type)
     if info.label not in ENDPOINT_TYPES:
         raise ToolError(f"object_type must be one of {', '.join(ENDPOINT_TYPES)}")
@@ -30,7 +31,7 @@ def _find_endpoint(user, object_type, id, device, name):
         parent = find_device(user, device)
         endpoint = find(info.model, user, info.verbose_name, device=parent, name__iexact=name)
     parent = getattr(endpoint, "device", None)
-    if parent is not None and not may_view(parent, user):
+    if parent is not None and not may_view(parent, vis):
         raise ToolError(f"no {info.verbose_name} matches id {endpoint.pk}")
     return endpoint
 
@@ -62,13 +63,14 @@ def _hop_objects(segment):
 def trace_cable(user, object_type="dcim.interface", id=None, device=None, name=None):
     """The cable path from a port, hop by hop, as NetBox traces it (the trace endpoint, Interface.trace())."""
     vis = Visibility(user)  # for displays built from relations
-    origin = _find_endpoint(user, object_type, id, device, name)
+    origin = _find_endpoint(vis, object_type, id, device, name)
     segments = origin.trace()
+    prefetch_parents(obj for near, cable, far in segments for obj in [*near, *(cable or []), *far])
     allowed = {}
     for segment in segments:
         for obj in _hop_objects(segment):
             allowed.setdefault(type(obj), set()).add(obj.pk)
-    allowed = {model: visible_pks(model, user, pks) for model, pks in allowed.items()}
+    allowed = {model: vis.visible(model, pks) for model, pks in allowed.items()}
     hops = []
     result = {"object": _describe(origin, vis), "results": hops}
     for near, cable, far in segments:
@@ -120,17 +122,19 @@ def device_connections(user, device=None, device_id=None, limit=None):
         )
         .order_by("_name")
     )
-    total = interfaces.count()
     rows = list(interfaces[:limit])
-    peers = {}
+    total = len(rows) if len(rows) < limit else interfaces.count()  # counted only when there may be more
     for interface in rows:
         interface._peers = list(interface.link_peers)
         interface._ends = list(interface.connected_endpoints)
+    prefetch_parents(obj for interface in rows for obj in [*interface._peers, *interface._ends])
+    peers = {}
+    for interface in rows:
         for obj in [*interface._peers, *interface._ends, *([interface.cable] if interface.cable else [])]:
             peers.setdefault(type(obj), set()).add(obj.pk)
             if (owner := getattr(obj, "parent_object", None)) is not None:
                 peers.setdefault(type(owner), set()).add(owner.pk)
-    allowed = {model: visible_pks(model, user, pks) for model, pks in peers.items()}
+    allowed = {model: vis.visible(model, pks) for model, pks in peers.items()}
 
     def shown(obj):
         owner = getattr(obj, "parent_object", None)

@@ -1,13 +1,16 @@
 """Shared by the computed tools: finding the parent object among those the user may view, links, runs."""
 
-import copy
+from collections import defaultdict
+from functools import lru_cache
 from itertools import islice
 
 from dcim.models import Device
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import prefetch_related_objects
 
 from ...conf import get_settings
 from ..types import ToolError
-from ..visibility import Visibility, mask, viewable
+from ..visibility import Visibility
 
 
 def page_size(limit, default=20):
@@ -24,35 +27,48 @@ def link(obj, vis: Visibility | None = None) -> dict:
 
     With ``vis`` (a constrained user's), the display is built from a masked copy, so a name made from
     relations (an unnamed device's type) reads only objects the user may view."""
-    shown = obj
-    if vis is not None and not vis.user.is_superuser:
-        shown = copy.deepcopy(obj)
-        mask([shown], vis)
-    return {"id": obj.pk, "display": str(shown), "url": obj.get_absolute_url()}
+    return {"id": obj.pk, "display": vis.display(obj) if vis is not None else str(obj), "url": obj.get_absolute_url()}
 
 
-def visible_pks(model, user, pks) -> set:
-    """Which of these primary keys of ``model`` the user may view (one query, none for superusers)."""
-    pks = set(pks)
-    allowed = viewable(model, user) if not user.is_superuser else None
-    if allowed is None or not pks:
-        return pks
-    return set(allowed.filter(pk__in=pks).values_list("pk", flat=True))
+def may_view(obj, vis: Visibility) -> bool:
+    return obj.pk in vis.visible(type(obj), [obj.pk])
 
 
-def may_view(obj, user) -> bool:
-    return obj.pk in visible_pks(type(obj), user, [obj.pk])
-
-
-def related_name(obj, user):
+def related_name(obj, vis: Visibility):
     """A related object's name when the user may view it, else None (as if the relation were empty)."""
-    return str(obj) if obj is not None and may_view(obj, user) else None
+    return str(obj) if obj is not None and may_view(obj, vis) else None
 
 
-def find(model, user, what: str, id=None, given=None, **lookups):
+def prefetch_parents(objects):
+    """Load the parents (``parent_object``: a port's device, a circuit termination's circuit) of these objects
+    with one query per type, where reading each one's would query once per object."""
+    by_model = defaultdict(list)
+    for obj in objects:
+        by_model[type(obj)].append(obj)
+    for model, instances in by_model.items():
+        if name := _parent_relation(model):
+            prefetch_related_objects(instances, name)
+
+
+@lru_cache(maxsize=256)
+def _parent_relation(model):
+    """The foreign key NetBox's ``parent_object`` property of ``model`` returns (``device``, ``circuit``…)."""
+    prop = getattr(model, "parent_object", None)
+    for name in prop.fget.__code__.co_names if isinstance(prop, property) else ():
+        try:
+            if model._meta.get_field(name).many_to_one:
+                return name
+        except FieldDoesNotExist:
+            continue
+    return None
+
+
+def find(model, user, what: str, id=None, given=None, related=(), **lookups):
     """The one object of ``model`` the user may view matching ``id`` or ``lookups`` (described as ``given``
-    in errors); a hidden one reads as missing."""
+    in errors), with its ``related`` objects joined; a hidden one reads as missing."""
     queryset = model.objects.restrict(user, "view")
+    if related:  # select_related() without names would join every non-null relation
+        queryset = queryset.select_related(*related)
     if id is not None:
         queryset = queryset.filter(pk=id)
     elif lookups:

@@ -34,7 +34,7 @@ def device_config(user, device=None, device_id=None, render=False):
         result["rendered"] = None
         result["note"] = "no config template is assigned to this device, its role or its platform"
         return result
-    if not may_view(template, user):
+    if not may_view(template, vis):
         raise ToolError("the device's config template is not visible to you")
     try:
         text = template.render(context={**context, "device": parent})

@@ -4,6 +4,7 @@ import netaddr
 from ipam.models import VRF, Aggregate, IPRange, Prefix
 
 from ..types import ToolError
+from ..visibility import Visibility
 from .common import as_percent, capped, find, link, page_size, related_name
 
 
@@ -79,7 +80,7 @@ def available_ips(user, prefix=None, prefix_id=None, ip_range_id=None, vrf=None,
     )
     first_free = parent.get_first_available_ip()
     result = {
-        "object": {**link(parent), "type": kind, "vrf": related_name(parent.vrf, user), **details},
+        "object": {**link(parent), "type": kind, "vrf": related_name(parent.vrf, Visibility(user)), **details},
         "usable": {"first": str(first), "last": str(last), "size": size},
         "utilization_percent": as_percent(utilization),
         "available_count": parent.get_available_ip_count(),

@@ -13,7 +13,8 @@ from netaddr import IPAddress as IPAddr
 from ..filters import apply_filters
 from ..handlers import visible
 from ..types import ToolError, get_object_type
-from .common import as_percent, link, page_size, visible_pks
+from ..visibility import Visibility
+from .common import as_percent, link, page_size
 
 MAX_UTILIZATION_PREFIXES = 500  # prefixes prefix_utilization computes in one call (narrow with filters)
 
@@ -31,7 +32,7 @@ def prefix_utilization(user, filters=None, min_percent=None, max_percent=None, l
         )
     prefixes = list(queryset)
     used = utilizations(prefixes)
-    rows, vrfs = [], visible_pks(VRF, user, [p.vrf_id for p in prefixes if p.vrf_id is not None])
+    rows, vrfs = [], Visibility(user).visible(VRF, [p.vrf_id for p in prefixes if p.vrf_id is not None])
     for prefix in prefixes:
         percent = as_percent(used[prefix.pk])
         if (min_percent is None or percent >= min_percent) and (max_percent is None or percent <= max_percent):
