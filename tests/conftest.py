@@ -7,12 +7,21 @@ authentication backend. API clients authenticate with a real session or a real v
 import pytest
 from core.models import ObjectType
 from django.contrib.auth import get_user_model
+from django.core.signals import request_finished, request_started
+from netbox_branching.utilities import close_old_branch_connections
 from rest_framework.test import APIClient
 from users.constants import TOKEN_PREFIX
 from users.models import ObjectPermission, Token
 
 # Fake model providers, the LiteLLM proxy process, and the no-outside-traffic trap (tests/fakes/fixtures.py).
 pytest_plugins = ["tests.fakes.fixtures"]
+
+# Django's test client keeps its close_old_connections from running around a request (it would close the test's
+# own connections); netbox-branching connects a counterpart for branch connections to the same signals. Kept off the
+# same way: Django's AsyncClient sends request_finished inside the event loop, where closing a branch connection a
+# sync test left open fails (SynchronousOnlyOperation). Servers started by the tests keep it.
+request_started.disconnect(close_old_branch_connections)
+request_finished.disconnect(close_old_branch_connections)
 
 
 def grant(user, model, actions, constraints=None, name=None):
