@@ -7,6 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -42,3 +46,18 @@ def uvicorn_workers(workers: int) -> list[str]:
     """uvicorn's --workers, with a longer health check: with the default 5 s, the supervisor kills and restarts
     workers that a busy machine is still importing NetBox in, over and over, and the server never starts."""
     return ["--workers", str(workers), "--timeout-worker-healthcheck", "60"]
+
+
+def wait_serving(process: subprocess.Popen, url: str, log_path, timeout=120) -> None:
+    """Wait until NetBox answers at ``url`` (its login page); fail with the server's log when the process exits
+    or does not answer within ``timeout`` seconds (then it is stopped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, Path(log_path).read_text()
+        try:
+            httpx.get(f"{url}/login/", timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise AssertionError(f"the server did not start within {timeout} s: {Path(log_path).read_text()}")

@@ -364,10 +364,9 @@ def test_an_asgi_worker_warms_litellm_up_only_when_path_b_is_enabled(enabled):
 def _workers(log_dir, ollama_url, count):
     """``count`` more uvicorn worker processes on the test database, path B pointed at the fake Ollama: started
     together (each spends seconds importing NetBox), stopped on leaving."""
-    import httpx
     from django.conf import settings
 
-    from .servers import free_port, uvicorn_command
+    from .servers import free_port, uvicorn_command, wait_serving
 
     root = Path(__file__).resolve().parents[1]
     env = {
@@ -390,15 +389,7 @@ def _workers(log_dir, ollama_url, count):
                 )
             workers.append((process, f"http://127.0.0.1:{port}", log_path))
         for process, url, log_path in workers:
-            for _ in range(400):
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    httpx.get(f"{url}/login/", timeout=2)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.3)
-            else:
-                raise AssertionError(f"uvicorn did not start: {log_path.read_text()}")
+            wait_serving(process, url, log_path, timeout=300)
         yield [(process, url) for process, url, _ in workers]
     finally:
         for process, _, _ in workers:

@@ -4,16 +4,12 @@ proposal says which branch and applies there (main untouched, the branch's own c
 tool calls are read-only and time-bounded on the branch's connection too. Without a branch, main."""
 
 import dataclasses
-import threading
 import uuid
-from contextlib import contextmanager
 
-import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from core.models import ObjectChange
 from dcim.models import Device, Site
-from django.db import connection
 from django.test import RequestFactory
 from netbox.context_managers import event_tracking
 from netbox_branching.models import Branch
@@ -26,6 +22,7 @@ from netbox_chatbox.tools import TOOLS, run_tool
 from tests.conftest import grant
 from tests.test_changes import ams_device_changer, apply, build
 from tests.test_tools import plugins_config
+from tests.test_tools_timeout import table_locked
 from tests.test_transport_http import CHAT_URL, SSE, sse_events
 
 from .chat_clients import open_socket
@@ -181,32 +178,9 @@ def test_tool_calls_in_a_branch_are_read_only_and_time_bounded(superuser, branch
     assert not in_branch(branch, lambda: Site.objects.filter(slug="written").exists())
     monkeypatch.setitem(TOOLS, "count_objects", tool)
 
-    with branch_table_locked(branch, "circuits_provider"), plugins_config(tool_statement_timeout_ms=200):
+    with table_locked(f'"{branch.schema_name}".circuits_provider'), plugins_config(tool_statement_timeout_ms=200):
         result = scope.run("count_objects", {"object_type": "circuits.provider"})
     assert result == {
         "error": "the query took longer than 200 ms and was cancelled; narrow it with filters or a smaller limit"
     }
     assert scope.run("count_objects", {"object_type": "dcim.device"}) == {"object_type": "dcim.device", "count": 4}
-
-
-@contextmanager
-def branch_table_locked(branch, table):
-    """Another connection holds an exclusive lock on a table of the branch's schema until the block ends."""
-    db = connection.settings_dict
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock():
-        with psycopg.connect(dbname=db["NAME"], host=db["HOST"], port=db["PORT"], user=db["USER"]) as other:
-            other.execute("SET lock_timeout = '5s'")
-            other.execute(f'LOCK TABLE "{branch.schema_name}".{table} IN ACCESS EXCLUSIVE MODE')
-            locked.set()
-            release.wait(20)
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    try:
-        assert locked.wait(10), "could not take the lock"
-        yield
-    finally:
-        release.set()
-        holder.join(25)

@@ -19,15 +19,16 @@ from tests.test_tools import call, plugins_config
 
 
 @contextmanager
-def providers_locked():
-    """Another connection holds an exclusive lock on circuits_provider; ``release()`` ends it."""
+def table_locked(table):
+    """Another connection holds an exclusive lock on ``table`` (SQL: schema-qualified if need be) until the block
+    ends or ``release()``, which the block receives."""
     db = connection.settings_dict
     locked, release = threading.Event(), threading.Event()
 
     def hold_lock():
         with psycopg.connect(dbname=db["NAME"], host=db["HOST"], port=db["PORT"], user=db["USER"]) as other:
             other.execute("SET lock_timeout = '5s'")
-            other.execute("LOCK TABLE circuits_provider IN ACCESS EXCLUSIVE MODE")
+            other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
             locked.set()
             release.wait(20)
 
@@ -42,7 +43,7 @@ def providers_locked():
 
 
 def test_statement_timeout_cancels_a_slow_query_and_the_connection_stays_usable(superuser):
-    with providers_locked(), plugins_config(tool_statement_timeout_ms=200):
+    with table_locked("circuits_provider"), plugins_config(tool_statement_timeout_ms=200):
         result = call(superuser, "count_objects", object_type="circuits.provider")
     assert result == {
         "error": "the query took longer than 200 ms and was cancelled; narrow it with filters or a smaller limit"
@@ -74,7 +75,7 @@ def test_a_slow_tool_call_does_not_hold_up_other_chats(superuser):
         release()
         return fast, slow_was_waiting, await slow
 
-    with providers_locked() as release, plugins_config(tool_statement_timeout_ms=15000):
+    with table_locked("circuits_provider") as release, plugins_config(tool_statement_timeout_ms=15000):
         fast, slow_was_waiting, slow = run(slow_then_fast, release)
     assert fast == {"object_type": "dcim.site", "count": 0} and slow_was_waiting
     assert slow == {"object_type": "circuits.provider", "count": 0}

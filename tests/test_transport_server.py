@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from netbox_chatbox.preferences import PREFERENCE_PATH
 
 from .chat_clients import WS_PATH, session_cookie
 from .conftest import token_for
-from .servers import free_port, uvicorn_command
+from .servers import free_port, uvicorn_command, wait_serving
 
 # One worker (pytest-xdist) runs this module: its tests share one server process.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("transport-server")]
@@ -56,17 +55,7 @@ def server(django_db_setup, django_db_blocker, fake_ollama_server, tmp_path_fact
             cwd=ROOT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            httpx.get(f"{url}/login/", timeout=2)
-            break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail(f"uvicorn did not start: {log.read_text()}")
+    wait_serving(process, url, log, timeout=90)
     yield url
     process.terminate()
     process.wait(15)
