@@ -9,6 +9,11 @@ SNAPSHOT="$ROOT/tests/schema/netbox-$NETBOX_VERSION.dump"
 export PYTHONPATH="$ROOT/devconf${PYTHONPATH:+:$PYTHONPATH}"
 export NETBOX_CONFIGURATION="configuration"
 export LITELLM_LOCAL_MODEL_COST_MAP=True
+# Python's bytecode cache, kept in $CACHE/pycache and written even where PYTHONDONTWRITEBYTECODE is set (it is, on
+# this project's CI machines): the suite and the demo start NetBox in dozens of processes, and without a cache
+# each one compiles NetBox, Django and litellm from source again (docs/development.md, "Test time").
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="$CACHE/pycache"
 # NetBox's instance root (a wheel install keeps media/, scripts/ and the collected static/ there; its
 # default is /opt/netbox): inside the checkout, so the demo and the tests write nothing outside it.
 export NETBOX_ROOT="$ROOT/.netbox"
