@@ -1,8 +1,6 @@
 """What a session refuses before anything runs: bad input, an unknown model, another user's conversation, a
 rate limit. Kept apart from the turn so the HTTP API, the socket and MCP refuse alike, with one status table."""
 
-import time
-
 from django.core.cache import cache
 
 from .. import catalog
@@ -43,13 +41,21 @@ class Refused(Exception):
 
 
 def check_rate(user) -> None:
-    """Count one chat message against the user's per-minute limit (in Redis, so it holds across workers)."""
+    """Count one chat message against the user's per-minute limit (in Redis, so it holds across workers).
+
+    The minute starts at the user's first message (the counter's expiry), not at the clock's minute: with
+    clock minutes, two messages a second apart across a minute's turn each got a fresh allowance."""
     limit = get_settings().rate_limit_per_minute
     if not limit:
         return
-    key = f"netbox_chatbox:rate:{user.pk}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    if cache.incr(key) > limit:
+    key = f"netbox_chatbox:rate:{user.pk}"
+    cache.add(key, 0, timeout=60)
+    try:
+        count = cache.incr(key)  # Redis INCR keeps the key's expiry
+    except ValueError:  # the minute ended between add and incr
+        cache.add(key, 1, timeout=60)
+        count = 1
+    if count > limit:
         raise Refused("rate_limited", f"You can send {limit} messages per minute; wait a moment and try again.")
 
 
