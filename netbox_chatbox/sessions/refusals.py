@@ -47,9 +47,12 @@ def check_rate(user) -> None:
     limit = get_settings().rate_limit_per_minute
     if not limit:
         return
-    key = f"netbox_chatbox:rate:{user.pk}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    if cache.incr(key) > limit:
+    key = cache.make_key(f"netbox_chatbox:rate:{user.pk}:{int(time.time() // 60)}")
+    # cache.add() then cache.incr() in one Redis round trip (NetBox's cache is django-redis, which stores
+    # integers as plain numbers, so INCR counts the value add() would have set).
+    with cache.client.get_client(write=True).pipeline(transaction=False) as pipe:
+        count = pipe.set(key, 0, nx=True, ex=120).incr(key).execute()[1]
+    if count > limit:
         raise Refused("rate_limited", f"You can send {limit} messages per minute; wait a moment and try again.")
 
 
