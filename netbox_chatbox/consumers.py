@@ -100,6 +100,27 @@ def authenticate(scope):
     return user
 
 
+def open_session(scope):
+    """The chat session of a socket handshake, or None to refuse it (sync: one trip to the sessions' threads
+    for the user, the branch and the user's model). Raises Refused when no model can answer."""
+    user = authenticate(scope)
+    if user is None:
+        return None
+    try:  # netbox-branching's active branch, as its middleware reads it for requests
+        branch = branching.from_scope(scope)
+    except branching.BranchUnavailable as exc:
+        logger.info("chat socket refused: %s", exc)
+        return None  # a header naming no usable branch: refused, as netbox-branching refuses the request
+    return ChatSession.for_user(user, branch)
+
+
+def checked_question(session, request) -> str:
+    """The question as the model gets it, once the session accepted it (sync: one trip to the threads)."""
+    text = session.check(request.get("message"))
+    # The page it was asked from (the panel's chip), resolved as the user: never taken on trust.
+    return branching.run_in(session.branch, with_context, session.user, text, request.get("context"))
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     """One browser tab (or script) chatting: one :class:`ChatSession` per connection."""
 
@@ -108,21 +129,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     finish_if_closed = False  # the running turn asked to be finished even if the socket closes
 
     async def connect(self):
-        user = await db(authenticate)(self.scope)
-        try:  # netbox-branching's active branch, as its middleware reads it for requests
-            branch = await db(branching.from_scope)(self.scope) if user is not None else None
-        except branching.BranchUnavailable as exc:
-            logger.info("chat socket refused: %s", exc)
-            user = None  # a header naming no usable branch: refused, as netbox-branching refuses the request
-        if user is None:
-            await self.close()  # before accept(): the handshake is answered with HTTP 403
-            return
         try:
-            self.session = await db(ChatSession.for_user)(user, branch)
+            self.session = await db(open_session)(self.scope)
         except Refused as exc:  # no usable model at all: say why, then close
             await self.accept()
             await self.send_event(exc.event.as_dict())
             await self.close(code=4000)
+            return
+        if self.session is None:
+            await self.close()  # before accept(): the handshake is answered with HTTP 403
             return
         await self.accept()
         await self.send_event(self.session.describe())
@@ -167,11 +182,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_event(exc.event.as_dict())
 
     async def on_chat(self, request):
-        text = await db(self.session.check)(request.get("message"))
-        # The page it was asked from (the panel's chip), resolved as the user: never taken on trust.
-        text = await db(branching.run_in)(
-            self.session.branch, with_context, self.session.user, text, request.get("context")
-        )
+        text = await db(checked_question)(self.session, request)
         self.finish_if_closed = request.get("finish_if_closed") is True
         self.session.start(text, self.send_event)
 

@@ -247,17 +247,20 @@ def review(text: str, fact_lists, user_texts) -> dict:
     return {"ungrounded": mentions(text, Known(fact_lists, user_texts))}
 
 
-def apply(conversation, text: str, tool_calls: list, facts_by_call: dict) -> tuple[str, dict | None]:
+def apply(conversation, text: str, tool_calls: list, facts_by_call: dict, stored=None) -> tuple[str, dict | None]:
     """Check an answer about to be stored: (the text to store, the grounding record for Message.grounding).
 
     Called once, where sessions/storage.py stores the answer (sync, inside its transaction). The facts of this
-    turn's calls come in ``facts_by_call``; earlier turns' are read from their stored messages."""
+    turn's calls come in ``facts_by_call``; earlier turns' are read from their stored messages, unless the
+    caller knows them: ``stored``, the conversation's (role, content, grounding) rows."""
     mode = get_settings().grounding_mode
     if mode == "off":
         return text, None
     fact_lists = list(facts_by_call.values())
     user_texts = []
-    for role, content, grounding in conversation.messages.values_list("role", "content", "grounding"):
+    if stored is None:
+        stored = conversation.messages.values_list("role", "content", "grounding")
+    for role, content, grounding in stored:
         if role == "user":
             user_texts.append(content)
         elif grounding and grounding.get("facts"):

@@ -22,7 +22,11 @@ from litellm.llms.ollama.common_utils import OllamaError
 from litellm.llms.openai.common_utils import OpenAIError
 from litellm.types.utils import ModelResponseStream
 
-_clients = weakref.WeakKeyDictionary()  # event loop → its httpx client (a client's connections belong to one loop)
+_clients = weakref.WeakKeyDictionary()  # event loop → its httpx clients (a client's connections belong to one loop)
+# Streams are spread over this many clients per loop: httpcore's pool scans all its connections (partly in
+# nested loops) whenever a request starts or a response ends, which with 200 streams in one pool cost more
+# CPU than reading them (py-spy, bench/ws_bench.py); the idle connections kept stay 100 in all.
+POOLS = 8
 
 
 def supports(arguments: dict) -> bool:
@@ -223,10 +227,15 @@ def _is_uuid(text) -> bool:
 
 
 def _client() -> httpx.AsyncClient:
+    """The loop's next client, in turn (each made on its first use)."""
     import asyncio
 
     loop = asyncio.get_running_loop()
-    if (client := _clients.get(loop)) is None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
-        client = _clients[loop] = httpx.AsyncClient(limits=limits)
+    if (pools := _clients.get(loop)) is None:
+        pools = _clients[loop] = {"clients": [None] * POOLS, "next": 0}
+    index = pools["next"]
+    pools["next"] = (index + 1) % POOLS
+    if (client := pools["clients"][index]) is None:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100 // POOLS)
+        client = pools["clients"][index] = httpx.AsyncClient(limits=limits)
     return client

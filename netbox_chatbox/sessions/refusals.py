@@ -48,13 +48,14 @@ def check_rate(user) -> None:
     limit = get_settings().rate_limit_per_minute
     if not limit:
         return
-    key = f"netbox_chatbox:rate:{user.pk}"
-    cache.add(key, 0, timeout=60)
-    try:
-        count = cache.incr(key)  # Redis INCR keeps the key's expiry
-    except ValueError:  # the minute ended between add and incr
-        cache.add(key, 1, timeout=60)
-        count = 1
+    key = cache.make_key(f"netbox_chatbox:rate:{user.pk}")
+    # One Redis round trip (NetBox's cache is django-redis, which stores integers as plain numbers, so INCR
+    # counts them); a second only for the first message of a minute, which starts the counter's expiry.
+    client = cache.client.get_client(write=True)
+    with client.pipeline(transaction=False) as pipe:
+        count, ttl = pipe.incr(key).ttl(key).execute()
+    if ttl < 0:
+        client.expire(key, 60)
     if count > limit:
         raise Refused("rate_limited", f"You can send {limit} messages per minute; wait a moment and try again.")
 

@@ -100,8 +100,11 @@ def store_question(session, text):
             raise
 
 
-def store_answer(session, answer: Answer, end) -> Message:
-    """Store the answer (and an error, if the turn ended with one); add usage to the conversation."""
+def store_answer(session, answer: Answer, end, first_question=None) -> Message:
+    """Store the answer (and an error, if the turn ended with one); add usage to the conversation.
+
+    ``first_question``: the question of a turn that started the conversation, so its only message so far
+    (other turns wait for this one's mark): grounding need not read it back."""
     conversation, agent = session.conversation, session.agent
     cost = Decimal(str(end.cost_usd)) if isinstance(end, Complete) and end.cost_usd is not None else None
     complete = end if isinstance(end, Complete) else None
@@ -109,7 +112,10 @@ def store_answer(session, answer: Answer, end) -> Message:
     with transaction.atomic():
         message = None
         if complete or answer.text or answer.tools:
-            content, grounded = grounding.apply(conversation, answer.text, list(answer.tools.values()), answer.facts)
+            stored = None if first_question is None else [("user", first_question, None)]
+            content, grounded = grounding.apply(
+                conversation, answer.text, list(answer.tools.values()), answer.facts, stored
+            )
             message = Message.objects.create(
                 conversation=conversation,
                 role="assistant",

@@ -30,6 +30,7 @@ class Turn:
         self.session = session
         self.text = text
         self._question = None  # the task storing the question
+        self._started_conversation = False  # the question is the conversation's first message
 
     async def events(self):
         """Yield the turn's event dicts; store both messages."""
@@ -49,6 +50,7 @@ class Turn:
                 yield fallback.as_dict()
             answer = Answer(asked_at)
             continuing = session.conversation is not None
+            self._started_conversation = not continuing
             # A new conversation's question is stored while the model starts answering (the first token
             # never waits for the database). A continued one may have been archived or deleted meanwhile
             # (another tab, the HTTP API): that is known before the model is asked.
@@ -106,7 +108,7 @@ class Turn:
             from .. import health
 
             health.mark_down(session.agent.model, end.message)  # the selector stops saying "Available"
-        stored = await db(store_answer)(session, answer, end)
+        stored = await db(store_answer)(session, answer, end, self.text if self._started_conversation else None)
         usage_hooks.turn_stored(session, answer, end, stored)
         await usage_hooks.turn_ended(session)  # before the client hears of the end: it may ask again at once
         if isinstance(end, Complete):
