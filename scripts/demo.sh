@@ -45,8 +45,7 @@ fi
 stamp="chatbox-demo $(cat "$SNAPSHOT" "$ROOT"/netbox_chatbox/migrations/*.py "$ROOT/scripts/demo_setup.py" | sha1sum | cut -c1-12)"
 if [ "$($PSQL -tAc "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname='$NETBOX_DB'")" != "$stamp" ]; then
   log "Applying migrations to $NETBOX_DB"
-  netbox migrate --no-input >/dev/null
-  netbox shell --no-imports -c "exec(open('$ROOT/scripts/demo_setup.py').read())"
+  netbox shell --no-imports -c "exec(open('$ROOT/scripts/demo_setup.py').read())"  # migrates, then sets up
   $PSQL -c "COMMENT ON DATABASE $NETBOX_DB IS '$stamp'"
 else
   log "$NETBOX_DB is migrated and set up already"

@@ -125,7 +125,7 @@ def granian(launch):
             "--port",
             str(port),
             "--workers",
-            "2",
+            "1",
             "netbox_chatbox.asgi:application",
         ],
         f"http://127.0.0.1:{port}/login/",
