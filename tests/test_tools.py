@@ -9,9 +9,21 @@ import json
 import uuid
 
 import pytest
+from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
 from core.models import ObjectChange
 from dcim.choices import DeviceStatusChoices
-from dcim.models import Device, DeviceRole, DeviceType, Interface, Manufacturer, Rack, Site, VirtualChassis
+from dcim.models import (
+    Cable,
+    Device,
+    DeviceRole,
+    DeviceType,
+    FrontPort,
+    Interface,
+    Manufacturer,
+    Rack,
+    Site,
+    VirtualChassis,
+)
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
@@ -591,6 +603,67 @@ def test_unnamed_devices_cost_no_query_each(admin):
     assert queries(admin, "query_objects", **interfaces, limit=1) == queries(
         admin, "query_objects", **interfaces, limit=50
     )
+
+
+@pytest.mark.parametrize("user", ["admin", "cabling_viewer"])
+def test_link_peers_cost_no_query_per_peer(nb, db, user):
+    """Link peers of every type (interfaces, front ports, circuit terminations) come with their device or
+    circuit and cable, whatever their number: NetBox's own prefetch does so for interface peers only."""
+    if user == "cabling_viewer":  # sees the cables and ports, and the devices of Amsterdam only
+        user = get_user_model().objects.create_user("tools-cabling")
+        grant(user, Device, ["view"], {"site__slug": "ams1"})
+        for model in (Interface, Cable, FrontPort, CircuitTermination):
+            grant(user, model, ["view"])
+    else:
+        user = nb[user]
+    site, other = nb["sites"]["ams1"], nb["sites"]["fra1"]
+    role, device_type = DeviceRole.objects.first(), DeviceType.objects.first()
+    provider = Provider.objects.create(name="Peering", slug="peering")
+    circuit_type = CircuitType.objects.create(name="Dark fibre", slug="dark-fibre")
+
+    def cabled(name, count):
+        device, panel, far = (
+            Device.objects.create(name=f"{name}{suffix}", site=at, role=role, device_type=device_type)
+            for suffix, at in (("", site), ("-panel", site), ("-far", other))
+        )
+        for n in range(count):
+            if n % 3 == 0:
+                peer = Interface.objects.create(device=far, name=f"eth{n}", type="1000base-t")
+            elif n % 3 == 1:
+                peer = FrontPort.objects.create(device=panel, name=f"front{n}", type="8p8c")
+            else:
+                circuit = Circuit.objects.create(cid=f"{name}-{n}", provider=provider, type=circuit_type)
+                peer = CircuitTermination.objects.create(circuit=circuit, termination=site, term_side="A")
+            own = Interface.objects.create(device=device, name=f"eth{n}", type="1000base-t")
+            Cable(a_terminations=[own], b_terminations=[peer]).save()
+        return {
+            "object_type": "dcim.interface",
+            "filters": {"device_id": device.pk},
+            "fields": ["name", "device", "link_peers", "link_peers_type"],
+        }
+
+    few, many = cabled("ams1-few", 3), cabled("ams1-many", 12)
+    call(user, "query_objects", **few)  # content types and permissions are cached after a first call
+    assert queries(user, "query_objects", **few) == queries(user, "query_objects", **many)
+    peers = [peer for row in call(user, "query_objects", **many)["results"] for peer in row["link_peers"]]
+    assert len(peers) == 12 and {"ams1-many-panel"} < {(peer.get("device") or {}).get("display") for peer in peers}
+
+
+def test_no_query_loads_a_type_the_user_may_view_none_of(nb, db):
+    """Masking replaces a relation to such a type whatever was loaded (a user who may view no cables
+    sees no cable or link peer): the relation and what is prefetched through it are not loaded."""
+    user = get_user_model().objects.create_user("tools-no-cables")
+    grant(user, Interface, ["view"])
+    ams, fra = (Interface.objects.get(device__name=f"{site}-leaf2", name="et-0/0/1") for site in ("ams1", "fra1"))
+    Cable(a_terminations=[ams], b_terminations=[fra]).save()
+    arguments = {"object_type": "dcim.interface", "filters": {"id": ams.pk}, "fields": ["cable", "link_peers"]}
+    with CaptureQueriesContext(connection) as captured:
+        result = run_tool("query_objects", arguments, user)
+    assert result["results"] == [
+        {"id": ams.pk, "display": "et-0/0/1", "url": f"/dcim/interfaces/{ams.pk}/", "cable": None, "link_peers": []}
+    ]
+    assert not [query for query in captured.captured_queries if '"dcim_cable' in query["sql"]]
+    assert call(nb["admin"], "query_objects", **arguments)["results"][0]["cable"] is not None
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ import json
 import uuid
 
 import pytest
+from circuits.models import Circuit, CircuitTermination, CircuitType, Provider
 from core.models import ObjectChange
-from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, Site
+from dcim.models import Cable, Device, DeviceType, Interface, Manufacturer, RearPort, Site
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef
 from django.test import RequestFactory
@@ -268,6 +269,36 @@ def test_cable_ends_the_user_may_not_view_are_left_out(admin, ams_user):
 
     assert ends(admin) == [[("ams1-leaf2", "et-0/0/1")], [("fra1-leaf2", "et-0/0/1")]]
     assert ends(ams_user) == [[("ams1-leaf2", "et-0/0/1")], []]
+
+
+def test_a_link_peer_displays_no_hidden_object(admin, ams_user):
+    """A circuit termination's display names its circuit: not to a user who may not view the circuit,
+    whether the cabled object is an interface or a port (whose peers NetBox's viewsets do not prefetch)."""
+    provider = Provider.objects.create(name="Carrier", slug="carrier")
+    circuit_type = CircuitType.objects.create(name="Transit", slug="transit")
+    device = Device.objects.get(name="ams1-leaf3")
+    ends = {
+        "dcim.interface": Interface.objects.get(device=device, name="et-0/0/1"),
+        "dcim.rearport": RearPort.objects.create(device=device, name="rear1", type="lc"),
+    }
+    for n, end in enumerate(ends.values()):
+        circuit = Circuit.objects.create(cid=f"CID-HIDDEN{n}", provider=provider, type=circuit_type)
+        peer = CircuitTermination.objects.create(circuit=circuit, termination=device.site, term_side="A")
+        Cable(a_terminations=[end], b_terminations=[peer]).save()
+    for model in (Cable, CircuitTermination, RearPort):
+        ams_user = _granted(ams_user, model, ["view"])
+    ams_user = _granted(ams_user, Interface, ["view"], {"device__site__slug": "ams1"})
+
+    def peer(user, object_type):
+        found = call(
+            user, "query_objects", object_type=object_type, filters={"id": ends[object_type].pk}, fields=["link_peers"]
+        )
+        (peer,) = found["results"][0]["link_peers"]
+        return peer["display"], peer["circuit"] and peer["circuit"]["display"]
+
+    for n, object_type in enumerate(ends):
+        assert peer(admin, object_type) == (f"CID-HIDDEN{n}: Termination A", f"CID-HIDDEN{n}")
+        assert peer(ams_user, object_type) == (": Termination A", None)
 
 
 def test_groups_of_hidden_related_objects_read_like_empty_ones(admin, ams_user):

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, OuterRef, Subquery, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.urls import Resolver404, resolve
 from utilities.api import get_annotations_for_serializer, get_prefetches_for_serializer
@@ -143,6 +143,8 @@ def serialize(info, queryset, fields, user):
             prefetch += [f"{path}__{lookup}" for lookup in related.display_prefetches()]
     if any(name.startswith("connected_endpoints") for name in names) and hasattr(info.model, "_path"):
         prefetch.append("_path")  # loaded up front, so that masking sees a path through hidden objects
+    vis = Visibility(user)
+    prefetch = [lookup for lookup in prefetch if not _masked_away(info.model, lookup, vis)]
     if prefetch:
         queryset = queryset.prefetch_related(*dict.fromkeys(prefetch))
     counts, stored = _visible_counts(info, names, user)
@@ -158,7 +160,6 @@ def serialize(info, queryset, fields, user):
     for obj in objects:
         for name in stored:
             setattr(obj, name, getattr(obj, f"visible_{name}"))
-    vis = Visibility(user)
     mask(objects, vis)
     data = info.serializer(objects, many=True, fields=names, context={"request": None}).data
     # What the serializer loaded past the masked instances, and stand-ins for required relations.
@@ -173,6 +174,20 @@ def serialize(info, queryset, fields, user):
     if withheld := withheld_fields(info, names, vis):
         data = [{key: None if key in withheld else value for key, value in item.items()} for item in data]
     return [_present(item) for item in data]
+
+
+def _masked_away(model, lookup, vis):
+    """A prefetch through a relation to a type the user may view nothing of: :func:`mask` replaces the
+    relation whatever was loaded (reading only its id), so loading it would be wasted."""
+    path = lookup.prefetch_through if isinstance(lookup, Prefetch) else lookup
+    try:
+        field = model._meta.get_field(path.split("__", 1)[0])
+    except FieldDoesNotExist:
+        return False
+    if not (field.concrete and field.is_relation and (field.many_to_one or field.one_to_one)):
+        return False
+    allowed = vis.allowed(field.related_model)
+    return allowed is not None and allowed.query.is_empty()
 
 
 def _counted_relation(model, name):

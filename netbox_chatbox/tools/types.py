@@ -13,11 +13,13 @@ from functools import cached_property, lru_cache
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.prefetch import GenericPrefetch
 from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Prefetch
 from django.utils.module_loading import import_string
 from netbox.api.exceptions import SerializerNotFound
 from netbox.registry import registry
-from utilities.api import get_serializer_for_model
+from utilities.api import get_prefetches_for_serializer, get_serializer_for_model
 
 from ..conf import get_settings
 
@@ -60,6 +62,9 @@ NEVER_EXPOSED = frozenset(
 NEVER_EXPOSED_APPS = frozenset({"netbox_chatbox", "sessions", "social_django", "auth", "contenttypes"})
 # Relations str() reads that NetBox's viewsets do not declare (Device.label falls back to its virtual chassis).
 DISPLAY_PREFETCHES = {"dcim.device": ("virtual_chassis",)}
+# Serializer fields rendering a cabled object's link peers, and the generic relation they are read through.
+LINK_PEER_FIELDS = frozenset({"link_peers", "link_peers_type"})
+LINK_PEERS = "cable__terminations__termination"
 
 
 class ToolError(Exception):
@@ -126,7 +131,12 @@ class ObjectTypeInfo:
     def declared_prefetches(self, fields) -> list:
         """Prefetches the viewset declares for fields it cannot derive (e.g. Device.display reads device_type)."""
         declared = getattr(self.viewset, "field_prefetches", None) or {}
-        return [lookup for names, lookups in declared.items() if set(names) & set(fields) for lookup in lookups]
+        lookups = [lookup for names, lookups in declared.items() if set(names) & set(fields) for lookup in lookups]
+        if LINK_PEER_FIELDS & set(fields) and hasattr(self.model, "link_peers"):
+            # In place of NetBox's, which loads the device and cable of interface peers only (of any
+            # other peer, one query each) and is declared for interfaces only.
+            lookups = [lookup for lookup in lookups if _lookup_path(lookup) != LINK_PEERS] + [link_peers_prefetch()]
+        return lookups
 
     def filterset_for(self, names: frozenset):
         """The type's FilterSet narrowed to the filters ``names`` (see :func:`_narrowed`)."""
@@ -183,6 +193,52 @@ class ObjectTypeInfo:
             if not field.concrete or field.many_to_many:
                 raise ToolError(f"'{path[:100]}' is not a single-valued field of {self.label}")
         return field
+
+
+def _lookup_path(lookup) -> str:
+    return lookup.prefetch_to if isinstance(lookup, Prefetch) else lookup
+
+
+def link_peers_prefetch():
+    """The link peers of cabled objects, each type with what its nested rendering and display read, in
+    a query per peer type (relations through foreign keys joined, others prefetched)."""
+    return GenericPrefetch(LINK_PEERS, [_peer_queryset(model) for model in _cabled_models()])
+
+
+def _cabled_models():
+    from dcim.models.device_components import CabledObjectModel
+
+    return [model for model in apps.get_models() if issubclass(model, CabledObjectModel)]
+
+
+def _peer_queryset(model):
+    serializer = get_serializer_for_model(model)
+    paths = get_prefetches_for_serializer(serializer, fields=serializer.Meta.brief_fields)
+    if (info := object_type_for_model(model)) is not None:
+        paths += info.display_prefetches()
+    for path in list(paths):
+        related = _path_end(model, path) if isinstance(path, str) else None
+        if related is not None and (related_info := object_type_for_model(related)) is not None:
+            paths += [f"{path}__{lookup}" for lookup in related_info.display_prefetches() if isinstance(lookup, str)]
+    joined = [path for path in paths if isinstance(path, str) and _path_end(model, path, joinable=True)]
+    queryset = model.objects.select_related(*dict.fromkeys(joined))
+    return queryset.prefetch_related(*dict.fromkeys(path for path in paths if path not in joined))
+
+
+def _path_end(model, path, joinable=False):
+    """The model at the end of a relation path (None if it is not one; with ``joinable``, not one of
+    forward foreign keys only)."""
+    for part in path.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        if not field.is_relation or field.related_model is None:
+            return None
+        if joinable and not (field.concrete and (field.many_to_one or field.one_to_one)):
+            return None
+        model = field.related_model
+    return model
 
 
 @lru_cache(maxsize=512)
