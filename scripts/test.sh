@@ -10,8 +10,11 @@ ensure_venvs
 ensure_static & static=$!  # CPU-bound, while PostgreSQL restores the databases
 
 export NETBOX_TEST_DB="${NETBOX_TEST_DB:-test_netbox_chatbox}"
-# pytest-xdist workers (2 by default, one per core here); CHATBOX_TEST_WORKERS=0 runs in one process.
-workers="${CHATBOX_TEST_WORKERS:-2}"
+# pytest-xdist workers: one more than the cores by default, as tests often wait (on servers starting, the browser,
+# streamed answers) and a third worker on 2 cores fills those waits (docs/development.md, "Test time");
+# at most 6 (each takes two of Redis's 16 databases, tests/settings.py). CHATBOX_TEST_WORKERS=0: one process.
+default_workers=$(($(nproc) + 1)); [ "$default_workers" -le 6 ] || default_workers=6
+workers="${CHATBOX_TEST_WORKERS:-$default_workers}"
 
 # Each worker has its own test database (<name>_gw0, <name>_gw1, …), reused between runs; all are
 # rebuilt from the tests' snapshot when it or the plugin's migrations change (the plugin's
