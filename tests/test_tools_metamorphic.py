@@ -781,6 +781,16 @@ def test_group_and_search_displays_name_no_hidden_relation(world, db):
     assert "HM" not in json.dumps(call(grouped, "search", query="HX2"))
 
 
+def test_a_computed_tools_object_display_names_no_hidden_relation(world, db):
+    """Found by the mutation suite (seed 967964889): device_connections' ``object``, an unnamed device, was
+    displayed from a masked copy whose device type's manufacturer str() loaded only after masking."""
+    unnamed = Device.objects.get(name=None).pk
+    for label in ("grouped", "own"):
+        shown = call(world[label], "device_connections", device_id=unnamed)["object"]
+        assert shown["display"] == f" HX2 ({unnamed})", label
+    assert call(world["admin"], "device_connections", device_id=unnamed)["object"]["display"] == f"HM HX2 ({unnamed})"
+
+
 def test_nested_counters_and_cable_path_filters_tell_nothing(world, db):
     """Found by the mutation suite (seed 899721439): a nested device type's device_count counted hidden
     devices; filters through cable paths and terminations (connected, unterminated) matched hidden ends."""

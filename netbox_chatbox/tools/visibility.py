@@ -127,6 +127,10 @@ class Visibility:
         key = (type(obj), obj.pk)
         if obj.pk is None or key not in self._displays:
             shown = copy.deepcopy(obj)
+            # Loaded before masking (as mask_for_display does for lists): a relation str() would load only
+            # afterwards (a device's type's manufacturer) escapes the mask.
+            if (info := object_type_for_model(type(obj))) is not None and (lookups := info.display_prefetches()):
+                models.prefetch_related_objects([shown], *dict.fromkeys(lookups))
             mask([shown], self)
             if obj.pk is None:
                 return str(shown)
