@@ -791,6 +791,18 @@ def test_a_computed_tools_object_display_names_no_hidden_relation(world, db):
     assert call(world["admin"], "device_connections", device_id=unnamed)["object"]["display"] == f"HM HX2 ({unnamed})"
 
 
+def test_excluded_config_contexts_and_hidden_cable_ends_tell_nothing(world, db):
+    """Found by the mutation suite (seed 467257561): with config contexts in ``excluded_models``,
+    device_config still merged them; device_connections named a hidden cable end "an object you may not
+    view", so deleting it changed the answer."""
+    grouped, device = world["grouped"], Device.objects.get(name="va-3")
+    assert call(grouped, "device_config", device_id=device.pk)["config_context"] is None  # some are hidden
+    with plugins_config(excluded_models=["extras.configcontext"]):  # all are: not "none is hidden"
+        assert call(grouped, "device_config", device_id=device.pk)["config_context"] is None
+    for device in Device.objects.restrict(grouped, "view"):
+        assert "an object you may not view" not in json.dumps(call(grouped, "device_connections", device_id=device.pk))
+
+
 def test_nested_counters_and_cable_path_filters_tell_nothing(world, db):
     """Found by the mutation suite (seed 899721439): a nested device type's device_count counted hidden
     devices; filters through cable paths and terminations (connected, unterminated) matched hidden ends."""

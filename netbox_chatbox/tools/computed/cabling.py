@@ -148,8 +148,10 @@ def device_connections(user, device=None, device_id=None, limit=None):
         if interface.mark_connected and interface.cable is None:
             row["mark_connected"] = True
         for key, objs in (("link_peers", interface._peers), ("connected_endpoints", interface._ends)):
-            if objs:
-                row[key] = [_describe(o, vis) if shown(o) else "an object you may not view" for o in objs]
+            # Hidden ends are missing from the list, as in every other answer: naming them "an object you may
+            # not view" told that one exists (found by the mutation suite: deleting it changed the answer).
+            if visible := [o for o in objs if shown(o)]:
+                row[key] = [_describe(o, vis) for o in visible]
         results.append(row)
     result = {"object": link(parent, vis), "count": total, "results": results}
     if total > len(rows):

@@ -3,7 +3,7 @@
 from dcim.models import Device
 from extras.models import ConfigContext
 
-from ..types import ToolError, scrub
+from ..types import ToolError, object_type_for_model, scrub
 from ..visibility import Visibility
 from .common import find_device, link, may_view
 
@@ -16,8 +16,9 @@ def device_config(user, device=None, device_id=None, render=False):
     parent = find_device(user, device, device_id)
     context = scrub(parent.get_config_context())
     vis = Visibility(user)
-    if vis.constrained(ConfigContext):
-        # NetBox merges every context assigned, whatever the permissions: withheld as in get_object.
+    if vis.constrained(ConfigContext) or object_type_for_model(ConfigContext) is None:
+        # NetBox merges every context assigned, whatever the permissions: withheld as in get_object, and
+        # when the admin excludes config contexts from the tools (excluded_models).
         result = {
             "object": link(parent, vis),
             "config_context": None,
