@@ -10,14 +10,14 @@ from functools import lru_cache
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, OuterRef, Prefetch, Subquery, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import Resolver404, resolve
 from utilities.api import get_annotations_for_serializer, get_prefetches_for_serializer
 from utilities.fields import CounterCacheField
 
-from .types import ToolError, object_type_for_model
-from .visibility import Visibility, is_placeholder, mask, viewable, withheld_fields
+from .types import ToolError, object_type_for_model, path_end
+from .visibility import Visibility, is_placeholder, load_display, mask, viewable, withheld_fields
 
 
 @lru_cache(maxsize=1024)
@@ -238,14 +238,8 @@ def _visible_counts(info, names, user):
 
 def _related_type(model, path):
     """The exposed type at the end of a relation path like ``device`` or ``device_type__manufacturer``."""
-    for part in path.split("__"):
-        try:
-            model = model._meta.get_field(part).related_model
-        except FieldDoesNotExist:
-            return None
-        if model is None:  # a generic relation
-            return None
-    return object_type_for_model(model)
+    end = path_end(model, path)
+    return object_type_for_model(end) if end is not None else None
 
 
 def mask_for_display(objects, user):
@@ -253,10 +247,5 @@ def mask_for_display(objects, user):
     so a display names only visible relations (an unnamed device, a virtual chassis member)."""
     if user.is_superuser:
         return
-    by_type = defaultdict(list)
-    for obj in objects:
-        by_type[type(obj)].append(obj)
-    for model, group in by_type.items():
-        if (info := object_type_for_model(model)) is not None and (lookups := info.display_prefetches()):
-            prefetch_related_objects(group, *dict.fromkeys(lookups))
+    load_display(objects)
     mask(objects, Visibility(user))

@@ -217,15 +217,15 @@ def _peer_queryset(model):
     if (info := object_type_for_model(model)) is not None:
         paths += info.display_prefetches()
     for path in list(paths):
-        related = _path_end(model, path) if isinstance(path, str) else None
+        related = path_end(model, path) if isinstance(path, str) else None
         if related is not None and (related_info := object_type_for_model(related)) is not None:
             paths += [f"{path}__{lookup}" for lookup in related_info.display_prefetches() if isinstance(lookup, str)]
-    joined = [path for path in paths if isinstance(path, str) and _path_end(model, path, joinable=True)]
+    joined = [path for path in paths if isinstance(path, str) and path_end(model, path, joinable=True)]
     queryset = model.objects.select_related(*dict.fromkeys(joined))
     return queryset.prefetch_related(*dict.fromkeys(path for path in paths if path not in joined))
 
 
-def _path_end(model, path, joinable=False):
+def path_end(model, path, joinable=False):
     """The model at the end of a relation path (None if it is not one; with ``joinable``, not one of
     forward foreign keys only)."""
     for part in path.split("__"):

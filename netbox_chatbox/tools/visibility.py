@@ -127,10 +127,7 @@ class Visibility:
         key = (type(obj), obj.pk)
         if obj.pk is None or key not in self._displays:
             shown = copy.deepcopy(obj)
-            # Loaded before masking (as mask_for_display does for lists): a relation str() would load only
-            # afterwards (a device's type's manufacturer) escapes the mask.
-            if (info := object_type_for_model(type(obj))) is not None and (lookups := info.display_prefetches()):
-                models.prefetch_related_objects([shown], *dict.fromkeys(lookups))
+            load_display([shown])
             mask([shown], self)
             if obj.pk is None:
                 return str(shown)
@@ -140,6 +137,17 @@ class Visibility:
     def any_constrained(self) -> bool:
         """The user may not view every object of some exposed type."""
         return any(self.constrained(info.model) for info in object_types().values())
+
+
+def load_display(objects):
+    """Load what ``str()`` of these objects reads (NetBox's declared display prefetches), before masking:
+    a relation ``str()`` loaded only afterwards (a device's type's manufacturer) would escape the mask."""
+    by_type = defaultdict(list)
+    for obj in objects:
+        by_type[type(obj)].append(obj)
+    for model, group in by_type.items():
+        if (info := object_type_for_model(model)) is not None and (lookups := info.display_prefetches()):
+            models.prefetch_related_objects(group, *dict.fromkeys(lookups))
 
 
 def generic_relations(model):
